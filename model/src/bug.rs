@@ -1,0 +1,131 @@
+//! Injected bugs: switches that make the runtime wrong on purpose, so that each model check can be
+//! shown to fail.
+//!
+//! The switches exist only under the model backends. In the std build [`enabled`] is a constant
+//! `false` and every injected branch folds away. Under loom or shuttle a switch is read at run time,
+//! so one test binary covers every bug without rebuilding the dependency graph: either from the
+//! environment (`EVLOOP_BUG=lost_wakeup`) or, inside a test, with [`inject`].
+
+use std::fmt;
+
+/// A known bug the runtime can be made to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// A wake that arrives while the task is being polled is ignored.
+    LostWakeup,
+    /// A wake re-queues the task without checking that it is already queued.
+    DoublePoll,
+    /// A worker decides to park on a stale "queue empty" reading, without re-checking under the lock.
+    ParkRace,
+    /// gather returns results in completion order instead of argument order.
+    GatherOrder,
+    /// A future both cancelled and completed delivers both outcomes.
+    CancelRace,
+    /// A timer fires one tick (1 ms) before its deadline.
+    EarlyTimer,
+}
+
+impl Bug {
+    /// Every bug, in the order the bug-injection report lists them.
+    pub const ALL: [Bug; 6] = [
+        Bug::LostWakeup,
+        Bug::DoublePoll,
+        Bug::ParkRace,
+        Bug::GatherOrder,
+        Bug::CancelRace,
+        Bug::EarlyTimer,
+    ];
+
+    /// The switch's name, as `EVLOOP_BUG` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::LostWakeup => "lost_wakeup",
+            Bug::DoublePoll => "double_poll",
+            Bug::ParkRace => "park_race",
+            Bug::GatherOrder => "gather_order",
+            Bug::CancelRace => "cancel_race",
+            Bug::EarlyTimer => "early_timer",
+        }
+    }
+
+    /// Parses a switch name.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Is `bug` switched on? Always `false` in the std build.
+#[inline(always)]
+pub fn enabled(bug: Bug) -> bool {
+    imp::enabled(bug)
+}
+
+/// Runs `f` with `bug` switched on for this OS thread (loom and shuttle run every simulated thread
+/// of one check on the OS thread that called the check). In the std build the switch stays off:
+/// production code has no injected branches to turn on.
+pub fn inject<R>(bug: Bug, f: impl FnOnce() -> R) -> R {
+    imp::inject(bug, f)
+}
+
+/// The bug the environment asks for (`EVLOOP_BUG`), if any.
+pub fn from_env() -> Option<Bug> {
+    std::env::var("EVLOOP_BUG")
+        .ok()
+        .and_then(|s| Bug::from_name(s.trim()))
+}
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod imp {
+    use super::Bug;
+
+    #[inline(always)]
+    pub(super) fn enabled(_bug: Bug) -> bool {
+        false
+    }
+
+    pub(super) fn inject<R>(_bug: Bug, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+mod imp {
+    use super::Bug;
+    use std::cell::Cell;
+
+    std::thread_local! {
+        // Some(..) once decided for this OS thread: the override from `inject`, else the env var.
+        static ACTIVE: Cell<Option<Option<Bug>>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn enabled(bug: Bug) -> bool {
+        ACTIVE.with(|a| {
+            let active = match a.get() {
+                Some(active) => active,
+                None => {
+                    let active = super::from_env();
+                    a.set(Some(active));
+                    active
+                }
+            };
+            active == Some(bug)
+        })
+    }
+
+    pub(super) fn inject<R>(bug: Bug, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Option<Bug>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                ACTIVE.with(|a| a.set(self.0));
+            }
+        }
+        let _restore = Restore(ACTIVE.with(|a| a.replace(Some(Some(bug)))));
+        f()
+    }
+}

@@ -1,0 +1,43 @@
+//! Threads on the selected backend.
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+use std::thread as imp;
+
+#[cfg(feature = "loom")]
+use loom::thread as imp;
+
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+use shuttle::thread as imp;
+
+pub use imp::{yield_now, JoinHandle};
+
+/// Spawns a named thread. The name shows in panics and debuggers on real threads.
+pub fn spawn<F, T>(name: String, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    imp::Builder::new()
+        .name(name)
+        .spawn(f)
+        .expect("evloop: the operating system refused to start a thread")
+}
+
+/// A small number identifying the current thread in traces (0 for the first thread seen).
+pub fn current_index() -> usize {
+    use std::cell::Cell;
+    crate::thread_local! {
+        static INDEX: Cell<usize> = Cell::new(usize::MAX);
+    }
+    INDEX.with(|i| {
+        if i.get() == usize::MAX {
+            i.set(crate::trace::next_thread_index());
+        }
+        i.get()
+    })
+}
+
+/// True while the current thread unwinds from a panic.
+pub fn panicking() -> bool {
+    std::thread::panicking()
+}

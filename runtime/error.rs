@@ -1,0 +1,311 @@
+//! Every error a user can cause, as a type, with a message that says what to do.
+//!
+//! asyncio raises `RuntimeError` with a sentence for each misuse and `CancelledError` when a task
+//! was cancelled; evloop returns these as values from the `try_` functions and panics with the same
+//! sentence from the plain ones.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use evloop_model::sync::Arc;
+
+/// Misuse of an event loop (asyncio's `RuntimeError` cases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoopError {
+    /// `get_running_loop`, `create_task`, `sleep`, ... called where no loop is running.
+    NoRunningLoop,
+    /// `run_until_complete` on a loop that is already running.
+    AlreadyRunning,
+    /// `run_until_complete` / `run` while another loop is running on this thread.
+    AnotherLoopRunning,
+    /// The loop was closed.
+    Closed,
+    /// `close` on a running loop.
+    CloseWhileRunning,
+}
+
+impl fmt::Display for LoopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LoopError::NoRunningLoop => {
+                "no event loop is running on this thread: call this inside `evloop::run(...)` or \
+                 `EventLoop::run_until_complete(...)`, or use the loop's own method \
+                 (`event_loop.create_task(...)`)"
+            }
+            LoopError::AlreadyRunning => {
+                "this event loop is already running: `await` the future inside the running loop \
+                 instead of calling `run_until_complete` again"
+            }
+            LoopError::AnotherLoopRunning => {
+                "another event loop is already running on this thread: `await` the future in that \
+                 loop, or start the new loop from another thread"
+            }
+            LoopError::Closed => {
+                "the event loop is closed: create a new one with `EventLoop::new()` or \
+                 `evloop::new_event_loop()`"
+            }
+            LoopError::CloseWhileRunning => {
+                "cannot close a running event loop: close it after `run_until_complete` returns"
+            }
+        })
+    }
+}
+
+impl Error for LoopError {}
+
+/// Why a task produced no value.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task was cancelled (asyncio's `CancelledError`).
+    Cancelled,
+    /// The task panicked (asyncio: the coroutine raised); the payload is kept.
+    Panicked(Panic),
+}
+
+impl TaskError {
+    /// True for [`TaskError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled)
+    }
+
+    /// True for [`TaskError::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked(_))
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled => f.write_str("the task was cancelled"),
+            TaskError::Panicked(p) => write!(f, "the task panicked: {}", p.message()),
+        }
+    }
+}
+
+impl Error for TaskError {}
+
+/// A caught panic: its message for display, and its payload to re-raise.
+pub struct Panic {
+    message: String,
+    payload: Box<dyn Any + Send>,
+}
+
+impl Panic {
+    pub(crate) fn new(payload: Box<dyn Any + Send>) -> Panic {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "<non-string panic payload>".to_owned()
+        };
+        Panic { message, payload }
+    }
+
+    /// The panic message (or a placeholder when the payload is not a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The payload, for `std::panic::resume_unwind`.
+    pub fn into_payload(self) -> Box<dyn Any + Send> {
+        self.payload
+    }
+}
+
+impl fmt::Debug for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Panic").field(&self.message).finish()
+    }
+}
+
+/// The error half of a [`LoopFuture`](crate::LoopFuture)'s outcome: the future was cancelled, or
+/// it was completed with an error (asyncio's `set_exception`). Cheap to clone: every waiter gets it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FutureError {
+    /// The future was cancelled.
+    Cancelled,
+    /// The future was completed with an error.
+    Failed(SharedError),
+}
+
+impl FutureError {
+    /// True for [`FutureError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, FutureError::Cancelled)
+    }
+}
+
+impl fmt::Display for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureError::Cancelled => f.write_str("the future was cancelled"),
+            FutureError::Failed(e) => write!(f, "the future failed: {e}"),
+        }
+    }
+}
+
+impl Error for FutureError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            FutureError::Cancelled => None,
+            FutureError::Failed(e) => Some(e.get()),
+        }
+    }
+}
+
+/// An error shared by every waiter of a failed [`LoopFuture`](crate::LoopFuture).
+#[derive(Clone)]
+pub struct SharedError(Arc<Box<dyn Error + Send + Sync>>);
+
+impl SharedError {
+    /// Wraps an error so that every waiter can see it.
+    pub fn new(error: impl Into<Box<dyn Error + Send + Sync>>) -> SharedError {
+        SharedError(Arc::new(error.into()))
+    }
+
+    /// The error itself.
+    pub fn get(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &**self.0
+    }
+}
+
+impl fmt::Debug for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.get(), f)
+    }
+}
+
+impl fmt::Display for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.get(), f)
+    }
+}
+
+/// asyncio's `InvalidStateError`: asking a future for a result it does not have yet, or setting a
+/// result on a future that is already done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidStateError {
+    /// The future is not done yet: await it, or check `done()` first.
+    NotDone,
+    /// The future is already done: a future is completed once.
+    AlreadyDone,
+}
+
+impl fmt::Display for InvalidStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvalidStateError::NotDone => {
+                "the future is not done yet: await it, or check `done()` before asking for its result"
+            }
+            InvalidStateError::AlreadyDone => {
+                "the future is already done: a future is completed (or cancelled) exactly once"
+            }
+        })
+    }
+}
+
+impl Error for InvalidStateError {}
+
+/// Why `try_gather` failed: the first child failure, with the child's argument position.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GatherError<E> {
+    /// Child `index` returned `Err(error)`.
+    Failed {
+        /// The child's position in the argument list.
+        index: usize,
+        /// What it returned.
+        error: E,
+    },
+    /// Child `index` panicked or was cancelled.
+    Task {
+        /// The child's position in the argument list.
+        index: usize,
+        /// How it ended.
+        error: TaskError,
+    },
+}
+
+impl<E: fmt::Display> fmt::Display for GatherError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GatherError::Failed { index, error } => write!(f, "gather child {index} failed: {error}"),
+            GatherError::Task { index, error } => write!(f, "gather child {index}: {error}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> Error for GatherError<E> {}
+
+/// Why `try_run_until_complete` (or `Builder::try_run`) returned no value. A panic in the main
+/// future is not one of these: it is re-raised, as asyncio re-raises the coroutine's exception.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The loop could not run (closed, already running, another loop running here).
+    Loop(LoopError),
+    /// The main task was cancelled (asyncio raises `CancelledError` from `run_until_complete`).
+    Cancelled,
+    /// Virtual time only: the main future is pending, nothing is ready, no timer is set and no
+    /// cross-thread work is in flight, so nothing can ever wake it.
+    Deadlock(Deadlock),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Loop(e) => fmt::Display::fmt(e, f),
+            RunError::Cancelled => f.write_str(
+                "the main task was cancelled before it finished (asyncio raises CancelledError \
+                 here): use `try_run_until_complete` to handle this as a value",
+            ),
+            RunError::Deadlock(d) => fmt::Display::fmt(d, f),
+        }
+    }
+}
+
+impl Error for RunError {}
+
+impl From<LoopError> for RunError {
+    fn from(e: LoopError) -> Self {
+        RunError::Loop(e)
+    }
+}
+
+/// A task that was still pending when a deadlock was found.
+#[derive(Debug, Clone)]
+pub struct PendingTask {
+    /// The task's id.
+    pub id: u64,
+    /// The task's name.
+    pub name: String,
+    /// Where it was created.
+    pub created_at: &'static std::panic::Location<'static>,
+}
+
+/// The report of a deadlock found in virtual time.
+#[derive(Debug, Clone)]
+pub struct Deadlock {
+    /// Every task still pending, oldest first.
+    pub pending: Vec<PendingTask>,
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "deadlock: the main future is pending, but nothing is ready, no timer is set and no \
+             cross-thread work is in flight, so nothing can wake it. Pending tasks:"
+        )?;
+        for t in &self.pending {
+            write!(f, "\n  - {} (id {}), created at {}", t.name, t.id, t.created_at)?;
+        }
+        Ok(())
+    }
+}

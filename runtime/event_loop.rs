@@ -1,0 +1,706 @@
+//! The event loop: asyncio's `AbstractEventLoop`, with Rust's types.
+//!
+//! ```text
+//!   new ──► idle ──run_until_complete──► running ──main task done──► idle ──close──► closed
+//!            ▲                                                          │
+//!            └──────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! A loop is created idle; `run_until_complete` runs it until the main future is done; it can be
+//! run again; `close` drops every callback and unfinished task and stops the thread pool. Dropping
+//! the last `EventLoop` handle closes it too.
+
+use crate::context;
+use crate::error::{Deadlock, LoopError, PendingTask, RunError, TaskError};
+use crate::future::LoopFuture;
+use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
+use crate::pool::{Pool, ToThread};
+use crate::queue::Runnable;
+use crate::task::body::Stage;
+use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
+use crate::task::{Task, TaskRef};
+use crate::turn::{run_worker, Sched};
+use evloop_model::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use evloop_model::sync::{Arc, Condvar, Mutex};
+use evloop_model::time::Clock;
+use evloop_model::trace;
+use std::fmt;
+use std::future::Future;
+use std::panic::{resume_unwind, Location};
+use std::task::Waker;
+use std::time::Duration;
+
+/// How a loop is set up; see [`Builder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) virtual_time: bool,
+    pub(crate) debug: bool,
+    pub(crate) slow_callback_duration: Duration,
+    pub(crate) max_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 1,
+            virtual_time: false,
+            debug: false,
+            // asyncio's `loop.slow_callback_duration`.
+            slow_callback_duration: Duration::from_millis(100),
+            // asyncio's default executor: min(32, cpu_count + 4).
+            max_threads: 8,
+        }
+    }
+}
+
+/// Sets up an [`EventLoop`] (or runs one, as [`run`](crate::run) does).
+///
+/// ```
+/// use std::time::Duration;
+/// let lp = evloop::Builder::new().virtual_time(true).build();
+/// let t = lp.run_until_complete(async {
+///     evloop::sleep(Duration::from_secs(3600)).await; // takes no real time
+///     evloop::get_running_loop().unwrap().time()
+/// });
+/// assert!(t >= 3600.0);
+/// lp.close();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// The defaults: one worker (asyncio's single-threaded loop), real time, debug off.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Runs tasks on `n` worker threads (the calling thread is one of them). With `n > 1` tasks
+    /// may run in parallel and FIFO holds per queue only (see `specs/threads.md`). Tasks are
+    /// `Send` either way.
+    pub fn workers(mut self, n: usize) -> Builder {
+        assert!(n >= 1, "a loop needs at least one worker");
+        self.config.workers = n;
+        self
+    }
+
+    /// Uses a virtual clock that jumps to the next timer deadline when nothing is ready and no
+    /// cross-thread work is in flight. Always on under loom and shuttle.
+    pub fn virtual_time(mut self, on: bool) -> Builder {
+        self.config.virtual_time = on;
+        self
+    }
+
+    /// asyncio's debug mode: warns (through `tracing`) about every callback or task step slower
+    /// than [`Builder::slow_callback_duration`], naming the task and where it was created.
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.config.debug = on;
+        self
+    }
+
+    /// The debug-mode threshold (asyncio's default, 100 ms, unless set).
+    pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
+        self.config.slow_callback_duration = d;
+        self
+    }
+
+    /// The most threads `to_thread` / `run_in_executor` may use at once.
+    pub fn max_threads(mut self, n: usize) -> Builder {
+        assert!(n >= 1, "the thread pool needs at least one thread");
+        self.config.max_threads = n;
+        self
+    }
+
+    /// Creates the loop.
+    pub fn build(&self) -> EventLoop {
+        EventLoop::with_config(self.config.clone())
+    }
+
+    /// asyncio's `run(main, debug=...)` with this configuration; see [`run`](crate::run).
+    #[track_caller]
+    pub fn run<F>(&self, main: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.try_run(main) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Builder::run`], returning misuse, cancellation and deadlock as values.
+    #[track_caller]
+    pub fn try_run<F>(&self, main: F) -> Result<F::Output, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::run::run_with(self, main, Location::caller())
+    }
+}
+
+/// An event loop (asyncio's `AbstractEventLoop`). Cheap to clone, `Send` and `Sync`: every clone is
+/// a handle to the same loop.
+///
+/// ```
+/// let lp = evloop::EventLoop::new();
+/// assert_eq!(lp.run_until_complete(async { 1 + 2 }), 3);
+/// lp.close();
+/// assert!(lp.is_closed());
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    owner: Arc<LoopOwner>,
+}
+
+/// Dropped with the last user handle: closes the loop, which breaks the loop → task → loop cycle.
+struct LoopOwner {
+    inner: Arc<LoopInner>,
+}
+
+impl Drop for LoopOwner {
+    fn drop(&mut self) {
+        self.inner.close_now();
+    }
+}
+
+pub(crate) struct LoopInner {
+    pub(crate) sched: Mutex<Sched>,
+    pub(crate) wakeup: Condvar,
+    pub(crate) clock: Clock,
+    pub(crate) config: Config,
+    registry: Mutex<Registry>,
+    next_task_id: AtomicU64,
+    running: AtomicBool,
+    pub(crate) pool: Pool,
+}
+
+/// The loop's strong references to unfinished tasks (R4 in `task::cell`), oldest first.
+#[derive(Default)]
+struct Registry {
+    slots: Vec<Option<TaskRc>>,
+    free: Vec<usize>,
+    closed: bool,
+}
+
+impl Default for EventLoop {
+    fn default() -> Self {
+        EventLoop::new()
+    }
+}
+
+impl EventLoop {
+    /// A new loop with the default configuration (asyncio's `new_event_loop()`).
+    pub fn new() -> EventLoop {
+        EventLoop::with_config(Config::default())
+    }
+
+    /// Starts a [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn with_config(config: Config) -> EventLoop {
+        let inner = Arc::new(LoopInner {
+            sched: Mutex::new(Sched::default()),
+            wakeup: Condvar::new(),
+            clock: Clock::new(config.virtual_time),
+            registry: Mutex::new(Registry::default()),
+            next_task_id: AtomicU64::new(1),
+            running: AtomicBool::new(false),
+            pool: Pool::new(config.max_threads),
+            config,
+        });
+        EventLoop {
+            owner: Arc::new(LoopOwner { inner }),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<LoopInner> {
+        &self.owner.inner
+    }
+
+    /// True when both handles name the same loop.
+    pub fn same_loop(&self, other: &EventLoop) -> bool {
+        Arc::ptr_eq(&self.owner, &other.owner)
+    }
+
+    /// Runs the loop until `fut` is done and returns its output. The future is wrapped in a task;
+    /// a panic inside it is re-raised here.
+    ///
+    /// # Panics
+    /// With the message of the [`RunError`] when the loop is closed, already running, another
+    /// loop runs on this thread, the main task was cancelled, or a deadlock was found in virtual
+    /// time. [`EventLoop::try_run_until_complete`] returns these instead.
+    #[track_caller]
+    pub fn run_until_complete<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.run_inner(fut, Location::caller()) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`EventLoop::run_until_complete`], returning misuse, cancellation and deadlock as values.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.close();
+    /// let err = lp.try_run_until_complete(async {}).unwrap_err();
+    /// assert!(matches!(err, evloop::RunError::Loop(evloop::LoopError::Closed)));
+    /// ```
+    #[track_caller]
+    pub fn try_run_until_complete<F>(&self, fut: F) -> Result<F::Output, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.run_inner(fut, Location::caller())
+    }
+
+    pub(crate) fn run_inner<F>(
+        &self,
+        fut: F,
+        at: &'static Location<'static>,
+    ) -> Result<F::Output, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let inner = self.inner();
+        if self.is_closed() {
+            return Err(LoopError::Closed.into());
+        }
+        if let Some(running) = context::running_loop() {
+            return Err(if running.same_loop(self) {
+                LoopError::AlreadyRunning
+            } else {
+                LoopError::AnotherLoopRunning
+            }
+            .into());
+        }
+        if inner
+            .running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(LoopError::AlreadyRunning.into());
+        }
+        let _not_running = ResetOnDrop(&inner.running);
+        let mut main = self.spawn(fut, None, at)?;
+        {
+            let lp = inner.clone();
+            // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
+            // after the turn in which the callback runs (LOOP-4).
+            TaskCell::add_done_entry(
+                &main.task_ref().cell().clone(),
+                DoneEntry::Call(Box::new(move || lp.request_stop())),
+            );
+        }
+        {
+            let mut s = inner.sched.lock();
+            s.stopping = false;
+            s.deadlock = false;
+        }
+        trace::record(|| "loop starts".into());
+        self.run_workers();
+        trace::record(|| "loop stops".into());
+        let deadlock = inner.sched.lock().deadlock;
+        match main.try_result() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(TaskError::Panicked(p))) => resume_unwind(p.into_payload()),
+            Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
+            None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
+            None => unreachable!("the loop stopped before the main task finished"),
+        }
+    }
+
+    /// Runs worker 0 here and workers 1.. on their own threads until the loop stops.
+    fn run_workers(&self) {
+        let n = self.inner().config.workers;
+        let mut threads = Vec::with_capacity(n.saturating_sub(1));
+        for worker in 1..n {
+            let lp = self.clone();
+            threads.push(evloop_model::thread::spawn(
+                format!("evloop-worker-{worker}"),
+                move || {
+                    let _ctx = context::enter_running(&lp);
+                    let _stop = StopOnUnwind(lp.inner());
+                    run_worker(lp.inner(), worker);
+                },
+            ));
+        }
+        {
+            let _ctx = context::enter_running(self);
+            let _stop = StopOnUnwind(self.inner());
+            run_worker(self.inner(), 0);
+        }
+        for t in threads {
+            if let Err(payload) = t.join() {
+                resume_unwind(payload);
+            }
+        }
+    }
+
+    fn deadlock_report(&self) -> Deadlock {
+        Deadlock {
+            pending: self
+                .pending_tasks()
+                .into_iter()
+                .map(|t| PendingTask {
+                    id: t.id(),
+                    name: t.name(),
+                    created_at: t.created_at(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Every task on this loop that has not finished, oldest first (asyncio's `all_tasks`).
+    pub fn pending_tasks(&self) -> Vec<TaskRef> {
+        let reg = self.inner().registry.lock();
+        let mut tasks: Vec<TaskRef> = reg
+            .slots
+            .iter()
+            .flatten()
+            .map(|t| TaskRef::from_cell(t.clone()))
+            .collect();
+        tasks.sort_by_key(|t| t.id());
+        tasks
+    }
+
+    /// True while `run_until_complete` runs.
+    pub fn is_running(&self) -> bool {
+        self.inner().running.load(Ordering::Acquire)
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner().sched.lock().closed
+    }
+
+    /// Closes the loop: drops every pending callback and timer, ends every unfinished task
+    /// (dropping its future), and stops the thread pool. Closing twice does nothing.
+    ///
+    /// # Panics
+    /// When the loop is running ([`EventLoop::try_close`] returns the error instead).
+    pub fn close(&self) {
+        if let Err(e) = self.try_close() {
+            panic!("{e}");
+        }
+    }
+
+    /// [`EventLoop::close`], returning [`LoopError::CloseWhileRunning`] instead of panicking.
+    pub fn try_close(&self) -> Result<(), LoopError> {
+        if self.is_running() {
+            return Err(LoopError::CloseWhileRunning);
+        }
+        self.inner().close_now();
+        Ok(())
+    }
+
+    /// The loop's clock in seconds (asyncio's `loop.time()`): real monotonic time since the loop
+    /// was created, or virtual time.
+    pub fn time(&self) -> f64 {
+        self.now().as_secs_f64()
+    }
+
+    /// The loop's clock as a `Duration` since the loop was created.
+    pub fn now(&self) -> Duration {
+        self.inner().clock.now()
+    }
+
+    /// Schedules `f` to run on the loop, after everything already ready (asyncio's `call_soon`).
+    /// Callable from any thread.
+    ///
+    /// # Panics
+    /// When the loop is closed.
+    #[track_caller]
+    pub fn call_soon(&self, f: impl FnOnce() + Send + 'static) -> Handle {
+        let cell = HandleCell::new(Callback::Call(Box::new(f)), None, Location::caller());
+        self.assert_open();
+        self.inner().schedule(Runnable::Handle(cell.clone()));
+        Handle(cell)
+    }
+
+    /// asyncio's `call_soon_threadsafe`: the same as [`EventLoop::call_soon`], which is already
+    /// safe to call from any thread; it wakes a parked loop (LOOP-5).
+    #[track_caller]
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Handle {
+        self.call_soon(f)
+    }
+
+    /// Schedules `f` to run `delay` from now (asyncio's `call_later`).
+    #[track_caller]
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
+        let when = self.now() + delay;
+        self.call_at(when, f)
+    }
+
+    /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`).
+    #[track_caller]
+    pub fn call_at(&self, when: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
+        self.assert_open();
+        let cell = HandleCell::new(Callback::Call(Box::new(f)), Some(when), Location::caller());
+        self.inner().add_timer(when, cell.clone());
+        TimerHandle(cell)
+    }
+
+    /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`). Works before the loop
+    /// runs; the task starts when it does.
+    ///
+    /// # Panics
+    /// When the loop is closed.
+    #[track_caller]
+    pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.spawn(fut, None, Location::caller()) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`EventLoop::create_task`] with a name for traces and warnings.
+    #[track_caller]
+    pub fn create_task_named<F>(&self, name: impl Into<String>, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.spawn(fut, Some(name.into()), Location::caller()) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
+    #[track_caller]
+    pub fn try_create_task<F>(&self, fut: F) -> Result<Task<F::Output>, LoopError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(fut, None, Location::caller())
+    }
+
+    pub(crate) fn spawn<F>(
+        &self,
+        fut: F,
+        name: Option<String>,
+        at: &'static Location<'static>,
+    ) -> Result<Task<F::Output>, LoopError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner().spawn(fut, name, at)
+    }
+
+    /// A new pending [`LoopFuture`] bound to this loop (asyncio's `loop.create_future()`).
+    pub fn create_future<T: Clone + Send + 'static>(&self) -> LoopFuture<T> {
+        LoopFuture::new_on(self.inner().clone())
+    }
+
+    /// Runs blocking `f` on the loop's thread pool (asyncio's `run_in_executor(None, f)`); the
+    /// returned future resolves with its result, or `Err(Panicked)` if it panicked.
+    pub fn run_in_executor<T, F>(&self, f: F) -> ToThread<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        ToThread::submit(self.inner().clone(), f)
+    }
+
+    #[track_caller]
+    fn assert_open(&self) {
+        if self.is_closed() {
+            panic!("{}", LoopError::Closed);
+        }
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("running", &self.is_running())
+            .field("closed", &self.is_closed())
+            .field("workers", &self.inner().config.workers)
+            .field("virtual_time", &self.inner().clock.is_virtual())
+            .finish()
+    }
+}
+
+impl LoopInner {
+    /// Pushes an item on the ready queue and wakes a parked worker (LOOP-5). Safe from any
+    /// thread. On a closed loop the item is dropped — outside the lock, since it may own user
+    /// values whose destructors call back into the loop.
+    pub(crate) fn schedule(&self, item: Runnable) {
+        let rejected = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                Some(item)
+            } else {
+                s.ready.push_back(item);
+                if s.idle > 0 {
+                    self.wakeup.notify_one();
+                }
+                None
+            }
+        };
+        drop(rejected);
+    }
+
+    pub(crate) fn add_timer(&self, when: Duration, cell: Arc<HandleCell>) {
+        let mut s = self.sched.lock();
+        if s.closed {
+            drop(s);
+            cell.cancel();
+            return;
+        }
+        s.timers.push(when, cell);
+        if s.idle > 0 {
+            // The new deadline may be earlier than the one a worker sleeps until.
+            self.wakeup.notify_all();
+        }
+    }
+
+    /// A timer that wakes `waker` at `when` (what `sleep` uses).
+    pub(crate) fn timer_waking(
+        &self,
+        when: Duration,
+        waker: Waker,
+        at: &'static Location<'static>,
+    ) -> Arc<HandleCell> {
+        let cell = HandleCell::new(Callback::Wake(waker), Some(when), at);
+        self.add_timer(when, cell.clone());
+        cell
+    }
+
+    pub(crate) fn request_stop(&self) {
+        let mut s = self.sched.lock();
+        s.stopping = true;
+        self.wakeup.notify_all();
+    }
+
+    /// Cross-thread work has begun: a virtual clock must wait for it (TIME-4).
+    pub(crate) fn inflight_begin(&self) {
+        self.sched.lock().inflight += 1;
+    }
+
+    /// Cross-thread work has delivered (after its wake was scheduled) or was abandoned.
+    pub(crate) fn inflight_end(&self) {
+        let mut s = self.sched.lock();
+        s.inflight -= 1;
+        if s.idle > 0 {
+            self.wakeup.notify_all();
+        }
+    }
+
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        fut: F,
+        name: Option<String>,
+        at: &'static Location<'static>,
+    ) -> Result<Task<F::Output>, LoopError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = self.next_task_id.fetch_add(1, Ordering::Relaxed);
+        let cell = TaskCell::new(id, name, at, Box::pin(Stage::new(fut)), self.clone());
+        {
+            let mut reg = self.registry.lock();
+            if reg.closed {
+                drop(reg);
+                // Never scheduled: its state is SCHEDULED but nothing will run it; dropping the
+                // cell drops the future.
+                return Err(LoopError::Closed);
+            }
+            let key = match reg.free.pop() {
+                Some(k) => {
+                    reg.slots[k] = Some(cell.clone());
+                    k
+                }
+                None => {
+                    reg.slots.push(Some(cell.clone()));
+                    reg.slots.len() - 1
+                }
+            };
+            cell.done.lock().registry_key = key;
+        }
+        trace::record(|| format!("task {id} spawned"));
+        self.schedule(Runnable::Task(cell.clone()));
+        Ok(Task::from_cell(cell))
+    }
+
+    pub(crate) fn unregister(&self, key: usize) -> Option<TaskRc> {
+        let mut reg = self.registry.lock();
+        let cell = reg.slots.get_mut(key).and_then(Option::take);
+        if cell.is_some() {
+            reg.free.push(key);
+        }
+        cell
+    }
+
+    /// Closes the loop (LOOP-6). Idempotent.
+    pub(crate) fn close_now(&self) {
+        let (ready, timers) = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return;
+            }
+            s.closed = true;
+            (std::mem::take(&mut s.ready), s.timers.drain())
+        };
+        let tasks: Vec<TaskRc> = {
+            let mut reg = self.registry.lock();
+            reg.closed = true;
+            reg.free.clear();
+            reg.slots.drain(..).flatten().collect()
+        };
+        trace::record(|| format!("loop closed with {} unfinished task(s)", tasks.len()));
+        for t in &tasks {
+            tracing::warn!(
+                task = %t.display_name(),
+                created_at = %t.created_at,
+                "Task was destroyed but it is pending: the loop was closed before it finished"
+            );
+            TaskCell::tear_down(t);
+        }
+        drop(ready);
+        for t in timers {
+            t.cancel();
+        }
+        drop(tasks);
+        self.pool.shutdown();
+    }
+}
+
+struct ResetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// If a worker unwinds (a runtime invariant failed), stop the others so that joining them
+/// cannot hang.
+struct StopOnUnwind<'a>(&'a LoopInner);
+
+impl Drop for StopOnUnwind<'_> {
+    fn drop(&mut self) {
+        if evloop_model::thread::panicking() {
+            self.0.request_stop();
+        }
+    }
+}

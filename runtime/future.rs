@@ -1,0 +1,300 @@
+//! [`LoopFuture`]: asyncio's low-level `Future` — a promise bound to a loop, completed once with a
+//! value or an error, or cancelled; awaited by any number of waiters, each of which gets a clone
+//! of the outcome; done callbacks scheduled with `call_soon`.
+//!
+//! ```text
+//!   PENDING ── set_result / set_error / cancel ──► DONE (final; a second completion is refused:
+//!                                                        InvalidStateError, FUT-2)
+//! ```
+//!
+//! It can be completed from any thread. A [`Resolver`] is the `Send` half to hand to another
+//! thread: while one is alive, a virtual clock knows a result may still arrive and does not jump.
+
+use crate::context;
+use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
+use crate::event_loop::LoopInner;
+use crate::queue::Runnable;
+use evloop_model::bug::{self, Bug};
+use evloop_model::sync::{Arc, Mutex};
+use evloop_model::trace;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+type Outcome<T> = Result<T, FutureError>;
+
+struct FutureCell<T> {
+    lp: Arc<LoopInner>,
+    state: Mutex<FutState<T>>,
+}
+
+struct FutState<T> {
+    outcome: Option<Outcome<T>>,
+    entries: Vec<Entry<T>>,
+}
+
+enum Entry<T> {
+    Wake(Option<Waker>),
+    Call(Box<dyn FnOnce(Outcome<T>) + Send>),
+}
+
+/// A loop-bound promise (asyncio's `Future`). Clone it to hand it to several waiters.
+///
+/// ```
+/// evloop::run(async {
+///     let fut = evloop::LoopFuture::<u32>::new();
+///     let setter = fut.clone();
+///     evloop::get_running_loop().unwrap().call_soon(move || {
+///         setter.set_result(7).unwrap();
+///     });
+///     assert_eq!(fut.await.unwrap(), 7);
+/// });
+/// ```
+pub struct LoopFuture<T> {
+    cell: Arc<FutureCell<T>>,
+    /// Where this handle's waker sits in the entry list, once it has been awaited.
+    index: Option<usize>,
+}
+
+impl<T: Clone + Send + 'static> LoopFuture<T> {
+    /// A pending future on the running loop.
+    ///
+    /// # Panics
+    /// When no loop is running on this thread (use `EventLoop::create_future` instead).
+    #[track_caller]
+    pub fn new() -> Self {
+        match context::running_loop() {
+            Some(lp) => LoopFuture::new_on(lp.inner().clone()),
+            None => panic!("{}", LoopError::NoRunningLoop),
+        }
+    }
+
+    pub(crate) fn new_on(lp: Arc<LoopInner>) -> Self {
+        LoopFuture {
+            cell: Arc::new(FutureCell {
+                lp,
+                state: Mutex::new(FutState {
+                    outcome: None,
+                    entries: Vec::new(),
+                }),
+            }),
+            index: None,
+        }
+    }
+
+    /// Completes the future with `value` (asyncio's `set_result`).
+    pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
+        self.complete(Ok(value))
+    }
+
+    /// Completes the future with an error (asyncio's `set_exception`).
+    pub fn set_error(
+        &self,
+        error: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Result<(), InvalidStateError> {
+        self.complete(Err(FutureError::Failed(SharedError::new(error))))
+    }
+
+    /// Cancels the future; false if it was already done (asyncio's `Future.cancel`).
+    pub fn cancel(&self) -> bool {
+        self.complete(Err(FutureError::Cancelled)).is_ok()
+    }
+
+    /// True once completed or cancelled.
+    pub fn done(&self) -> bool {
+        self.cell.state.lock().outcome.is_some()
+    }
+
+    /// True once cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(self.cell.state.lock().outcome, Some(Err(FutureError::Cancelled)))
+    }
+
+    /// The outcome, or `InvalidStateError::NotDone` (asyncio's `Future.result()`).
+    pub fn result(&self) -> Result<Outcome<T>, InvalidStateError> {
+        self.cell
+            .state
+            .lock()
+            .outcome
+            .clone()
+            .ok_or(InvalidStateError::NotDone)
+    }
+
+    /// Calls `f` with the outcome via `call_soon` once the future is done; at once (still via
+    /// `call_soon`) if it already is (FUT-3).
+    pub fn add_done_callback(&self, f: impl FnOnce(Outcome<T>) + Send + 'static) {
+        let mut st = self.cell.state.lock();
+        match &st.outcome {
+            Some(out) => {
+                let out = out.clone();
+                drop(st);
+                self.cell.lp.schedule(Runnable::Call(Box::new(move || f(out))));
+            }
+            None => st.entries.push(Entry::Call(Box::new(f))),
+        }
+    }
+
+    /// A `Send` handle that completes this future from another thread. While it is alive, a
+    /// virtual clock waits for it instead of jumping ahead (TIME-4).
+    pub fn resolver(&self) -> Resolver<T> {
+        self.cell.lp.inflight_begin();
+        Resolver {
+            fut: LoopFuture {
+                cell: self.cell.clone(),
+                index: None,
+            },
+            finished: false,
+        }
+    }
+
+    fn complete(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        let entries = {
+            let mut st = self.cell.state.lock();
+            if st.outcome.is_some() && !bug::enabled(Bug::CancelRace) {
+                return Err(InvalidStateError::AlreadyDone);
+            }
+            let kind = if outcome.is_ok() { "result" } else { "error/cancel" };
+            trace::record(|| format!("loop future completed with {kind}"));
+            st.outcome = Some(outcome.clone());
+            std::mem::take(&mut st.entries)
+        };
+        for entry in entries {
+            match entry {
+                Entry::Wake(Some(w)) => w.wake(),
+                Entry::Wake(None) => {}
+                Entry::Call(f) => {
+                    let out = outcome.clone();
+                    self.cell.lp.schedule(Runnable::Call(Box::new(move || f(out))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send + 'static> Default for LoopFuture<T> {
+    #[track_caller]
+    fn default() -> Self {
+        LoopFuture::new()
+    }
+}
+
+impl<T> Clone for LoopFuture<T> {
+    fn clone(&self) -> Self {
+        LoopFuture {
+            cell: self.cell.clone(),
+            index: None,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
+    type Output = Outcome<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
+        let cell = self.cell.clone();
+        let mut st = cell.state.lock();
+        if let Some(out) = &st.outcome {
+            return Poll::Ready(out.clone());
+        }
+        let entry = Entry::Wake(Some(cx.waker().clone()));
+        match self.index {
+            Some(i) => st.entries[i] = entry,
+            None => {
+                self.index = Some(st.entries.len());
+                st.entries.push(entry);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for LoopFuture<T> {
+    fn drop(&mut self) {
+        if let Some(i) = self.index {
+            let mut st = self.cell.state.lock();
+            if st.outcome.is_none() {
+                st.entries[i] = Entry::Wake(None);
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for LoopFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.cell.state.lock();
+        let state = match &st.outcome {
+            None => "pending",
+            Some(Ok(_)) => "finished",
+            Some(Err(FutureError::Cancelled)) => "cancelled",
+            Some(Err(_)) => "failed",
+        };
+        write!(f, "LoopFuture({state})")
+    }
+}
+
+/// The `Send` completing half of a [`LoopFuture`], for another thread.
+///
+/// ```
+/// evloop::run(async {
+///     let fut = evloop::LoopFuture::<String>::new();
+///     let resolver = fut.resolver();
+///     let t = std::thread::spawn(move || resolver.resolve("from a thread".into()).unwrap());
+///     assert_eq!(fut.await.unwrap(), "from a thread");
+///     t.join().unwrap();
+/// });
+/// ```
+pub struct Resolver<T> {
+    fut: LoopFuture<T>,
+    finished: bool,
+}
+
+impl<T: Clone + Send + 'static> Resolver<T> {
+    /// Completes the future with `value`.
+    pub fn resolve(mut self, value: T) -> Result<(), InvalidStateError> {
+        let r = self.fut.set_result(value);
+        self.finish();
+        r
+    }
+
+    /// Completes the future with an error.
+    pub fn fail(
+        mut self,
+        error: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Result<(), InvalidStateError> {
+        let r = self.fut.set_error(error);
+        self.finish();
+        r
+    }
+
+    /// Cancels the future; false if it was already done.
+    pub fn cancel(mut self) -> bool {
+        let r = self.fut.cancel();
+        self.finish();
+        r
+    }
+}
+
+impl<T> Resolver<T> {
+    fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.fut.cell.lp.inflight_end();
+        }
+    }
+}
+
+impl<T> Drop for Resolver<T> {
+    fn drop(&mut self) {
+        // Dropped unused: the future stays pending, but the loop no longer waits for this thread.
+        self.finish();
+    }
+}
+
+impl<T> fmt::Debug for Resolver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Resolver")
+    }
+}

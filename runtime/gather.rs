@@ -1,0 +1,443 @@
+//! `gather`: run awaitables concurrently, each as its own task, and collect their results in
+//! argument order (asyncio's `asyncio.gather`).
+//!
+//! It is built the way asyncio builds it: every child is a task started in argument order
+//! (GATHER-2); each child's completion reaches the gather through a done callback scheduled with
+//! `call_soon`; the awaiting task is woken when the outcome is decided. So a gather resolves in the
+//! same loop turn as asyncio's would.
+//!
+//! | variant          | a child fails (panic, cancel, `Err`)                     | output                       |
+//! |------------------|-----------------------------------------------------------|------------------------------|
+//! | [`gather`]       | the gather resolves with that error at once; siblings keep running (GATHER-4) | `Result<Vec<T>, TaskError>` |
+//! | [`try_gather`]   | same, for children returning `Result<T, E>`               | `Result<Vec<T>, GatherError<E>>` |
+//! | [`gather_settled`] | nothing special: every outcome is kept in place (`return_exceptions=True`) | `Vec<Result<T, TaskError>>` |
+//!
+//! Dropping (or cancelling the task awaiting) a gather that has not resolved cancels every child
+//! that is not done (GATHER-5). Once it has resolved, dropping it cancels nothing.
+
+use crate::context;
+use crate::error::{GatherError, LoopError, TaskError};
+use crate::task::{Task, TaskRef};
+use evloop_model::bug::{self, Bug};
+use evloop_model::sync::{Arc, Mutex};
+use evloop_model::trace;
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// When the gather's outcome is decided.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Policy {
+    /// At the first failed child, or when all have finished.
+    FirstFailure,
+    /// When all have finished.
+    Settled,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    slots: Vec<Option<Result<T, TaskError>>>,
+    /// Completion order, for the injected `gather_order` bug.
+    arrivals: Vec<usize>,
+    remaining: usize,
+    /// Index of the child whose failure decided the outcome.
+    failed: Option<usize>,
+    decided: bool,
+    taken: bool,
+    waker: Option<Waker>,
+}
+
+/// The engine behind every gather variant: children, their slots, and when to resolve.
+struct Core<T> {
+    shared: Arc<Shared<T>>,
+    children: Vec<TaskRef>,
+}
+
+impl<T: Send + 'static> Core<T> {
+    #[track_caller]
+    fn start<I, F>(futures: I, policy: Policy, is_failure: fn(&T) -> bool) -> Core<T>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let at = Location::caller();
+        let lp = match context::running_loop() {
+            Some(lp) => lp,
+            None => panic!("{}", LoopError::NoRunningLoop),
+        };
+        // GATHER-2: children become tasks here, in argument order.
+        let tasks: Vec<Task<T>> = futures
+            .into_iter()
+            .map(|f| match lp.spawn(f, None, at) {
+                Ok(t) => t,
+                Err(e) => panic!("{e}"),
+            })
+            .collect();
+        let n = tasks.len();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                slots: (0..n).map(|_| None).collect(),
+                arrivals: Vec::with_capacity(n),
+                remaining: n,
+                failed: None,
+                decided: n == 0,
+                taken: false,
+                waker: None,
+            }),
+        });
+        let children = tasks.iter().map(Task::task_ref).collect();
+        for (index, task) in tasks.into_iter().enumerate() {
+            let shared = shared.clone();
+            task.on_output(move |out| {
+                let waker = {
+                    let mut st = shared.state.lock();
+                    let failure = match &out {
+                        Ok(v) => is_failure(v),
+                        Err(_) => true,
+                    };
+                    trace::record(|| format!("gather child {index} done (failure: {failure})"));
+                    st.remaining -= 1;
+                    st.slots[index] = Some(out);
+                    st.arrivals.push(index);
+                    if st.decided {
+                        None
+                    } else if (failure && policy == Policy::FirstFailure) || st.remaining == 0 {
+                        st.decided = true;
+                        if failure && policy == Policy::FirstFailure {
+                            st.failed = Some(index);
+                        }
+                        st.waker.take()
+                    } else {
+                        None
+                    }
+                };
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            });
+        }
+        Core { shared, children }
+    }
+
+    /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
+    fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
+        let mut st = self.shared.state.lock();
+        assert!(!st.taken, "a gather was polled after it returned its output");
+        if !st.decided {
+            match &mut st.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                w => *w = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        st.taken = true;
+        let mut slots = std::mem::take(&mut st.slots);
+        if bug::enabled(Bug::GatherOrder) {
+            // Injected: results in completion order instead of argument order.
+            let mut reordered: Vec<_> = st.arrivals.iter().map(|&i| slots[i].take()).collect();
+            reordered.extend(slots.into_iter().filter(Option::is_some));
+            slots = reordered;
+        }
+        Poll::Ready(TakenState {
+            slots,
+            failed: st.failed,
+        })
+    }
+}
+
+struct TakenState<T> {
+    slots: Vec<Option<Result<T, TaskError>>>,
+    failed: Option<usize>,
+}
+
+impl<T> Drop for Core<T> {
+    fn drop(&mut self) {
+        let decided = self.shared.state.lock().decided;
+        if !decided {
+            // GATHER-5: the gather is abandoned before its outcome: cancel the children.
+            for child in &self.children {
+                child.cancel();
+            }
+        }
+    }
+}
+
+/// The future returned by [`gather`].
+#[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
+pub struct Gather<T> {
+    core: Core<T>,
+}
+
+/// Runs every future concurrently, each as a task started in argument order, and resolves with
+/// their outputs in argument order, whatever order they finish in (GATHER-1). If a child panics or
+/// is cancelled, resolves at once with that error while the other children keep running
+/// (GATHER-4). An empty gather resolves at once with an empty `Vec` (GATHER-3).
+///
+/// ```
+/// use std::time::Duration;
+/// let out = evloop::Builder::new().virtual_time(true).run(async {
+///     evloop::gather([3u64, 1, 2].map(|n| async move {
+///         evloop::sleep(Duration::from_secs(n)).await;
+///         n
+///     }))
+///     .await
+///     .unwrap()
+/// });
+/// assert_eq!(out, vec![3, 1, 2]);
+/// ```
+///
+/// # Panics
+/// When no loop is running on this thread.
+#[track_caller]
+pub fn gather<I, F>(futures: I) -> Gather<F::Output>
+where
+    I: IntoIterator<Item = F>,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Gather {
+        core: Core::start(futures, Policy::FirstFailure, |_| false),
+    }
+}
+
+impl<T: Send + 'static> Gather<T> {
+    /// Cancels every child that has not finished; the gather then resolves with
+    /// `Err(TaskError::Cancelled)` when the first cancelled child reports in.
+    pub fn cancel(&self) -> bool {
+        let mut any = false;
+        for child in &self.core.children {
+            any |= child.cancel();
+        }
+        any
+    }
+
+    /// Handles to the children, in argument order.
+    pub fn children(&self) -> &[TaskRef] {
+        &self.core.children
+    }
+}
+
+impl<T: Send + 'static> Future for Gather<T> {
+    type Output = Result<Vec<T>, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let st = std::task::ready!(self.core.poll_decided(cx));
+        if let Some(i) = st.failed {
+            let mut slots = st.slots;
+            let err = match slots[i].take() {
+                Some(Err(e)) => e,
+                _ => unreachable!("the failed child's slot holds its error"),
+            };
+            return Poll::Ready(Err(err));
+        }
+        Poll::Ready(Ok(st
+            .slots
+            .into_iter()
+            .map(|s| match s {
+                Some(Ok(v)) => v,
+                _ => unreachable!("a gather that did not fail has every result"),
+            })
+            .collect()))
+    }
+}
+
+impl<T> fmt::Debug for Gather<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather")
+            .field("children", &self.core.children.len())
+            .finish()
+    }
+}
+
+/// The future returned by [`try_gather`].
+#[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
+pub struct TryGather<T, E> {
+    core: Core<Result<T, E>>,
+}
+
+/// [`gather`] for children that return `Result<T, E>`: the first `Err` (or panic, or cancel)
+/// resolves the gather at once with that error and the child's index, while the other children
+/// keep running — they are tasks, unlike the futures of `futures::try_join_all` (GATHER-4).
+///
+/// ```
+/// let r = evloop::run(async {
+///     evloop::try_gather(vec![
+///         Box::pin(async { Ok(1) }) as std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32, String>> + Send>>,
+///         Box::pin(async { Err("no".to_string()) }),
+///     ])
+///     .await
+/// });
+/// assert!(matches!(r, Err(evloop::GatherError::Failed { index: 1, .. })));
+/// ```
+#[track_caller]
+pub fn try_gather<I, F, T, E>(futures: I) -> TryGather<T, E>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    TryGather {
+        core: Core::start(futures, Policy::FirstFailure, Result::is_err),
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
+    type Output = Result<Vec<T>, GatherError<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let st = std::task::ready!(self.core.poll_decided(cx));
+        let mut slots = st.slots;
+        if let Some(index) = st.failed {
+            return Poll::Ready(Err(match slots[index].take() {
+                Some(Ok(Err(error))) => GatherError::Failed { index, error },
+                Some(Err(error)) => GatherError::Task { index, error },
+                _ => unreachable!("the failed child's slot holds its error"),
+            }));
+        }
+        Poll::Ready(Ok(slots
+            .into_iter()
+            .map(|s| match s {
+                Some(Ok(Ok(v))) => v,
+                _ => unreachable!("a gather that did not fail has every result"),
+            })
+            .collect()))
+    }
+}
+
+impl<T, E> fmt::Debug for TryGather<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryGather")
+            .field("children", &self.core.children.len())
+            .finish()
+    }
+}
+
+/// The future returned by [`gather_settled`].
+#[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
+pub struct GatherSettled<T> {
+    core: Core<T>,
+}
+
+/// [`gather`] that waits for every child and returns each outcome in its place (asyncio's
+/// `gather(..., return_exceptions=True)`, GATHER-6).
+///
+/// ```
+/// let outcomes = evloop::run(async {
+///     evloop::gather_settled(vec![
+///         Box::pin(async { 1 }) as std::pin::Pin<Box<dyn std::future::Future<Output = i32> + Send>>,
+///         Box::pin(async { panic!("boom") }),
+///     ])
+///     .await
+/// });
+/// assert_eq!(*outcomes[0].as_ref().unwrap(), 1);
+/// assert!(outcomes[1].as_ref().unwrap_err().is_panic());
+/// ```
+#[track_caller]
+pub fn gather_settled<I, F>(futures: I) -> GatherSettled<F::Output>
+where
+    I: IntoIterator<Item = F>,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    GatherSettled {
+        core: Core::start(futures, Policy::Settled, |_| false),
+    }
+}
+
+impl<T: Send + 'static> Future for GatherSettled<T> {
+    type Output = Vec<Result<T, TaskError>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let st = std::task::ready!(self.core.poll_decided(cx));
+        Poll::Ready(
+            st.slots
+                .into_iter()
+                .map(|s| s.expect("a settled gather has every outcome"))
+                .collect(),
+        )
+    }
+}
+
+impl<T> fmt::Debug for GatherSettled<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherSettled")
+            .field("children", &self.core.children.len())
+            .finish()
+    }
+}
+
+/// Gathers futures of different output types into a tuple, with [`gather`]'s semantics.
+///
+/// ```
+/// let (a, b) = evloop::run(async {
+///     evloop::gather!(async { 1u8 }, async { "two" }).await.unwrap()
+/// });
+/// assert_eq!((a, b), (1, "two"));
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($fut:expr),+ $(,)?) => {
+        $crate::__private::GatherTuple::gather_tuple(($($fut,)+))
+    };
+}
+
+/// Support for [`gather!`]; not a public API.
+#[doc(hidden)]
+pub trait GatherTuple {
+    type Output;
+    fn gather_tuple(self) -> Pin<Box<dyn Future<Output = Result<Self::Output, TaskError>> + Send>>;
+}
+
+type AnyBox = Box<dyn Any + Send>;
+type AnyFuture = Pin<Box<dyn Future<Output = AnyBox> + Send>>;
+
+fn erase<F>(f: F) -> AnyFuture
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Box::pin(async move { Box::new(f.await) as AnyBox })
+}
+
+fn unerase<T: 'static>(v: Option<AnyBox>) -> T {
+    *v.and_then(|b| b.downcast::<T>().ok())
+        .expect("gather! keeps each output's type in its position")
+}
+
+macro_rules! impl_gather_tuple {
+    ($($T:ident $i:tt),+) => {
+        impl<$($T),+> GatherTuple for ($($T,)+)
+        where
+            $($T: Future + Send + 'static, $T::Output: Send + 'static,)+
+        {
+            type Output = ($($T::Output,)+);
+
+            #[track_caller]
+            fn gather_tuple(
+                self,
+            ) -> Pin<Box<dyn Future<Output = Result<Self::Output, TaskError>> + Send>> {
+                let g = gather(vec![$(erase(self.$i)),+]);
+                Box::pin(async move {
+                    let mut it = g.await?.into_iter();
+                    Ok(($(unerase::<$T::Output>(it.next()),)+))
+                })
+            }
+        }
+    };
+}
+
+impl_gather_tuple!(A 0);
+impl_gather_tuple!(A 0, B 1);
+impl_gather_tuple!(A 0, B 1, C 2);
+impl_gather_tuple!(A 0, B 1, C 2, D 3);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+impl_gather_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);

@@ -1,0 +1,180 @@
+//! Callback handles: what `call_soon`, `call_later` and `call_at` return (asyncio's `Handle` and
+//! `TimerHandle`).
+//!
+//! ```text
+//!   Armed ── cancel() ──► Cancelled        (the callback is dropped at once)
+//!     └──── run() ──────► Ran              (the callback was taken and called)
+//! ```
+
+use crate::error::Panic;
+use evloop_model::sync::{Arc, Mutex};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::task::Waker;
+use std::time::Duration;
+
+pub(crate) enum Callback {
+    /// A user or internal function.
+    Call(Box<dyn FnOnce() + Send>),
+    /// Wake a waker (a `sleep` timer).
+    Wake(Waker),
+}
+
+enum Slot {
+    Armed(Callback),
+    Cancelled,
+    Ran,
+}
+
+pub(crate) struct HandleCell {
+    slot: Mutex<Slot>,
+    when: Option<Duration>,
+    created_at: &'static Location<'static>,
+}
+
+impl HandleCell {
+    pub(crate) fn new(
+        cb: Callback,
+        when: Option<Duration>,
+        created_at: &'static Location<'static>,
+    ) -> Arc<HandleCell> {
+        Arc::new(HandleCell {
+            slot: Mutex::new(Slot::Armed(cb)),
+            when,
+            created_at,
+        })
+    }
+
+    pub(crate) fn cancel(&self) {
+        let old = std::mem::replace(&mut *self.slot.lock(), Slot::Cancelled);
+        match old {
+            // Dropped here, outside the lock: the callback may own anything.
+            Slot::Armed(cb) => drop(cb),
+            Slot::Ran => *self.slot.lock() = Slot::Ran,
+            Slot::Cancelled => {}
+        }
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        matches!(*self.slot.lock(), Slot::Cancelled)
+    }
+
+    pub(crate) fn has_run(&self) -> bool {
+        matches!(*self.slot.lock(), Slot::Ran)
+    }
+
+    /// Replaces the waker of an armed `sleep` timer (a task may be polled with a new waker).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        if let Slot::Armed(Callback::Wake(w)) = &mut *self.slot.lock() {
+            if !w.will_wake(waker) {
+                *w = waker.clone();
+            }
+        }
+    }
+
+    pub(crate) fn run(&self) {
+        let taken = {
+            let mut slot = self.slot.lock();
+            match std::mem::replace(&mut *slot, Slot::Ran) {
+                Slot::Armed(cb) => Some(cb),
+                Slot::Cancelled => {
+                    *slot = Slot::Cancelled;
+                    None
+                }
+                Slot::Ran => None,
+            }
+        };
+        match taken {
+            Some(Callback::Call(f)) => run_guarded(f),
+            Some(Callback::Wake(w)) => w.wake(),
+            None => {}
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self.when {
+            Some(when) => format!("timer at {when:?} (created at {})", self.created_at),
+            None => format!("created at {}", self.created_at),
+        }
+    }
+}
+
+/// Runs a callback, catching a panic and reporting it the way asyncio's default exception handler
+/// does (the loop keeps running, LOOP-7).
+pub(crate) fn run_guarded(f: Box<dyn FnOnce() + Send>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        tracing::error!(
+            panic = Panic::new(payload).message(),
+            "Exception in callback: a callback panicked; the loop keeps running"
+        );
+    }
+}
+
+/// A callback scheduled with `call_soon` or `call_soon_threadsafe` (asyncio's `Handle`).
+///
+/// ```
+/// evloop::run(async {
+///     let lp = evloop::get_running_loop().unwrap();
+///     let h = lp.call_soon(|| unreachable!("cancelled before the loop reached it"));
+///     h.cancel();
+///     assert!(h.cancelled());
+///     evloop::sleep(std::time::Duration::ZERO).await;
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Handle(pub(crate) Arc<HandleCell>);
+
+impl Handle {
+    /// Cancels the callback if it has not run yet; its closure is dropped at once.
+    pub fn cancel(&self) {
+        self.0.cancel()
+    }
+
+    /// True once cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({})", self.0.describe())
+    }
+}
+
+/// A callback scheduled with `call_later` or `call_at` (asyncio's `TimerHandle`).
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::run(async {
+///     let lp = evloop::get_running_loop().unwrap();
+///     let h = lp.call_later(Duration::from_secs(5), || unreachable!());
+///     assert!(h.when() >= Duration::from_secs(5));
+///     h.cancel();
+/// });
+/// ```
+#[derive(Clone)]
+pub struct TimerHandle(pub(crate) Arc<HandleCell>);
+
+impl TimerHandle {
+    /// Cancels the callback if it has not run yet.
+    pub fn cancel(&self) {
+        self.0.cancel()
+    }
+
+    /// True once cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// When the callback is due, on the loop's clock (see `EventLoop::time`).
+    pub fn when(&self) -> Duration {
+        self.0.when.unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimerHandle({})", self.0.describe())
+    }
+}

@@ -1,0 +1,91 @@
+//! # evloop
+//!
+//! The core of Python's asyncio — event loop, tasks, futures, `gather`, `sleep`, `run` — in Rust,
+//! with its ordering and completion guarantees written down in `specs/` and checked under loom,
+//! shuttle and proptest.
+//!
+//! ## A tour
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! async fn compute(x: i32, y: i32) -> i32 {
+//!     evloop::sleep(Duration::from_millis(10)).await;
+//!     x + y
+//! }
+//!
+//! let results = evloop::run(async {
+//!     // Children start in argument order; results come back in argument order.
+//!     evloop::gather([compute(1, 2), compute(3, 4)]).await.unwrap()
+//! });
+//! assert_eq!(results, vec![3, 7]);
+//! ```
+//!
+//! | asyncio                                  | evloop                                               |
+//! |------------------------------------------|------------------------------------------------------|
+//! | `asyncio.run(main())`                    | [`run`]`(main())`, [`Builder::run`] for options       |
+//! | `loop.run_until_complete(f)`             | [`EventLoop::run_until_complete`]                    |
+//! | `asyncio.get_running_loop()`             | [`get_running_loop`] → `Result<EventLoop, LoopError>` |
+//! | `asyncio.get_event_loop()` / `new_event_loop()` / `set_event_loop()` | [`get_event_loop`], [`new_event_loop`], [`set_event_loop`] |
+//! | `asyncio.create_task(c)` / `ensure_future(c)` | [`create_task`], [`ensure_future`] → [`Task<T>`]  |
+//! | `task.cancel()`, `done()`, `cancelled()`  | [`Task::cancel`], [`Task::done`], [`Task::cancelled`] |
+//! | `await task` → value or raises           | `task.await` → `Result<T, TaskError>`                 |
+//! | `asyncio.gather(*aws)`                   | [`gather`], [`try_gather`], [`gather!`]              |
+//! | `gather(..., return_exceptions=True)`    | [`gather_settled`]                                   |
+//! | `asyncio.sleep(d)` / `sleep(0)`          | [`sleep`]`(d)` / `sleep(Duration::ZERO)`             |
+//! | `loop.call_soon/call_later/call_at`      | [`EventLoop::call_soon`], [`EventLoop::call_later`], [`EventLoop::call_at`] |
+//! | `loop.call_soon_threadsafe`              | [`EventLoop::call_soon_threadsafe`]                  |
+//! | `loop.create_future()`                   | [`EventLoop::create_future`], [`LoopFuture::new`]    |
+//! | `asyncio.to_thread(f)` / `run_in_executor` | [`to_thread`], [`EventLoop::run_in_executor`]      |
+//! | `asyncio.run_coroutine_threadsafe(c, l)` | [`run_coroutine_threadsafe`]                          |
+//! | `asyncio.all_tasks()`                    | [`EventLoop::pending_tasks`]                          |
+//! | `RuntimeError`, `CancelledError`, `InvalidStateError` | [`LoopError`], [`TaskError::Cancelled`], [`InvalidStateError`] |
+//!
+//! ## How it is put together
+//! - `event_loop` — the loop handle, its builder, the ready queue and timers it owns;
+//! - `turn` — what each worker does each turn (asyncio's `_run_once`);
+//! - `task` — the task cell, its state word, and the handles;
+//! - `future`, `gather`, `time`, `pool`, `threadsafe` — the pieces users await;
+//! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
+//!   real threads, under loom and under shuttle.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod context;
+mod error;
+mod event_loop;
+mod future;
+mod gather;
+mod handle;
+mod pool;
+mod queue;
+mod run;
+mod spawn;
+mod task;
+mod threadsafe;
+mod time;
+mod timer;
+mod turn;
+
+pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
+pub use error::{
+    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask,
+    RunError, SharedError, TaskError,
+};
+pub use event_loop::{Builder, EventLoop};
+pub use future::{LoopFuture, Resolver};
+pub use gather::{gather, gather_settled, try_gather, Gather, GatherSettled, TryGather};
+pub use handle::{Handle, TimerHandle};
+pub use pool::{to_thread, ToThread};
+pub use run::{run, try_run};
+pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};
+pub use task::{Task, TaskRef, WaitDone};
+pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
+pub use time::{sleep, Sleep};
+
+/// Support for macros; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::gather::GatherTuple;
+}

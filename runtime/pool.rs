@@ -1,0 +1,208 @@
+//! The thread pool behind `to_thread` / `run_in_executor` (asyncio's default executor).
+//!
+//! Threads are started on demand up to the loop's `max_threads`, reused while there is work, and
+//! stopped and joined when the loop closes. Each job counts as cross-thread work in flight from
+//! submission until its result has been handed to the loop (THREAD-4), so a virtual clock never
+//! jumps past a job that is still running.
+
+use crate::context;
+use crate::error::{LoopError, Panic, TaskError};
+use crate::event_loop::LoopInner;
+use evloop_model::sync::{Arc, Condvar, Mutex};
+use evloop_model::thread::JoinHandle;
+use evloop_model::trace;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct Pool {
+    shared: Arc<PoolShared>,
+    max_threads: usize,
+}
+
+struct PoolShared {
+    state: Mutex<PoolState>,
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: Vec<JoinHandle<()>>,
+    shutdown: bool,
+}
+
+evloop_model::thread_local! {
+    static IN_POOL: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+impl Pool {
+    pub(crate) fn new(max_threads: usize) -> Pool {
+        Pool {
+            shared: Arc::new(PoolShared {
+                state: Mutex::new(PoolState::default()),
+                work: Condvar::new(),
+            }),
+            max_threads,
+        }
+    }
+
+    /// Queues a job, starting a thread if none is idle and the pool may grow. False when the pool
+    /// has been shut down (the loop is closed).
+    fn submit(&self, job: Job) -> bool {
+        let mut st = self.shared.state.lock();
+        if st.shutdown {
+            return false;
+        }
+        st.jobs.push_back(job);
+        if st.idle > 0 {
+            self.shared.work.notify_one();
+        } else if st.threads.len() < self.max_threads {
+            let shared = self.shared.clone();
+            let n = st.threads.len();
+            st.threads.push(evloop_model::thread::spawn(
+                format!("evloop-pool-{n}"),
+                move || worker(&shared),
+            ));
+        }
+        true
+    }
+
+    /// Stops the pool: queued jobs still run, then every thread exits and is joined (unless this
+    /// is itself a pool thread, which cannot join itself).
+    pub(crate) fn shutdown(&self) {
+        let threads = {
+            let mut st = self.shared.state.lock();
+            st.shutdown = true;
+            self.shared.work.notify_all();
+            std::mem::take(&mut st.threads)
+        };
+        if IN_POOL.with(|p| p.get()) {
+            return;
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker(shared: &PoolShared) {
+    IN_POOL.with(|p| p.set(true));
+    let mut st = shared.state.lock();
+    loop {
+        if let Some(job) = st.jobs.pop_front() {
+            drop(st);
+            job();
+            st = shared.state.lock();
+        } else if st.shutdown {
+            return;
+        } else {
+            st.idle += 1;
+            st = shared.work.wait(st);
+            st.idle -= 1;
+        }
+    }
+}
+
+struct Slot<T> {
+    result: Option<Result<T, TaskError>>,
+    waker: Option<Waker>,
+}
+
+/// The future returned by [`to_thread`] and `EventLoop::run_in_executor`: the blocking function's
+/// result, or `Err(TaskError::Panicked)` if it panicked, or `Err(TaskError::Cancelled)` if the loop
+/// closed before it ran.
+#[must_use = "the function runs anyway; await this to get its result"]
+pub struct ToThread<T> {
+    slot: Arc<Mutex<Slot<T>>>,
+}
+
+impl<T: Send + 'static> ToThread<T> {
+    pub(crate) fn submit<F>(lp: Arc<LoopInner>, f: F) -> ToThread<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(Slot {
+            result: None,
+            waker: None,
+        }));
+        let theirs = slot.clone();
+        lp.inflight_begin();
+        let lp2 = lp.clone();
+        let job: Job = Box::new(move || {
+            trace::record(|| "to_thread job runs".into());
+            let result = catch_unwind(AssertUnwindSafe(f))
+                .map_err(|p| TaskError::Panicked(Panic::new(p)));
+            let waker = {
+                let mut s = theirs.lock();
+                s.result = Some(result);
+                s.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+            trace::record(|| "to_thread job delivered".into());
+            // After the wake is queued: the loop never sees "nothing in flight, nothing ready"
+            // between the two (THREAD-4).
+            lp2.inflight_end();
+        });
+        if !lp.pool.submit(job) {
+            slot.lock().result = Some(Err(TaskError::Cancelled));
+            lp.inflight_end();
+        }
+        ToThread { slot }
+    }
+}
+
+impl<T> Future for ToThread<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut s = self.slot.lock();
+        match s.result.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                match &mut s.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    w => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ToThread<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ToThread")
+    }
+}
+
+/// Runs blocking `f` on the running loop's thread pool and resumes the awaiting task with its
+/// result (asyncio's `asyncio.to_thread`). The job is submitted at once, not at the first poll.
+///
+/// ```
+/// let n = evloop::run(async {
+///     evloop::to_thread(|| (1..=10).sum::<u32>()).await.unwrap()
+/// });
+/// assert_eq!(n, 55);
+/// ```
+///
+/// # Panics
+/// When no loop is running on this thread.
+#[track_caller]
+pub fn to_thread<T, F>(f: F) -> ToThread<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match context::running_loop() {
+        Some(lp) => lp.run_in_executor(f),
+        None => panic!("{}", LoopError::NoRunningLoop),
+    }
+}

@@ -1,0 +1,96 @@
+//! The task's future and, once it is finished, its outcome — in one pinned allocation.
+//!
+//! The runner owns the poll (under the cell's `body` lock, TASK-3 keeps it uncontended); the
+//! typed [`Task`](super::Task) handle is the only one that takes the outcome.
+
+use crate::error::{Panic, TaskError};
+use crate::task::state::Outcome;
+use pin_project_lite::pin_project;
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The type-erased face of [`Stage`], so that one non-generic cell can hold any task.
+pub(crate) trait Body: Send {
+    /// Polls the future; on `Ready` (or a panic) stores the outcome and drops the future.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome>;
+    /// Drops the future (or a value it already returned) and stores "cancelled".
+    fn cancel(self: Pin<&mut Self>);
+    /// Moves the outcome into `slot`, which must be `&mut Option<Result<T, TaskError>>`.
+    fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any);
+}
+
+pin_project! {
+    #[project = StageProj]
+    pub(crate) enum Stage<F> where F: Future {
+        Running { #[pin] fut: F },
+        Finished { out: Option<Result<F::Output, TaskError>> },
+    }
+}
+
+impl<F> Stage<F>
+where
+    F: Future,
+{
+    pub(crate) fn new(fut: F) -> Self {
+        Stage::Running { fut }
+    }
+
+    /// Replaces the stage, dropping the future; a panic in the future's destructor is caught and
+    /// reported instead of unwinding through the loop.
+    fn finish(mut self: Pin<&mut Self>, out: Result<F::Output, TaskError>) {
+        let mut out = Some(out);
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            self.as_mut().set(Stage::Finished { out: out.take() });
+        }));
+        if let Err(payload) = dropped {
+            tracing::error!(
+                panic = Panic::new(payload).message(),
+                "a task's future panicked while being dropped"
+            );
+            if let Some(out) = out {
+                self.set(Stage::Finished { out: Some(out) });
+            }
+        }
+    }
+}
+
+impl<F> Body for Stage<F>
+where
+    F: Future + Send,
+    F::Output: Send + 'static,
+{
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let polled = match self.as_mut().project() {
+            StageProj::Running { fut } => catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
+            StageProj::Finished { .. } => unreachable!("a finished task was polled again"),
+        };
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                self.finish(Ok(value));
+                Poll::Ready(Outcome::Returned)
+            }
+            Err(payload) => {
+                self.finish(Err(TaskError::Panicked(Panic::new(payload))));
+                Poll::Ready(Outcome::Panicked)
+            }
+        }
+    }
+
+    fn cancel(self: Pin<&mut Self>) {
+        self.finish(Err(TaskError::Cancelled));
+    }
+
+    fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any) {
+        let slot = slot
+            .downcast_mut::<Option<Result<F::Output, TaskError>>>()
+            .expect("a task's output was asked for with the wrong type");
+        match self.project() {
+            StageProj::Finished { out } => *slot = out.take(),
+            StageProj::Running { .. } => {}
+        }
+    }
+}

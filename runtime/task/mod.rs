@@ -1,0 +1,309 @@
+//! Tasks: a future scheduled on the loop, and the handles to it.
+//!
+//! asyncio's `Task` is both the running coroutine and the handle to it. Here they are split the
+//! Rust way: the loop owns the running future (R4 in [`cell`]); [`Task<T>`] is the typed handle you
+//! await for the output (not `Clone`: the output moves out once); [`TaskRef`] is an untyped,
+//! clonable handle for `cancel`, `done` and done callbacks.
+
+pub(crate) mod body;
+pub(crate) mod cell;
+pub(crate) mod state;
+
+use crate::error::TaskError;
+use cell::{DoneEntry, TaskCell, TaskRc};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A handle to a task: await it for `Ok(output)`, or `Err` if it was cancelled or panicked.
+///
+/// Dropping the handle does not stop the task (asyncio keeps only weak references and can lose a
+/// task; evloop keeps it until it finishes, TASK-9).
+///
+/// ```
+/// let n = evloop::run(async {
+///     let task = evloop::create_task(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(n, 42);
+/// ```
+#[must_use = "a task runs even if its handle is dropped, but its output and any panic are lost"]
+pub struct Task<T> {
+    cell: TaskRc,
+    /// The output moved out, or the handle was given to an internal consumer: nothing left to do
+    /// on drop.
+    consumed: bool,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + 'static> Task<T> {
+    pub(crate) fn from_cell(cell: TaskRc) -> Self {
+        Task {
+            cell,
+            consumed: false,
+            _output: PhantomData,
+        }
+    }
+
+    /// Asks the task to stop at its next suspension point; its future is dropped there, so its
+    /// destructors run. False when the task has already finished (asyncio's `Task.cancel`).
+    pub fn cancel(&self) -> bool {
+        TaskCell::cancel(&self.cell)
+    }
+
+    /// True once the task has finished, however it finished.
+    pub fn done(&self) -> bool {
+        self.cell.state.load().is_complete()
+    }
+
+    /// True once the task has finished by being cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.cell.state.load().is_cancelled()
+    }
+
+    /// The task's id, unique within its loop.
+    pub fn id(&self) -> u64 {
+        self.cell.id
+    }
+
+    /// The task's name: the one given to `create_task_named`, or asyncio's `Task-<id>`.
+    pub fn name(&self) -> String {
+        self.cell.display_name()
+    }
+
+    /// An untyped handle for cancelling the task and watching it finish.
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef(self.cell.clone())
+    }
+
+    /// Calls `f` with the task, via the loop's `call_soon`, once the task has finished; at once
+    /// (still via `call_soon`) if it already has. Never inline (TASK-6).
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + Send + 'static) {
+        self.task_ref().add_done_callback(f)
+    }
+
+    /// The outcome, if the task has finished and it has not been taken yet (asyncio's
+    /// `Task.result()`, which raises `InvalidStateError` before the task is done).
+    pub fn try_result(&mut self) -> Option<Result<T, TaskError>> {
+        if !self.done() || self.consumed {
+            return None;
+        }
+        let out = self.take_output();
+        self.consumed = out.is_some();
+        out
+    }
+
+    fn take_output(&self) -> Option<Result<T, TaskError>> {
+        let mut slot: Option<Result<T, TaskError>> = None;
+        // R2 (cell): the task is complete, so nobody polls the body any more.
+        self.cell.body.lock().as_mut().take_output(&mut slot);
+        if slot.is_some() {
+            self.cell.done.lock().taken = true;
+        }
+        slot
+    }
+
+    /// Hands the outcome to `f` (via `call_soon`) once the task finishes. Internal consumers such
+    /// as gather use this instead of awaiting, so that they see completion exactly when asyncio's
+    /// done callbacks would.
+    pub(crate) fn on_output(mut self, f: impl FnOnce(Result<T, TaskError>) + Send + 'static) {
+        self.consumed = true;
+        let cell = self.cell.clone();
+        let me = Task::<T>::from_cell(self.cell.clone());
+        let callback = move || {
+            let mut me = me;
+            me.consumed = true;
+            let out = me
+                .take_output()
+                .unwrap_or(Err(TaskError::Cancelled));
+            f(out)
+        };
+        TaskCell::add_done_entry(&cell, DoneEntry::Call(Box::new(callback)));
+    }
+}
+
+impl<T: Send + 'static> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        assert!(!self.consumed, "a Task was polled after it returned its output");
+        {
+            let mut done = self.cell.done.lock();
+            if !done.closed {
+                // R3: not closed yet, so completion will find this waker.
+                let waker = cx.waker().clone();
+                match done.join_index {
+                    Some(i) => done.entries[i] = DoneEntry::Wake(Some(waker)),
+                    None => {
+                        done.join_index = Some(done.entries.len());
+                        done.entries.push(DoneEntry::Wake(Some(waker)));
+                    }
+                }
+                return Poll::Pending;
+            }
+        }
+        let out = self
+            .take_output()
+            .expect("a complete task always has an outcome until its handle takes it");
+        self.consumed = true;
+        Poll::Ready(out)
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if self.consumed {
+            return;
+        }
+        let mut done = self.cell.done.lock();
+        if done.closed {
+            let unretrieved = self.cell.state.load().is_panicked() && !done.taken;
+            drop(done);
+            if unretrieved {
+                self.cell.report_unretrieved_panic();
+            }
+        } else {
+            done.detached = true;
+            if let Some(i) = done.join_index.take() {
+                done.entries[i] = DoneEntry::Wake(None);
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.cell.id)
+            .field("name", &self.cell.display_name())
+            .field("state", &self.cell.state.load())
+            .finish()
+    }
+}
+
+/// An untyped, clonable handle to a task: cancel it, ask whether it is done, run a callback or
+/// wait when it finishes. It cannot take the output; the typed [`Task`] does that.
+///
+/// ```
+/// evloop::run(async {
+///     let task = evloop::create_task(evloop::sleep(std::time::Duration::from_secs(10)));
+///     let r = task.task_ref();
+///     assert!(r.cancel());
+///     r.wait().await;
+///     assert!(r.cancelled());
+/// });
+/// ```
+#[derive(Clone)]
+pub struct TaskRef(TaskRc);
+
+impl TaskRef {
+    /// See [`Task::cancel`].
+    pub fn cancel(&self) -> bool {
+        TaskCell::cancel(&self.0)
+    }
+
+    /// See [`Task::done`].
+    pub fn done(&self) -> bool {
+        self.0.state.load().is_complete()
+    }
+
+    /// See [`Task::cancelled`].
+    pub fn cancelled(&self) -> bool {
+        self.0.state.load().is_cancelled()
+    }
+
+    /// True once the task has finished by panicking.
+    pub fn panicked(&self) -> bool {
+        self.0.state.load().is_panicked()
+    }
+
+    /// See [`Task::id`].
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// See [`Task::name`].
+    pub fn name(&self) -> String {
+        self.0.display_name()
+    }
+
+    /// Where the task was created.
+    pub fn created_at(&self) -> &'static Location<'static> {
+        self.0.created_at
+    }
+
+    /// See [`Task::add_done_callback`].
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + Send + 'static) {
+        let me = self.clone();
+        TaskCell::add_done_entry(&self.0, DoneEntry::Call(Box::new(move || f(&me))));
+    }
+
+    /// Waits until the task has finished, without taking its output.
+    pub fn wait(&self) -> WaitDone {
+        WaitDone {
+            task: self.clone(),
+            index: None,
+        }
+    }
+
+    pub(crate) fn cell(&self) -> &TaskRc {
+        &self.0
+    }
+
+    pub(crate) fn from_cell(cell: TaskRc) -> TaskRef {
+        TaskRef(cell)
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("id", &self.0.id)
+            .field("name", &self.0.display_name())
+            .field("state", &self.0.state.load())
+            .finish()
+    }
+}
+
+/// The future returned by [`TaskRef::wait`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct WaitDone {
+    task: TaskRef,
+    index: Option<usize>,
+}
+
+impl Future for WaitDone {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let cell = self.task.0.clone();
+        let mut done = cell.done.lock();
+        if done.closed {
+            return Poll::Ready(());
+        }
+        let waker = DoneEntry::Wake(Some(cx.waker().clone()));
+        match self.index {
+            Some(i) => done.entries[i] = waker,
+            None => {
+                self.index = Some(done.entries.len());
+                done.entries.push(waker);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WaitDone {
+    fn drop(&mut self) {
+        if let Some(i) = self.index {
+            let mut done = self.task.0.done.lock();
+            if !done.closed {
+                done.entries[i] = DoneEntry::Wake(None);
+            }
+        }
+    }
+}

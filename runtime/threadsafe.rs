@@ -1,0 +1,122 @@
+//! `run_coroutine_threadsafe`: hand a future to a loop running on another thread and block on the
+//! result (asyncio's `asyncio.run_coroutine_threadsafe` and its `concurrent.futures.Future`).
+
+use crate::context;
+use crate::error::TaskError;
+use crate::event_loop::EventLoop;
+use crate::queue::Runnable;
+use evloop_model::sync::{Arc, Condvar, Mutex};
+use std::fmt;
+use std::future::Future;
+
+struct Shared<T> {
+    result: Mutex<Option<Result<T, TaskError>>>,
+    ready: Condvar,
+}
+
+/// A result another thread can block on (asyncio's `concurrent.futures.Future`).
+pub struct ConcurrentFuture<T> {
+    shared: Arc<Shared<T>>,
+    lp: EventLoop,
+}
+
+/// Completes the shared result exactly once; if it is dropped unused (the loop closed before the
+/// task ran), the waiter gets `Err(Cancelled)` instead of hanging.
+struct Completer<T> {
+    shared: Option<Arc<Shared<T>>>,
+}
+
+impl<T> Completer<T> {
+    fn complete(&mut self, r: Result<T, TaskError>) {
+        if let Some(shared) = self.shared.take() {
+            *shared.result.lock() = Some(r);
+            shared.ready.notify_all();
+        }
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        self.complete(Err(TaskError::Cancelled));
+    }
+}
+
+/// Submits `fut` to `lp` from any thread; it runs as a task on that loop. Block on the result
+/// with [`ConcurrentFuture::wait`].
+///
+/// ```
+/// let lp = evloop::EventLoop::new();
+/// let remote = lp.clone();
+/// let helper = std::thread::spawn(move || {
+///     evloop::run_coroutine_threadsafe(async { 40 + 2 }, &remote).wait().unwrap()
+/// });
+/// // The loop runs until the helper's answer has come back through it.
+/// let seen = lp.run_until_complete(async move {
+///     while !helper.is_finished() {
+///         evloop::sleep(std::time::Duration::from_millis(1)).await;
+///     }
+///     helper.join().unwrap()
+/// });
+/// assert_eq!(seen, 42);
+/// lp.close();
+/// ```
+pub fn run_coroutine_threadsafe<F>(fut: F, lp: &EventLoop) -> ConcurrentFuture<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let shared = Arc::new(Shared {
+        result: Mutex::new(None),
+        ready: Condvar::new(),
+    });
+    let mut completer = Completer {
+        shared: Some(shared.clone()),
+    };
+    let target = lp.clone();
+    // On a closed loop `schedule` drops the callback, and with it the completer: the waiter gets
+    // `Err(Cancelled)` rather than waiting forever.
+    lp.inner()
+        .schedule(Runnable::Call(Box::new(move || match target.try_create_task(fut) {
+            Ok(task) => task.on_output(move |r| completer.complete(r)),
+            Err(_) => completer.complete(Err(TaskError::Cancelled)),
+        })));
+    ConcurrentFuture {
+        shared,
+        lp: lp.clone(),
+    }
+}
+
+impl<T> ConcurrentFuture<T> {
+    /// Blocks this thread until the task has finished.
+    ///
+    /// # Panics
+    /// When called on a thread where that same loop is running: the loop could never run the task
+    /// this thread waits for. `await` it in the loop instead.
+    pub fn wait(self) -> Result<T, TaskError> {
+        if let Some(running) = context::running_loop() {
+            assert!(
+                !running.same_loop(&self.lp),
+                "ConcurrentFuture::wait called on the loop's own thread would block it forever: \
+                 `await` the work inside the loop instead"
+            );
+        }
+        let mut r = self.shared.result.lock();
+        loop {
+            if let Some(out) = r.take() {
+                return out;
+            }
+            r = self.shared.ready.wait(r);
+        }
+    }
+
+    /// True once the result is available.
+    pub fn done(&self) -> bool {
+        self.shared.result.lock().is_some()
+    }
+}
+
+impl<T> fmt::Debug for ConcurrentFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrentFuture").field("done", &self.done()).finish()
+    }
+}

@@ -1,0 +1,116 @@
+//! `sleep`: suspend the current task for a while (asyncio's `asyncio.sleep`).
+//!
+//! `sleep(d)` registers a timer at `now + d` when first polled; the timer fires in a turn whose
+//! clock reading is at or past the deadline (TIME-1), and the task resumes in the turn after
+//! (asyncio's `call_later` + `_set_result_unless_cancelled` + wakeup). `sleep(ZERO)` yields exactly
+//! one loop turn (TIME-3), asyncio's bare `yield`. Dropping a pending `Sleep` cancels its timer.
+
+use crate::context;
+use crate::error::LoopError;
+use crate::event_loop::LoopInner;
+use crate::handle::HandleCell;
+use evloop_model::sync::Arc;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Suspends the current task for at least `delay` on the loop's clock.
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let lp = evloop::get_running_loop().unwrap();
+///     let start = lp.now();
+///     evloop::sleep(Duration::from_millis(250)).await;
+///     assert!(lp.now() - start >= Duration::from_millis(250));
+/// });
+/// ```
+#[track_caller]
+pub fn sleep(delay: Duration) -> Sleep {
+    Sleep {
+        delay,
+        state: SleepState::Unpolled,
+        created_at: Location::caller(),
+    }
+}
+
+/// The future returned by [`sleep`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Sleep {
+    delay: Duration,
+    state: SleepState,
+    created_at: &'static Location<'static>,
+}
+
+enum SleepState {
+    Unpolled,
+    /// `sleep(ZERO)`: yielded once already.
+    Yielded,
+    Waiting(Arc<HandleCell>),
+    Done,
+}
+
+impl std::fmt::Debug for SleepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SleepState::Unpolled => "Unpolled",
+            SleepState::Yielded => "Yielded",
+            SleepState::Waiting(_) => "Waiting",
+            SleepState::Done => "Done",
+        })
+    }
+}
+
+fn running_inner() -> Arc<LoopInner> {
+    context::with_running(|lp| match lp {
+        Some(lp) => lp.inner().clone(),
+        None => panic!("{}", LoopError::NoRunningLoop),
+    })
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.state {
+            SleepState::Unpolled if self.delay.is_zero() => {
+                // TIME-3: one trip through the ready queue, like asyncio's `__sleep0`.
+                cx.waker().wake_by_ref();
+                self.state = SleepState::Yielded;
+                Poll::Pending
+            }
+            SleepState::Unpolled => {
+                let lp = running_inner();
+                let deadline = lp.clock.now() + self.delay;
+                let timer = lp.timer_waking(deadline, cx.waker().clone(), self.created_at);
+                self.state = SleepState::Waiting(timer);
+                Poll::Pending
+            }
+            SleepState::Yielded => {
+                self.state = SleepState::Done;
+                Poll::Ready(())
+            }
+            SleepState::Waiting(timer) => {
+                if timer.has_run() {
+                    self.state = SleepState::Done;
+                    Poll::Ready(())
+                } else {
+                    timer.set_waker(cx.waker());
+                    Poll::Pending
+                }
+            }
+            SleepState::Done => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let SleepState::Waiting(timer) = &self.state {
+            timer.cancel();
+        }
+    }
+}
