@@ -4,10 +4,10 @@
 //! was cancelled; evloop returns these as values from the `try_` functions and panics with the same
 //! sentence from the plain ones.
 
+use evloop_model::sync::Arc;
 use std::any::Any;
 use std::error::Error;
 use std::fmt;
-use evloop_model::sync::Arc;
 
 /// Misuse of an event loop (asyncio's `RuntimeError` cases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +235,9 @@ pub enum GatherError<E> {
 impl<E: fmt::Display> fmt::Display for GatherError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GatherError::Failed { index, error } => write!(f, "gather child {index} failed: {error}"),
+            GatherError::Failed { index, error } => {
+                write!(f, "gather child {index} failed: {error}")
+            }
             GatherError::Task { index, error } => write!(f, "gather child {index}: {error}"),
         }
     }
@@ -304,7 +306,11 @@ impl fmt::Display for Deadlock {
              cross-thread work is in flight, so nothing can wake it. Pending tasks:"
         )?;
         for t in &self.pending {
-            write!(f, "\n  - {} (id {}), created at {}", t.name, t.id, t.created_at)?;
+            write!(
+                f,
+                "\n  - {} (id {}), created at {}",
+                t.name, t.id, t.created_at
+            )?;
         }
         Ok(())
     }

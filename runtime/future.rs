@@ -109,7 +109,10 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
 
     /// True once cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(self.cell.state.lock().outcome, Some(Err(FutureError::Cancelled)))
+        matches!(
+            self.cell.state.lock().outcome,
+            Some(Err(FutureError::Cancelled))
+        )
     }
 
     /// The outcome, or `InvalidStateError::NotDone` (asyncio's `Future.result()`).
@@ -130,7 +133,9 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
             Some(out) => {
                 let out = out.clone();
                 drop(st);
-                self.cell.lp.schedule(Runnable::Call(Box::new(move || f(out))));
+                self.cell
+                    .lp
+                    .schedule(Runnable::Call(Box::new(move || f(out))));
             }
             None => st.entries.push(Entry::Call(Box::new(f))),
         }
@@ -155,7 +160,11 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
             if st.outcome.is_some() && !bug::enabled(Bug::CancelRace) {
                 return Err(InvalidStateError::AlreadyDone);
             }
-            let kind = if outcome.is_ok() { "result" } else { "error/cancel" };
+            let kind = if outcome.is_ok() {
+                "result"
+            } else {
+                "error/cancel"
+            };
             trace::record(|| format!("loop future completed with {kind}"));
             st.outcome = Some(outcome.clone());
             std::mem::take(&mut st.entries)
@@ -166,7 +175,9 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 Entry::Wake(None) => {}
                 Entry::Call(f) => {
                     let out = outcome.clone();
-                    self.cell.lp.schedule(Runnable::Call(Box::new(move || f(out))));
+                    self.cell
+                        .lp
+                        .schedule(Runnable::Call(Box::new(move || f(out))));
                 }
             }
         }

@@ -128,7 +128,10 @@ impl<T: Send + 'static> Core<T> {
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
         let mut st = self.shared.state.lock();
-        assert!(!st.taken, "a gather was polled after it returned its output");
+        assert!(
+            !st.taken,
+            "a gather was polled after it returned its output"
+        );
         if !st.decided {
             match &mut st.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}

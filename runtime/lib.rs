@@ -70,8 +70,8 @@ mod turn;
 
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
-    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask,
-    RunError, SharedError, TaskError,
+    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask, RunError,
+    SharedError, TaskError,
 };
 pub use event_loop::{Builder, EventLoop};
 pub use future::{LoopFuture, Resolver};

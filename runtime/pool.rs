@@ -136,8 +136,8 @@ impl<T: Send + 'static> ToThread<T> {
         let lp2 = lp.clone();
         let job: Job = Box::new(move || {
             trace::record(|| "to_thread job runs".into());
-            let result = catch_unwind(AssertUnwindSafe(f))
-                .map_err(|p| TaskError::Panicked(Panic::new(p)));
+            let result =
+                catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked(Panic::new(p)));
             let waker = {
                 let mut s = theirs.lock();
                 s.result = Some(result);

@@ -28,7 +28,9 @@ impl Runnable {
     /// Describes the item for debug-mode warnings.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Runnable::Task(t) => format!("step of {} (created at {})", t.display_name(), t.created_at),
+            Runnable::Task(t) => {
+                format!("step of {} (created at {})", t.display_name(), t.created_at)
+            }
             Runnable::Handle(h) => format!("callback {}", h.describe()),
             Runnable::Call(_) => "internal callback".to_owned(),
         }

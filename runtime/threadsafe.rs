@@ -75,11 +75,12 @@ where
     let target = lp.clone();
     // On a closed loop `schedule` drops the callback, and with it the completer: the waiter gets
     // `Err(Cancelled)` rather than waiting forever.
-    lp.inner()
-        .schedule(Runnable::Call(Box::new(move || match target.try_create_task(fut) {
+    lp.inner().schedule(Runnable::Call(Box::new(move || {
+        match target.try_create_task(fut) {
             Ok(task) => task.on_output(move |r| completer.complete(r)),
             Err(_) => completer.complete(Err(TaskError::Cancelled)),
-        })));
+        }
+    })));
     ConcurrentFuture {
         shared,
         lp: lp.clone(),
@@ -117,6 +118,8 @@ impl<T> ConcurrentFuture<T> {
 
 impl<T> fmt::Debug for ConcurrentFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConcurrentFuture").field("done", &self.done()).finish()
+        f.debug_struct("ConcurrentFuture")
+            .field("done", &self.done())
+            .finish()
     }
 }

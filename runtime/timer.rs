@@ -66,11 +66,7 @@ impl Timers {
     }
 
     /// Moves every live timer with `deadline <= now` to `out`, earliest first.
-    pub(crate) fn pop_due(
-        &mut self,
-        now: Duration,
-        mut out: impl FnMut(Arc<HandleCell>),
-    ) -> usize {
+    pub(crate) fn pop_due(&mut self, now: Duration, mut out: impl FnMut(Arc<HandleCell>)) -> usize {
         let mut n = 0;
         loop {
             self.prune();

@@ -18,8 +18,8 @@ use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
 use crate::timer::Timers;
 use evloop_model::bug::{self, Bug};
-use evloop_model::time::Stopwatch;
 use evloop_model::sync::MutexGuard;
+use evloop_model::time::Stopwatch;
 use evloop_model::trace;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -89,7 +89,9 @@ pub(crate) fn run_worker(lp: &LoopInner, worker: usize) {
                     s.busy -= 1;
                 } else {
                     for _ in 0..ntodo {
-                        let Some(item) = s.ready.pop_front() else { break };
+                        let Some(item) = s.ready.pop_front() else {
+                            break;
+                        };
                         s.busy += 1;
                         drop(s);
                         run_item(lp, worker, item);
@@ -137,7 +139,9 @@ fn decide(lp: &LoopInner, s: &mut MutexGuard<'_, Sched>, worker: usize) -> Next 
                         continue;
                     }
                     None => {
-                        trace::record(|| "deadlock: nothing ready, no timer, nothing in flight".into());
+                        trace::record(|| {
+                            "deadlock: nothing ready, no timer, nothing in flight".into()
+                        });
                         s.deadlock = true;
                         s.stopping = true;
                         lp.wakeup.notify_all();

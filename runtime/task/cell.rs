@@ -144,7 +144,10 @@ impl TaskCell {
                         }
                         Idle::Reschedule => {
                             trace::record(|| {
-                                format!("task {} returned Pending, woken during poll: rescheduled", this.id)
+                                format!(
+                                    "task {} returned Pending, woken during poll: rescheduled",
+                                    this.id
+                                )
                             });
                             let lp = this.lp.clone();
                             lp.schedule(Runnable::Task(this));

@@ -116,9 +116,7 @@ impl<T: Send + 'static> Task<T> {
         let callback = move || {
             let mut me = me;
             me.consumed = true;
-            let out = me
-                .take_output()
-                .unwrap_or(Err(TaskError::Cancelled));
+            let out = me.take_output().unwrap_or(Err(TaskError::Cancelled));
             f(out)
         };
         TaskCell::add_done_entry(&cell, DoneEntry::Call(Box::new(callback)));
@@ -129,7 +127,10 @@ impl<T: Send + 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        assert!(!self.consumed, "a Task was polled after it returned its output");
+        assert!(
+            !self.consumed,
+            "a Task was polled after it returned its output"
+        );
         {
             let mut done = self.cell.done.lock();
             if !done.closed {

@@ -153,7 +153,11 @@ impl State {
                 "TASK-3 violated: a task was taken off the ready queue while not scheduled, \
                  already running or complete (state {s:?})"
             );
-            let run = if s.has(CANCEL) { Run::Cancel } else { Run::Poll };
+            let run = if s.has(CANCEL) {
+                Run::Cancel
+            } else {
+                Run::Poll
+            };
             (run, Some(Snapshot((s.0 & !SCHEDULED) | RUNNING)))
         })
     }
@@ -161,7 +165,10 @@ impl State {
     /// The poll returned `Pending` (TASK-4: a wake during the poll re-queues the task).
     pub(crate) fn transition_to_idle(&self) -> Idle {
         self.transition(|s| {
-            assert!(s.has(RUNNING), "transition_to_idle on a task that was not running");
+            assert!(
+                s.has(RUNNING),
+                "transition_to_idle on a task that was not running"
+            );
             if s.has(NOTIFIED) {
                 let next = (s.0 & !(RUNNING | NOTIFIED)) | SCHEDULED;
                 (Idle::Reschedule, Some(Snapshot(next)))
@@ -192,7 +199,10 @@ impl State {
     /// running again. False when it had already completed.
     pub(crate) fn transition_to_torn_down(&self) -> bool {
         self.transition(|s| {
-            assert!(!s.has(RUNNING), "a task was torn down while it was being polled");
+            assert!(
+                !s.has(RUNNING),
+                "a task was torn down while it was being polled"
+            );
             if s.has(COMPLETE) {
                 (false, None)
             } else {
