@@ -502,7 +502,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.inner().spawn(fut, name, at)
+        LoopInner::spawn(self.inner(), fut, name, at)
     }
 
     /// A new pending [`LoopFuture`] bound to this loop (asyncio's `loop.create_future()`).
@@ -606,7 +606,7 @@ impl LoopInner {
     }
 
     pub(crate) fn spawn<F>(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         fut: F,
         name: Option<String>,
         at: &'static Location<'static>,
@@ -615,10 +615,10 @@ impl LoopInner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let id = self.next_task_id.fetch_add(1, Ordering::Relaxed);
-        let cell = TaskCell::new(id, name, at, Box::pin(Stage::new(fut)), self.clone());
+        let id = this.next_task_id.fetch_add(1, Ordering::Relaxed);
+        let cell = TaskCell::new(id, name, at, Box::pin(Stage::new(fut)), this.clone());
         {
-            let mut reg = self.registry.lock();
+            let mut reg = this.registry.lock();
             if reg.closed {
                 drop(reg);
                 // Never scheduled: its state is SCHEDULED but nothing will run it; dropping the
@@ -638,7 +638,7 @@ impl LoopInner {
             cell.done.lock().registry_key = key;
         }
         trace::record(|| format!("task {id} spawned"));
-        self.schedule(Runnable::Task(cell.clone()));
+        this.schedule(Runnable::Task(cell.clone()));
         Ok(Task::from_cell(cell))
     }
 
