@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod context;
+mod entries;
 mod error;
 mod event_loop;
 mod future;
