@@ -259,6 +259,52 @@ fn main() {
         }
     }
 
+    // Instructions per operation (callgrind).
+    let mut instructions = String::new();
+    let instr: Vec<Value> = fs::read_to_string(extra.join("instructions.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if !instr.is_empty() {
+        let runtimes = ["evloop", "tokio_ct", "smol_local", "futures_localpool"];
+        instructions.push_str(
+            "Instructions per operation (one task spawned+joined, one child gathered, one yield, \
+             one hand-off, one cross-thread completion, one timer), from `valgrind \
+             --tool=callgrind` as (Ir at 2n − Ir at n) / n, so start-up cancels out. Repeatable \
+             run to run, unlike wall time here; blind to what atomics and cache misses cost.\n\n\
+             | workload | evloop | tokio_ct | smol_local | futures_localpool | evloop / fewest |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        let mut workloads: Vec<&str> = Vec::new();
+        for v in &instr {
+            let w = v["workload"].as_str().unwrap_or("?");
+            if !workloads.contains(&w) {
+                workloads.push(w);
+            }
+        }
+        for w in workloads {
+            let get = |rt: &str| {
+                instr
+                    .iter()
+                    .find(|v| v["workload"] == w && v["runtime"] == rt)
+                    .and_then(|v| v["per_op"].as_f64())
+            };
+            let cells: Vec<String> = runtimes
+                .iter()
+                .map(|rt| get(rt).map_or("–".into(), |x| format!("{x:.0}")))
+                .collect();
+            let fewest = runtimes[1..]
+                .iter()
+                .filter_map(|rt| get(rt))
+                .fold(f64::INFINITY, f64::min);
+            let ratio = get("evloop")
+                .filter(|_| fewest.is_finite())
+                .map_or("–".into(), |e| format!("{:.2}", e / fewest));
+            let _ = writeln!(instructions, "| {w} | {} | {ratio} |", cells.join(" | "));
+        }
+    }
+
     let mut out = String::new();
     out.push_str("# evloop benchmark results\n\n");
     out.push_str(
@@ -275,6 +321,12 @@ fn main() {
     out.push_str(&headline);
     out.push_str("\n## Per workload\n");
     out.push_str(&detail);
+    out.push_str("\n## Instructions per operation\n\n");
+    out.push_str(if instructions.is_empty() {
+        "not measured in this run (needs valgrind)\n"
+    } else {
+        &instructions
+    });
     out.push_str("\n## Memory\n\n");
     out.push_str(if memory.is_empty() {
         "not measured in this run\n"
