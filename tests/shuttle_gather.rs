@@ -1,0 +1,162 @@
+//! shuttle: bigger gather scenarios (3 workers, helper threads, nested gathers) under random and
+//! PCT schedules, and the end-to-end test of the replay line.
+#![cfg(feature = "shuttle")]
+
+use evloop::{Builder, GatherError, LoopFuture, TaskError};
+use evloop_model::sync::atomic::{AtomicUsize, Ordering};
+use evloop_model::sync::Arc;
+use evloop_model::{check, thread};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Eight children on three workers, each waiting for a value that one of two helper threads
+/// delivers in its own order: the gather's results follow argument order in every schedule.
+/// Spec: GATHER-1, GATHER-2, THREAD-1, FUT-4
+#[test]
+fn gather_of_many_children_woken_from_helper_threads_keeps_argument_order() {
+    check(|| {
+        const N: usize = 8;
+        let out = Builder::new()
+            .virtual_time(true)
+            .workers(3)
+            .run(async {
+                let futs: Vec<LoopFuture<usize>> = (0..N).map(|_| LoopFuture::new()).collect();
+                let mut evens = Vec::new();
+                let mut odds = Vec::new();
+                for (i, f) in futs.iter().enumerate() {
+                    let r = (i, f.resolver());
+                    if i % 2 == 0 {
+                        evens.push(r)
+                    } else {
+                        odds.push(r)
+                    }
+                }
+                let a = thread::spawn("helper-evens".into(), move || {
+                    for (i, r) in evens.into_iter().rev() {
+                        r.resolve(i).unwrap();
+                    }
+                });
+                let b = thread::spawn("helper-odds".into(), move || {
+                    for (i, r) in odds {
+                        r.resolve(i).unwrap();
+                    }
+                });
+                let children = futs.into_iter().map(|f| async move { f.await.unwrap() });
+                let out = evloop::gather(children).await.unwrap();
+                a.join().unwrap();
+                b.join().unwrap();
+                out
+            });
+        assert_eq!(out, (0..N).collect::<Vec<_>>(), "GATHER-1: argument order");
+    });
+}
+
+/// A task awaiting nested gathers is cancelled from another thread: every descendant that has
+/// not finished is cancelled and its future dropped; nothing sleeps on.
+/// Spec: GATHER-5, TASK-7, THREAD-2
+#[test]
+fn cancelling_a_task_awaiting_nested_gathers_cancels_every_descendant() {
+    check(|| {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let d = dropped.clone();
+        let (outcome, now) = Builder::new()
+            .virtual_time(true)
+            .workers(3)
+            .run(async move {
+                let leaf = |secs: u64, d: Arc<AtomicUsize>| -> BoxFut<u64> {
+                    // Outside the async block: a child cancelled before its first poll still
+                    // drops it.
+                    let g = Guard(d);
+                    Box::pin(async move {
+                        let _g = g;
+                        evloop::sleep(Duration::from_secs(secs)).await;
+                        secs
+                    })
+                };
+                let inner1 = evloop::gather([leaf(3600, d.clone()), leaf(3600, d.clone())]);
+                let inner2 = evloop::gather([leaf(3600, d.clone()), leaf(0, d.clone())]);
+                let outer = evloop::create_task(async move {
+                    let inners: Vec<BoxFut<Result<Vec<u64>, TaskError>>> =
+                        vec![Box::pin(inner1), Box::pin(inner2)];
+                    evloop::gather(inners).await
+                });
+                // The canceller is cross-thread work the virtual clock must wait for.
+                let keep_clock = LoopFuture::<()>::new();
+                let in_flight = keep_clock.resolver();
+                let target = outer.task_ref();
+                let canceller = thread::spawn("canceller".into(), move || {
+                    target.cancel();
+                    drop(in_flight);
+                });
+                let outcome = outer.await;
+                canceller.join().unwrap();
+                // Let every cancelled descendant report in.
+                for _ in 0..4 {
+                    evloop::sleep(Duration::ZERO).await;
+                }
+                (outcome, evloop::get_running_loop().unwrap().now())
+            });
+        assert!(
+            matches!(outcome, Err(TaskError::Cancelled)),
+            "the outer task ends cancelled"
+        );
+        assert!(now < Duration::from_secs(3600), "nothing slept on: {now:?}");
+        assert_eq!(dropped.load(Ordering::SeqCst), 4, "every leaf future dropped once");
+    });
+}
+
+/// One child fails while its siblings are still sleeping: the gather resolves at once with that
+/// child's error and index, and the siblings keep running to the end (they are not cancelled).
+/// Spec: GATHER-4, THREAD-1
+#[test]
+fn the_first_failure_propagates_at_once_while_siblings_keep_running() {
+    check(|| {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let f = finished.clone();
+        let (err_index, at) = Builder::new()
+            .virtual_time(true)
+            .workers(3)
+            .run(async move {
+                let lp = evloop::get_running_loop().unwrap();
+                let children: Vec<BoxFut<Result<u8, String>>> = (0..4u8)
+                    .map(|i| {
+                        let f = f.clone();
+                        Box::pin(async move {
+                            if i == 2 {
+                                evloop::sleep(Duration::from_millis(1)).await;
+                                return Err(format!("child {i} failed"));
+                            }
+                            evloop::sleep(Duration::from_millis(5)).await;
+                            f.fetch_add(1, Ordering::SeqCst);
+                            Ok(i)
+                        }) as BoxFut<Result<u8, String>>
+                    })
+                    .collect();
+                let r = evloop::try_gather(children).await;
+                let at = lp.now();
+                let index = match r {
+                    Err(GatherError::Failed { index, .. }) => index,
+                    other => panic!("expected the child's failure, got {other:?}"),
+                };
+                evloop::sleep(Duration::from_millis(10)).await;
+                (index, at)
+            });
+        assert_eq!(err_index, 2);
+        assert!(
+            at < Duration::from_millis(5),
+            "resolved at {at:?}, not at once"
+        );
+        assert_eq!(finished.load(Ordering::SeqCst), 3, "the siblings ran to the end");
+    });
+}
+
+struct Guard(Arc<AtomicUsize>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
