@@ -150,6 +150,14 @@ fn the_first_failure_propagates_at_once_while_siblings_keep_running() {
             "resolved at {at:?}, not at once"
         );
         assert_eq!(finished.load(Ordering::SeqCst), 3, "the siblings ran to the end");
+        // A sibling finishing after the gather resolved must be absorbed quietly, not panic in
+        // the gather's done callback.
+        let panics: Vec<String> = evloop_model::trace::events()
+            .into_iter()
+            .filter(|e| e.what.contains("panicked"))
+            .map(|e| e.what)
+            .collect();
+        assert!(panics.is_empty(), "GATHER-4: late siblings panicked: {panics:?}");
     });
 }
 
