@@ -554,7 +554,11 @@ impl LoopInner {
                 trace::record(|| {
                     format!(
                         "queued an item; {idle} worker(s) parked{}",
-                        if idle > 0 { ", notified one" } else { ", nobody to notify" }
+                        if idle > 0 {
+                            ", notified one"
+                        } else {
+                            ", nobody to notify"
+                        }
                     )
                 });
                 if idle > 0 {

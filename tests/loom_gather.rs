@@ -14,21 +14,16 @@ use std::time::Duration;
 #[test]
 fn gather_on_two_workers_returns_results_in_argument_order() {
     check(|| {
-        let out = Builder::new()
-            .virtual_time(true)
-            .workers(2)
-            .run(async {
-                let slow = async {
-                    evloop::sleep(Duration::ZERO).await;
-                    0u8
-                };
-                let fast = async { 1u8 };
-                let a: std::pin::Pin<Box<dyn std::future::Future<Output = u8> + Send>> =
-                    Box::pin(slow);
-                let b: std::pin::Pin<Box<dyn std::future::Future<Output = u8> + Send>> =
-                    Box::pin(fast);
-                evloop::gather([a, b]).await.unwrap()
-            });
+        let out = Builder::new().virtual_time(true).workers(2).run(async {
+            let slow = async {
+                evloop::sleep(Duration::ZERO).await;
+                0u8
+            };
+            let fast = async { 1u8 };
+            let a: std::pin::Pin<Box<dyn std::future::Future<Output = u8> + Send>> = Box::pin(slow);
+            let b: std::pin::Pin<Box<dyn std::future::Future<Output = u8> + Send>> = Box::pin(fast);
+            evloop::gather([a, b]).await.unwrap()
+        });
         assert_eq!(out, vec![0, 1], "GATHER-1: results in argument order");
     });
 }
@@ -43,9 +38,8 @@ fn cancel_racing_completion_from_another_thread_has_exactly_one_outcome() {
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let callbacks = Arc::new(AtomicUsize::new(0));
         let (s, c) = (seen.clone(), callbacks.clone());
-        let (resolved, cancelled, awaited, result) = Builder::new()
-            .virtual_time(true)
-            .run(async move {
+        let (resolved, cancelled, awaited, result) =
+            Builder::new().virtual_time(true).run(async move {
                 let fut = LoopFuture::<u32>::new();
                 fut.add_done_callback(move |out| {
                     c.fetch_add(1, Ordering::SeqCst);
@@ -62,14 +56,26 @@ fn cancel_racing_completion_from_another_thread_has_exactly_one_outcome() {
                 let resolved = helper.join().unwrap();
                 // Let the done callback's turn come.
                 evloop::sleep(Duration::ZERO).await;
-                (resolved, cancelled, awaited, describe(&fut.result().unwrap()))
+                (
+                    resolved,
+                    cancelled,
+                    awaited,
+                    describe(&fut.result().unwrap()),
+                )
             });
         assert!(
             resolved != cancelled,
             "FUT-2 violated: resolve succeeded: {resolved}, cancel succeeded: {cancelled}"
         );
-        assert_eq!(awaited, result, "the awaiter saw another outcome than result()");
-        assert_eq!(callbacks.load(Ordering::SeqCst), 1, "FUT-3: one done callback call");
+        assert_eq!(
+            awaited, result,
+            "the awaiter saw another outcome than result()"
+        );
+        assert_eq!(
+            callbacks.load(Ordering::SeqCst),
+            1,
+            "FUT-3: one done callback call"
+        );
         assert_eq!(seen.lock().as_slice(), [result.clone()]);
     });
 }

@@ -69,7 +69,11 @@ fn run_shutdown_cancels_tasks_still_pending_on_other_workers() {
                 1
             });
         assert_eq!(v, 1);
-        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the pending task's future dropped once");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the pending task's future dropped once"
+        );
         let lp = lp_seen.lock().take().unwrap();
         assert!(lp.is_closed());
         assert!(lp.pending_tasks().is_empty());
@@ -81,5 +85,71 @@ struct Guard(Arc<AtomicUsize>);
 impl Drop for Guard {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs one test of this binary in a child process with extra environment (loom aborts the
+/// whole process after a deadlock, so a deadlocking model can only be watched from outside).
+fn run_child(test: &str, env: &[(&str, String)]) -> (bool, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([test, "--exact", "--test-threads=1"])
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("LOOM_CHECKPOINT_FILE")
+        .env_remove("LOOM_CHECKPOINT_INTERVAL")
+        .env_remove("EVLOOP_BUG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the child test runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The value of `NAME='value'` in a replay line.
+fn env_value(line: &str, name: &str) -> String {
+    let start = line.find(&format!("{name}='")).expect(name) + name.len() + 2;
+    line[start..].split('\'').next().unwrap().to_owned()
+}
+
+/// With `park_race` injected, the park check dies as a loom deadlock (which aborts the process),
+/// yet prints its timeline and a replay line first; the replay line fails the same way, and from
+/// its second run on jumps straight to the failing interleaving.
+/// Spec: MODEL-1, MODEL-2, LOOP-5
+#[test]
+fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
+    let check = "call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost";
+    let bug = ("EVLOOP_BUG", "park_race".to_owned());
+    let (passed, first) = run_child(check, std::slice::from_ref(&bug));
+    assert!(!passed, "the check must fail with the bug on:\n{first}");
+    assert!(first.contains("FAILED under loom"), "{first}");
+    assert!(first.contains("deadlock"), "{first}");
+    assert!(
+        first.contains("worker 0 parks"),
+        "the timeline shows the park:\n{first}"
+    );
+    let line = first
+        .lines()
+        .find(|l| l.starts_with("LOOM_CHECKPOINT_FILE='"))
+        .unwrap_or_else(|| panic!("a replay line:\n{first}"));
+    let env = [
+        bug,
+        (
+            "LOOM_CHECKPOINT_FILE",
+            env_value(line, "LOOM_CHECKPOINT_FILE"),
+        ),
+        (
+            "LOOM_CHECKPOINT_INTERVAL",
+            env_value(line, "LOOM_CHECKPOINT_INTERVAL"),
+        ),
+    ];
+    for run in 0..2 {
+        let (passed, again) = run_child(check, &env);
+        assert!(!passed, "replay run {run} must fail again:\n{again}");
+        assert!(again.contains("deadlock"), "{again}");
+        if run == 1 {
+            assert!(again.contains("after 1 schedule(s)"), "{again}");
+        }
     }
 }

@@ -66,7 +66,11 @@ fn a_wake_racing_the_tasks_own_poll_polls_it_again() {
             Err(RunError::Deadlock(d)) => panic!("TASK-4 violated: a wake was lost: {d}"),
             Err(e) => panic!("unexpected: {e}"),
         }
-        assert_eq!(completions.load(Ordering::SeqCst), 1, "TASK-5: one completion");
+        assert_eq!(
+            completions.load(Ordering::SeqCst),
+            1,
+            "TASK-5: one completion"
+        );
         let n = polls.load(Ordering::SeqCst);
         assert!((1..=2).contains(&n), "polled {n} times");
     });
@@ -179,7 +183,11 @@ fn a_task_completing_on_another_worker_delivers_its_output_once() {
                 let t = evloop::create_task(async move { DropCount(d) });
                 t.await.unwrap()
             });
-        assert_eq!(drops.load(Ordering::SeqCst), 0, "output dropped before delivery");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "output dropped before delivery"
+        );
         drop(got);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
@@ -201,7 +209,11 @@ fn a_task_handle_dropped_while_the_task_completes_drops_the_output_once() {
                 evloop::sleep(std::time::Duration::ZERO).await;
                 drop(t);
             });
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "output dropped exactly once");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "output dropped exactly once"
+        );
     });
 }
 

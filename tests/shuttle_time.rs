@@ -92,7 +92,10 @@ fn one_worker_keeps_fifo_order_while_other_threads_inject_work() {
         let expected = [
             "t0.0", "t1.0", "t2.0", "t0.1", "t1.1", "t2.1", "t0.2", "t1.2", "t2.2",
         ];
-        assert_eq!(tasks, expected, "LOOP-2: task steps round-robin in FIFO order");
+        assert_eq!(
+            tasks, expected,
+            "LOOP-2: task steps round-robin in FIFO order"
+        );
         for p in 0..2 {
             let mine: Vec<&str> = log
                 .iter()
@@ -100,7 +103,10 @@ fn one_worker_keeps_fifo_order_while_other_threads_inject_work() {
                 .map(String::as_str)
                 .collect();
             let expected: Vec<String> = (0..3).map(|i| format!("p{p}.{i}")).collect();
-            assert_eq!(mine, expected, "callbacks from one thread run in the order queued");
+            assert_eq!(
+                mine, expected,
+                "callbacks from one thread run in the order queued"
+            );
         }
     });
 }

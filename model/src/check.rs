@@ -18,7 +18,7 @@ pub const DEFAULT_PREEMPTIONS: usize = 3;
 
 /// shuttle schedules per scheduler (random, then PCT) per test when neither the test nor
 /// `EVLOOP_ITERATIONS` says otherwise.
-pub const DEFAULT_ITERATIONS: u64 = 200;
+pub const DEFAULT_ITERATIONS: u64 = 1000;
 
 /// Per-test settings; the environment overrides them.
 #[derive(Debug, Clone, Copy, Default)]

@@ -225,9 +225,7 @@ impl Wake for TaskCell {
                 this.lp.schedule(Runnable::Task(this.clone()));
             }
             Notify::Nothing => {
-                trace::record(|| {
-                    format!("task {} woken while {before:?}: nothing to do", this.id)
-                });
+                trace::record(|| format!("task {} woken while {before:?}: nothing to do", this.id));
             }
         }
     }
