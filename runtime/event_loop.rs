@@ -550,7 +550,18 @@ impl LoopInner {
                 Some(item)
             } else {
                 s.ready.push_back(item);
-                if s.idle > 0 {
+                let idle = s.idle;
+                trace::record(|| {
+                    format!(
+                        "queued an item; {idle} worker(s) parked{}",
+                        if idle > 0 {
+                            ", notified one"
+                        } else {
+                            ", nobody to notify"
+                        }
+                    )
+                });
+                if idle > 0 {
                     self.wakeup.notify_one();
                 }
                 None

@@ -149,6 +149,7 @@ fn decide(lp: &LoopInner, s: &mut MutexGuard<'_, Sched>, worker: usize) -> Next 
                     }
                 }
             }
+            trace::record(|| format!("worker {worker}: nothing ready, will park"));
             return Next::Park(None);
         }
         return Next::Park(next_deadline.map(|d| d.saturating_sub(now)));
