@@ -103,7 +103,12 @@ impl<T: Send + 'static> Core<T> {
                     };
                     trace::record(|| format!("gather child {index} done (failure: {failure})"));
                     st.remaining -= 1;
-                    st.slots[index] = Some(out);
+                    // A gather that failed early may have handed out its slots already; a
+                    // sibling finishing later is then dropped, as asyncio's `_done_callback`
+                    // ignores children that finish after the outer future is done (GATHER-4).
+                    if let Some(slot) = st.slots.get_mut(index) {
+                        *slot = Some(out);
+                    }
                     st.arrivals.push(index);
                     if st.decided {
                         None
