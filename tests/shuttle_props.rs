@@ -1,0 +1,57 @@
+//! The generated whole programs of tests/prop_threads.rs under shuttle: each program runs with
+//! `workers(2..=4)` (and cross-thread steps) inside `evloop_model::check::check`, which explores
+//! random schedules; every schedule must satisfy the every-schedule properties
+//! (tests/props/every.rs). A failure prints the shrunk program (proptest) and the failing schedule
+//! (shuttle); together they replay it.
+//!
+//! Budget: `EVLOOP_ITERATIONS` schedules per program (default here [`SCHEDULES`]) times the case
+//! counts below.
+#![cfg(feature = "shuttle")]
+
+mod props;
+
+use props::{interp, program, show};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+/// Schedules per generated program when `EVLOOP_ITERATIONS` is not set.
+const SCHEDULES: &str = "50";
+
+fn check_all_schedules(prog: &program::Body, workers: usize) {
+    if std::env::var_os("EVLOOP_ITERATIONS").is_none() {
+        std::env::set_var("EVLOOP_ITERATIONS", SCHEDULES);
+    }
+    let prog = Arc::new(prog.clone());
+    let json = program::to_json(&prog);
+    evloop_model::check::check(move || {
+        let trace = interp::run(&prog, workers);
+        if let Err(e) = props::every::check(&prog, &trace) {
+            panic!(
+                "workers({workers}): {e}\nprogram (JSON): {json}\ntrace:\n{}",
+                show(&trace)
+            );
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(props::config(100, "shuttle_props"))]
+
+    /// Spec: PROP-6, PROP-3, PROP-4, THREAD-1, TASK-3, TASK-4, GATHER-1, TIME-1
+    #[test]
+    fn shuttle_every_schedule_properties_hold_with_many_workers(
+        prog in program::program(false),
+        workers in 2usize..=4,
+    ) {
+        check_all_schedules(&prog, workers);
+    }
+
+    /// Spec: PROP-6, PROP-3, PROP-4, THREAD-4, TIME-4, LOOP-5
+    #[test]
+    fn shuttle_every_schedule_properties_hold_with_cross_thread_steps(
+        prog in program::program(true),
+        workers in 1usize..=3,
+    ) {
+        check_all_schedules(&prog, workers);
+    }
+}
