@@ -26,12 +26,34 @@ fn check_all_schedules(prog: &program::Body, workers: usize) {
     evloop_model::check::check(move || {
         let trace = interp::run(&prog, workers);
         if let Err(e) = props::every::check(&prog, &trace) {
+            let bug = evloop_model::bug::from_env()
+                .map(|b| format!("EVLOOP_BUG={b} "))
+                .unwrap_or_default();
             panic!(
-                "workers({workers}): {e}\nprogram (JSON): {json}\ntrace:\n{}",
+                "workers({workers}): {e}\ntrace:\n{}replay this program (shuttle's failing \
+                 schedule is printed above):\n  {bug}EVLOOP_PROP_PROGRAM='{json}' \
+                 EVLOOP_PROP_WORKERS={workers} cargo test --profile model --features shuttle \
+                 --test shuttle_props -- --ignored --exact replay_program_from_env\n",
                 show(&trace)
             );
         }
     });
+}
+
+/// Runs the program in `EVLOOP_PROP_PROGRAM` (JSON, as a failure prints it) on
+/// `EVLOOP_PROP_WORKERS` workers under shuttle.
+///
+/// Spec: PROP-7
+#[test]
+#[ignore = "replays a printed failure: set EVLOOP_PROP_PROGRAM and EVLOOP_PROP_WORKERS"]
+fn replay_program_from_env() {
+    let json = std::env::var("EVLOOP_PROP_PROGRAM").expect("set EVLOOP_PROP_PROGRAM");
+    let workers = std::env::var("EVLOOP_PROP_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    let prog = program::from_json(&json).expect("EVLOOP_PROP_PROGRAM is a printed program");
+    check_all_schedules(&prog, workers);
 }
 
 proptest! {

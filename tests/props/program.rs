@@ -286,3 +286,151 @@ fn write_body(s: &mut String, body: &Body) {
     }
     s.push(']');
 }
+
+/// Parses what [`to_json`] wrote (for replaying a printed failing program).
+pub fn from_json(text: &str) -> Result<Body, String> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let v = p.value()?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(format!("trailing input at byte {}", p.i));
+    }
+    body_of(&v)
+}
+
+enum Json {
+    Num(u64),
+    Str(String),
+    List(Vec<Json>),
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::List(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::List(items));
+                        }
+                        _ => return Err(format!("expected , or ] at byte {}", self.i)),
+                    }
+                }
+            }
+            Some(b'"') => {
+                let start = self.i + 1;
+                let len = self.s[start..]
+                    .iter()
+                    .position(|&c| c == b'"')
+                    .ok_or("unterminated string")?;
+                self.i = start + len + 1;
+                Ok(Json::Str(
+                    String::from_utf8_lossy(&self.s[start..start + len]).into_owned(),
+                ))
+            }
+            Some(c) if c.is_ascii_digit() => {
+                let start = self.i;
+                while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {
+                    self.i += 1;
+                }
+                let digits = std::str::from_utf8(&self.s[start..self.i]).expect("ascii");
+                digits.parse().map(Json::Num).map_err(|e| e.to_string())
+            }
+            _ => Err(format!("unexpected input at byte {}", self.i)),
+        }
+    }
+}
+
+fn list(v: &Json) -> Result<&[Json], String> {
+    match v {
+        Json::List(items) => Ok(items),
+        _ => Err("expected a list".into()),
+    }
+}
+
+fn num<T: TryFrom<u64>>(v: Option<&Json>) -> Result<T, String> {
+    match v {
+        Some(Json::Num(n)) => T::try_from(*n).map_err(|_| format!("{n} is out of range")),
+        _ => Err("expected a number".into()),
+    }
+}
+
+fn word(v: Option<&Json>) -> Result<&str, String> {
+    match v {
+        Some(Json::Str(s)) => Ok(s),
+        _ => Err("expected a string".into()),
+    }
+}
+
+fn body_of(v: &Json) -> Result<Body, String> {
+    let parts = list(v)?;
+    let [steps, end] = parts else {
+        return Err("a body is [steps, end]".into());
+    };
+    let end = list(end)?;
+    let end = match word(end.first())? {
+        "ret" => End::Return(num(end.get(1))?),
+        "fail" => End::Fail(num(end.get(1))?),
+        "panic" => End::Panic(num(end.get(1))?),
+        other => return Err(format!("unknown ending {other}")),
+    };
+    let steps = list(steps)?
+        .iter()
+        .map(|s| {
+            let s = list(s)?;
+            Ok(match word(s.first())? {
+                "sleep" => Step::Sleep(num(s.get(1))?),
+                "yield" => Step::Yield,
+                "spawn" => Step::Spawn(body_of(s.get(1).ok_or("spawn needs a body")?)?),
+                "await" => Step::Await(num(s.get(1))?),
+                "cancel" => Step::Cancel(num(s.get(1))?),
+                "gather" => {
+                    let mode = match word(s.get(1))? {
+                        "plain" => Mode::Plain,
+                        "settled" => Mode::Settled,
+                        "fallible" => Mode::Fallible,
+                        other => return Err(format!("unknown gather mode {other}")),
+                    };
+                    let bodies = list(s.get(2).ok_or("gather needs bodies")?)?
+                        .iter()
+                        .map(body_of)
+                        .collect::<Result<_, _>>()?;
+                    Step::Gather(mode, bodies)
+                }
+                "soon" => Step::CallSoon(num(s.get(1))?),
+                "emit" => Step::Emit(num(s.get(1))?),
+                "thread" => Step::ToThread(num(s.get(1))?),
+                "resolve" => Step::ResolveFromThread(num(s.get(1))?),
+                "race" => Step::ResolveOrCancel(num(s.get(1))?),
+                other => return Err(format!("unknown step {other}")),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(normalize(Body { steps, end }))
+}
