@@ -10,7 +10,7 @@
 
 mod props;
 
-use props::{interp, program, show};
+use props::{diff, interp, model, program, show};
 use proptest::prelude::*;
 use std::sync::Arc;
 
@@ -58,6 +58,22 @@ fn replay_program_from_env() {
 
 proptest! {
     #![proptest_config(props::config(100, "shuttle_props"))]
+
+    /// Spec: PROP-6, PROP-1
+    #[test]
+    fn shuttle_single_worker_trace_matches_reference_model(prog in program::program(false)) {
+        // One worker and no other thread: one possible trace, the model's, under the model
+        // backend's sync primitives as well.
+        if std::env::var_os("EVLOOP_ITERATIONS").is_none() {
+            std::env::set_var("EVLOOP_ITERATIONS", SCHEDULES);
+        }
+        let want = model::expected_trace(&prog);
+        let prog = Arc::new(prog);
+        evloop_model::check::check(move || {
+            let got = interp::run(&prog, 1);
+            assert!(got == want, "{}", diff("evloop", &got, "reference model", &want));
+        });
+    }
 
     /// Spec: PROP-6, PROP-3, PROP-4, THREAD-1, TASK-3, TASK-4, GATHER-1, TIME-1
     #[test]
