@@ -151,7 +151,16 @@ impl<T: Send + 'static> ToThread<T> {
             // between the two (THREAD-4).
             lp2.inflight_end();
         });
-        if !lp.pool.submit(job) {
+        let accepted = match &lp.config.explore {
+            // Explored loops run jobs on their own thread when a choice says so (EXPLORE-4).
+            Some(hook) if !lp.sched.lock().closed => {
+                hook.defer(job, lp.clock.now());
+                true
+            }
+            Some(_) => false,
+            None => lp.pool.submit(job),
+        };
+        if !accepted {
             slot.lock().result = Some(Err(TaskError::Cancelled));
             lp.inflight_end();
         }
