@@ -367,6 +367,7 @@ fn printed_replay_command_reproduces_the_failure() {
         text.contains(&format!("EVLOOP_REPLAY={}", f.token)),
         "{text}"
     );
+    assert!(text.contains("replay(v1:"), "{text}");
     // The same events; only the main task's creation site (the `explore` call) differs.
     for line in f.timeline.iter().filter(|l| !l.contains("Task-1")) {
         assert!(text.contains(line.as_str()), "{line} missing in {text}");
@@ -494,4 +495,27 @@ fn failure_record_is_written_as_json() {
     ] {
         assert!(json.contains(field), "{field} missing in\n{json}");
     }
+}
+
+/// Spec: EXPLORE-8
+#[test]
+fn replay_only_limits_the_token_to_the_named_exploration() {
+    let f = fails(
+        Config::conformance().dfs(2),
+        check_then_act_across_to_thread,
+    );
+    let child = |only: &str| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "replay_child", "--ignored", "--test-threads=1"])
+            .env("EVLOOP_REPLAY", &f.token)
+            .env("EVLOOP_REPLAY_ONLY", only)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    // The child explores with its own strategy (DFS, k = 2 by default) when the token is not
+    // for it, and replays when it is.
+    assert!(child("some_other_test").contains("dfs(k = 2)"));
+    assert!(child("replay_child").contains("replay(v1:"));
 }

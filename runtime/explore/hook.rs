@@ -163,8 +163,8 @@ impl Hook {
         st.turns <= st.max_turns
     }
 
-    /// Ends the run: hands back what it recorded and drops jobs that never delivered (the loop is
-    /// closed; their futures were torn down with their tasks).
+    /// Ends the run: hands back what it recorded. Jobs that never delivered run now, oldest first,
+    /// as a closing pool runs its queued jobs; nobody awaits their results any more.
     pub(crate) fn finish(&self) -> RunRecord {
         let (record, jobs) = {
             let mut st = self.state.lock();
@@ -178,7 +178,9 @@ impl Hook {
             };
             (record, std::mem::take(&mut st.jobs))
         };
-        drop(jobs);
+        for (_, job) in jobs {
+            job();
+        }
         record
     }
 }

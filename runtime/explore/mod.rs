@@ -185,11 +185,23 @@ impl Config {
         self
     }
 
-    /// The strategy after `EVLOOP_REPLAY` is taken into account.
+    /// The name reports use: the configured one, else the test harness's thread name.
+    pub(crate) fn test_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(evloop_model::thread::current_name)
+            .filter(|n| n != "main")
+            .unwrap_or_else(|| UNNAMED.to_owned())
+    }
+
+    /// The strategy after `EVLOOP_REPLAY` (and `EVLOOP_REPLAY_ONLY`, which names the one
+    /// exploration it is for) are taken into account.
     fn effective_strategy(&self) -> Strategy {
         if self.use_env {
             if let Ok(t) = std::env::var("EVLOOP_REPLAY") {
-                if !t.trim().is_empty() {
+                let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
+                let for_us = only.map_or(true, |name| name == self.test_name());
+                if !t.trim().is_empty() && for_us {
                     return Strategy::Replay(t);
                 }
             }
@@ -240,6 +252,9 @@ pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// The test name when neither the config nor the thread gives one.
+pub(crate) const UNNAMED: &str = "(unnamed)";
 
 /// Timeline lines that annotate choices, not events: left out of the timeline's hash, so that two
 /// schedules with the same events count as one timeline.

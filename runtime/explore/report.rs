@@ -125,12 +125,7 @@ pub(crate) fn build(
         timeline_hash: timeline_hash(&run.record.timeline),
     }
     .to_string();
-    let test = config
-        .name
-        .clone()
-        .or_else(evloop_model::thread::current_name)
-        .filter(|n| n != "main")
-        .unwrap_or_else(|| "(unnamed)".to_owned());
+    let test = config.test_name();
     let (kind, message, pending) = match (diverged, run.verdict) {
         (Some(why), verdict) => {
             let outcome = match verdict {
@@ -204,8 +199,11 @@ fn replay_command(token: &str, test: &str) -> String {
     } else {
         format!("cargo test --test {binary}")
     };
-    if test == "(unnamed)" || in_examples {
+    if test == super::UNNAMED {
         format!("EVLOOP_REPLAY='{token}' {target}")
+    } else if in_examples {
+        // A program may explore several bodies: only the named one replays.
+        format!("EVLOOP_REPLAY='{token}' EVLOOP_REPLAY_ONLY='{test}' {target}")
     } else {
         format!("EVLOOP_REPLAY='{token}' {target} -- --exact {test}")
     }
@@ -310,25 +308,38 @@ impl fmt::Display for Failure {
             self.test, self.mode, self.strategy, self.coverage.runs
         )?;
         writeln!(f, "{}: {}", self.kind.name(), self.message)?;
-        if let Some((devs, steps)) = self.shrunk_from {
-            writeln!(
+        match self.shrunk_from {
+            Some((devs, steps)) if (devs, steps) != (self.deviations, self.steps) => writeln!(
                 f,
                 "shrunk: {devs} -> {} deviation(s) from FIFO, {steps} -> {} step(s)",
                 self.deviations, self.steps
-            )?;
+            )?,
+            Some(_) => writeln!(
+                f,
+                "shrinking found nothing smaller: {} deviation(s) from FIFO, {} step(s)",
+                self.deviations, self.steps
+            )?,
+            None => {}
         }
         writeln!(f, "replay it with:\n  EVLOOP_REPLAY={}", self.token)?;
         writeln!(f, "  {}", self.replay_command)?;
         writeln!(f, "timeline of that schedule:")?;
         for line in &self.timeline {
-            writeln!(f, "  {line}")?;
+            // A multi-line panic message stays inside its timeline entry.
+            writeln!(f, "  {}", line.replace('\n', "\n               "))?;
         }
         if !self.pending.is_empty() {
             writeln!(f, "pending tasks:")?;
             for t in &self.pending {
+                let step = format!("step of {} (created at {})", t.name, t.created_at);
+                let last = self.timeline.iter().rev().find(|l| l.ends_with(&step));
+                let last = match last.and_then(|l| l.split(']').next()) {
+                    Some(at) => format!("last ran at {at}]"),
+                    None => "never ran".to_owned(),
+                };
                 writeln!(
                     f,
-                    "  - {} (id {}), created at {}",
+                    "  - {} (id {}), created at {}, {last}",
                     t.name, t.id, t.created_at
                 )?;
             }
