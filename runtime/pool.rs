@@ -153,12 +153,14 @@ impl<T: Send + 'static> ToThread<T> {
         });
         let accepted = match &lp.config.explore {
             // Explored loops run jobs on their own thread when a choice says so (EXPLORE-4).
-            Some(hook) if !lp.sched.lock().closed => {
-                hook.defer(job, lp.clock.now());
-                true
+            Some(hook) if hook.defers_jobs => {
+                let open = !lp.sched.lock().closed;
+                if open {
+                    hook.defer(job, lp.clock.now());
+                }
+                open
             }
-            Some(_) => false,
-            None => lp.pool.submit(job),
+            _ => lp.pool.submit(job),
         };
         if !accepted {
             slot.lock().result = Some(Err(TaskError::Cancelled));

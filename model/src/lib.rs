@@ -25,6 +25,7 @@ compile_error!(
 pub mod bug;
 pub mod cell;
 pub mod check;
+pub mod rand;
 pub mod sync;
 pub mod task;
 pub mod thread;

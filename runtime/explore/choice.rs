@@ -207,3 +207,17 @@ impl Chooser for PrefixChooser {
         self.diverged.clone()
     }
 }
+
+/// Joint mode (EXPLORE-16): every answer is drawn from the model checker's scheduler, so the
+/// checker's schedule fixes both thread interleavings and task-level choices.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SchedulerChooser;
+
+impl Chooser for SchedulerChooser {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        evloop_model::rand::scheduler_choice(point.keys.len()).expect(
+            "evloop explore: joint mode draws its choices from shuttle's scheduler; build with \
+             `--features shuttle` and call it inside a shuttle check",
+        )
+    }
+}

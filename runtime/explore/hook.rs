@@ -39,6 +39,9 @@ pub(crate) struct Taken {
 /// What the explorer hands the loop it builds (held in the loop's config).
 pub(crate) struct Hook {
     pub(crate) robust: bool,
+    /// False in joint mode (EXPLORE-16): jobs go to the pool's (model) threads, and the loop
+    /// parks for cross-thread work as production does.
+    pub(crate) defers_jobs: bool,
     state: Mutex<RunState>,
 }
 
@@ -73,9 +76,15 @@ impl fmt::Debug for Hook {
 }
 
 impl Hook {
-    pub(crate) fn new(robust: bool, chooser: Box<dyn Chooser>, max_turns: u64) -> Hook {
+    pub(crate) fn new(
+        robust: bool,
+        defers_jobs: bool,
+        chooser: Box<dyn Chooser>,
+        max_turns: u64,
+    ) -> Hook {
         Hook {
             robust,
+            defers_jobs,
             state: Mutex::new(RunState {
                 chooser,
                 choices: Vec::new(),
@@ -221,6 +230,14 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
         sched
             .timers
             .pop_due(now, |h| sched.ready.push_back(Runnable::Handle(h)));
+        if s.ready.is_empty() && !hook.defers_jobs && s.inflight > 0 {
+            // Joint mode: a model thread still owes a result; wait for it as production does
+            // (TIME-4, LOOP-5). Its arrival is the model checker's choice.
+            s.idle += 1;
+            s = lp.wakeup.wait(s);
+            s.idle -= 1;
+            continue;
+        }
         if s.ready.is_empty() {
             let next = s.timers.next_deadline();
             let inflight = s.inflight;

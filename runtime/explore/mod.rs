@@ -335,7 +335,12 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let hook = Arc::new(Hook::new(mode == Mode::Robustness, chooser, max_turns));
+    let hook = Arc::new(Hook::new(
+        mode == Mode::Robustness,
+        true,
+        chooser,
+        max_turns,
+    ));
     let builder = Builder::new().explore_hook(hook.clone());
     let outcome = quiet::catching(|| crate::run::run_with(&builder, body(), at));
     let record = hook.finish();
@@ -421,6 +426,52 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     explore_at(config, body, Location::caller())
+}
+
+/// Joint mode (EXPLORE-16): runs `body` once, on a loop whose task-level choice points draw from
+/// the model checker's scheduler, with `to_thread` jobs on the pool's model threads. Call it inside
+/// a shuttle check (`--features shuttle`): each shuttle schedule then fixes both the thread
+/// interleaving and the task choices, and shuttle's seed or schedule string replays both.
+///
+/// A panic in the body propagates (after the timeline is printed to stderr); a deadlock or
+/// livelock panics with the pending tasks and the timeline.
+///
+/// # Panics
+/// On the std and loom backends, at the first choice point: they have no scheduler to draw from.
+#[track_caller]
+pub fn joint<F, Fut>(mode: Mode, body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let at = Location::caller();
+    let hook = Arc::new(Hook::new(
+        mode == Mode::Robustness,
+        false,
+        Box::new(choice::SchedulerChooser),
+        Config::new(mode).max_turns,
+    ));
+    let builder = Builder::new().explore_hook(hook.clone());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::run::run_with(&builder, body(), at)
+    }));
+    let record = hook.finish();
+    let timeline = record.timeline.join("\n  ");
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let what = if record.livelock {
+                "livelock: the turn bound was reached".to_owned()
+            } else {
+                e.to_string()
+            };
+            panic!("evloop joint ({mode:?}): {what}\ntimeline:\n  {timeline}");
+        }
+        Err(payload) => {
+            eprintln!("evloop joint ({mode:?}): the body panicked; timeline:\n  {timeline}");
+            std::panic::resume_unwind(payload);
+        }
+    }
 }
 
 struct Coverage {
