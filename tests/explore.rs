@@ -422,7 +422,17 @@ fn deadlock_names_each_pending_task() {
     assert_eq!(f.pending.len(), 2, "main and waiter");
     assert!(f.pending.iter().all(|t| t.created_at.file() == file!()));
     assert!(f.to_string().contains("waiter (id"), "{f}");
-    assert!(f.timeline.last().unwrap().contains("deadlock"), "{f}");
+    let main = f.pending.iter().find(|t| t.name != "waiter").unwrap();
+    let waits = |id: u64| f.awaits.iter().find(|(t, _)| *t == id).unwrap().1.clone();
+    assert!(waits(main.id).starts_with("awaits task waiter"), "{f}");
+    let waiter = f.pending.iter().find(|t| t.name == "waiter").unwrap();
+    assert!(waits(waiter.id).contains("not a task"), "{f}");
+    assert!(
+        f.timeline
+            .iter()
+            .any(|l| l.contains("deadlock: nothing ready")),
+        "{f}"
+    );
 }
 
 /// Spec: EXPLORE-10

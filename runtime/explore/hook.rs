@@ -55,6 +55,7 @@ pub(crate) struct RunState {
     max_turns: u64,
     pub(crate) livelock: bool,
     pub(crate) steps: u64,
+    awaits: Vec<(u64, String)>,
 }
 
 /// What one run left behind.
@@ -65,6 +66,8 @@ pub(crate) struct RunRecord {
     pub(crate) steps: u64,
     pub(crate) livelock: bool,
     pub(crate) divergence: Option<String>,
+    /// For a deadlock or livelock: what each pending task awaits, where that is known.
+    pub(crate) awaits: Vec<(u64, String)>,
 }
 
 impl fmt::Debug for Hook {
@@ -95,6 +98,7 @@ impl Hook {
                 max_turns,
                 livelock: false,
                 steps: 0,
+                awaits: Vec::new(),
             }),
         }
     }
@@ -184,6 +188,7 @@ impl Hook {
                 steps: st.steps,
                 livelock: st.livelock,
                 divergence: st.chooser.divergence(),
+                awaits: std::mem::take(&mut st.awaits),
             };
             (record, std::mem::take(&mut st.jobs))
         };
@@ -280,6 +285,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                         now,
                         format_args!("deadlock: nothing ready, no timer, no job pending{others}"),
                     );
+                    describe_waits(hook);
                     let mut s = lp.sched.lock();
                     s.deadlock = true;
                     s.stopping = true;
@@ -290,6 +296,9 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
         if !hook.begin_turn() {
             hook.state.lock().livelock = true;
             hook.log(now, "livelock: the turn bound was reached");
+            drop(s);
+            describe_waits(hook);
+            let mut s = lp.sched.lock();
             // Reported through the deadlock path so `run_until_complete` returns the pending tasks.
             s.deadlock = true;
             s.stopping = true;
@@ -314,4 +323,41 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
             item.run();
         }
     }
+}
+
+/// EXPLORE-9: for each pending task, what it awaits — another task, when that task's done list
+/// holds its waker; otherwise something that is not a task (a future nobody completes, a
+/// `gather`, a task's `wait()`), which is said as such.
+fn describe_waits(hook: &Hook) {
+    let Some(lp) = crate::context::running_loop() else {
+        return;
+    };
+    let tasks = lp.pending_tasks();
+    let mut awaits = Vec::new();
+    for waiting in &tasks {
+        let mine = evloop_model::task::waker(waiting.cell());
+        let awaited = tasks.iter().find(|other| {
+            other.cell().done.lock().entries.iter().any(|e| match e {
+                crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
+                _ => false,
+            })
+        });
+        let what = match awaited {
+            Some(t) => format!(
+                "awaits task {} (id {}, created at {})",
+                t.name(),
+                t.id(),
+                t.created_at()
+            ),
+            None => "awaits something that is not a task (a future nobody completes, a gather, \
+                     or a task's wait())"
+                .to_owned(),
+        };
+        hook.log(
+            lp.now(),
+            format_args!("  {} (id {}) {what}", waiting.name(), waiting.id()),
+        );
+        awaits.push((waiting.id(), what));
+    }
+    hook.state.lock().awaits = awaits;
 }

@@ -95,6 +95,8 @@ pub struct Failure {
     pub timeline: Vec<String>,
     /// Tasks still pending (deadlock and livelock).
     pub pending: Vec<PendingTask>,
+    /// What each pending task awaits, by task id, where the explorer could tell.
+    pub awaits: Vec<(u64, String)>,
     /// Deviations from FIFO and steps, before and after shrinking.
     pub shrunk_from: Option<(usize, u64)>,
     /// Deviations from FIFO of the reported schedule.
@@ -162,6 +164,7 @@ pub(crate) fn build(
         seed,
         token,
         timeline: run.record.timeline,
+        awaits: run.record.awaits,
         pending,
         shrunk_from,
         deviations: deviations.len(),
@@ -268,11 +271,13 @@ fn to_json(f: &Failure) -> String {
         f.pending
             .iter()
             .map(|t| {
+                let awaits = f.awaits.iter().find(|(id, _)| *id == t.id);
                 format!(
-                    "{{\"id\": {}, \"name\": {}, \"created_at\": {}}}",
+                    "{{\"id\": {}, \"name\": {}, \"created_at\": {}, \"awaits\": {}}}",
                     t.id,
                     json_str(&t.name),
-                    json_str(&t.created_at.to_string())
+                    json_str(&t.created_at.to_string()),
+                    awaits.map_or("null".to_owned(), |(_, w)| json_str(w))
                 )
             })
             .collect(),
@@ -334,7 +339,7 @@ impl fmt::Display for Failure {
                 let step = format!("step of {} (created at {})", t.name, t.created_at);
                 let last = self.timeline.iter().rev().find(|l| l.ends_with(&step));
                 let last = match last.and_then(|l| l.split(']').next()) {
-                    Some(at) => format!("last ran at {at}]"),
+                    Some(at) => format!("last ran at {}", at.trim_start_matches(['[', ' '])),
                     None => "never ran".to_owned(),
                 };
                 writeln!(
@@ -342,6 +347,9 @@ impl fmt::Display for Failure {
                     "  - {} (id {}), created at {}, {last}",
                     t.name, t.id, t.created_at
                 )?;
+                if let Some((_, what)) = self.awaits.iter().find(|(id, _)| *id == t.id) {
+                    writeln!(f, "    {what}")?;
+                }
             }
         }
         if let Some(p) = &self.record {
