@@ -51,6 +51,11 @@ enum Next {
 
 /// One worker's loop; returns when the loop is stopped (or a deadlock was found).
 pub(crate) fn run_worker(lp: &LoopInner, worker: usize) {
+    if let Some(hook) = &lp.config.explore {
+        // Built by `explore` (one worker, virtual time): the same turn, with its open choices
+        // answered by the explorer. One branch per run, nothing per item (EXPLORE-12).
+        return crate::explore::hook::run_loop(lp, hook);
+    }
     let single = lp.config.workers == 1;
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
