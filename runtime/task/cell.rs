@@ -70,6 +70,11 @@ impl DoneEntries {
             self.rest.len()
         }
     }
+
+    /// The entries in the order they were added.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &DoneEntry> {
+        self.first.iter().chain(&self.rest)
+    }
 }
 
 impl std::ops::Index<usize> for DoneEntries {
