@@ -32,6 +32,11 @@ impl<E> Entries<E> {
             self.rest.len()
         }
     }
+
+    /// The entries in the order they were added.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &E> {
+        self.first.iter().chain(&self.rest)
+    }
 }
 
 impl<E> std::ops::Index<usize> for Entries<E> {

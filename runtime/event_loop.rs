@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) debug: bool,
     pub(crate) slow_callback_duration: Duration,
     pub(crate) max_threads: usize,
+    /// Set only by `explore`: the loop's choice points go to this hook instead of FIFO.
+    pub(crate) explore: Option<Arc<crate::explore::hook::Hook>>,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
             slow_callback_duration: Duration::from_millis(100),
             // asyncio's default executor: min(32, cpu_count + 4).
             max_threads: 8,
+            explore: None,
         }
     }
 }
@@ -111,6 +114,14 @@ impl Builder {
     pub fn max_threads(mut self, n: usize) -> Builder {
         assert!(n >= 1, "the thread pool needs at least one thread");
         self.config.max_threads = n;
+        self
+    }
+
+    /// A loop whose choice points are explored (one worker, virtual time): see `explore`.
+    pub(crate) fn explore_hook(mut self, hook: Arc<crate::explore::hook::Hook>) -> Builder {
+        self.config.workers = 1;
+        self.config.virtual_time = true;
+        self.config.explore = Some(hook);
         self
     }
 
@@ -551,7 +562,18 @@ impl LoopInner {
                 Some(item)
             } else {
                 s.ready.push_back(item);
-                if s.idle > 0 {
+                let idle = s.idle;
+                trace::record(|| {
+                    format!(
+                        "queued an item; {idle} worker(s) parked{}",
+                        if idle > 0 {
+                            ", notified one"
+                        } else {
+                            ", nobody to notify"
+                        }
+                    )
+                });
+                if idle > 0 {
                     self.wakeup.notify_one();
                 }
                 None

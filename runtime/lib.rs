@@ -56,6 +56,7 @@ mod context;
 mod entries;
 mod error;
 mod event_loop;
+pub mod explore;
 mod future;
 mod gather;
 mod handle;

@@ -51,6 +51,11 @@ enum Next {
 
 /// One worker's loop; returns when the loop is stopped (or a deadlock was found).
 pub(crate) fn run_worker(lp: &LoopInner, worker: usize) {
+    if let Some(hook) = &lp.config.explore {
+        // Built by `explore` (one worker, virtual time): the same turn, with its open choices
+        // answered by the explorer. One branch per run, nothing per item (EXPLORE-12).
+        return crate::explore::hook::run_loop(lp, hook);
+    }
     let single = lp.config.workers == 1;
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
@@ -159,6 +164,7 @@ fn decide(lp: &LoopInner, s: &mut MutexGuard<'_, Sched>, worker: usize) -> Next 
                     }
                 }
             }
+            trace::record(|| format!("worker {worker}: nothing ready, will park"));
             return Next::Park(None);
         }
         return Next::Park(next_deadline.map(|d| d.saturating_sub(now)));

@@ -223,13 +223,14 @@ impl TaskCell {
 
 impl Wake for TaskCell {
     fn wake_by_ref(this: &TaskRc) {
-        match this.state.transition_to_notified() {
+        let (notify, before) = this.state.transition_to_notified();
+        match notify {
             Notify::Submit => {
-                trace::record(|| format!("task {} woken: scheduled", this.id));
+                trace::record(|| format!("task {} woken while {before:?}: scheduled", this.id));
                 this.lp.schedule(Runnable::Task(this.clone()));
             }
             Notify::Nothing => {
-                trace::record(|| format!("task {} woken: nothing to do", this.id));
+                trace::record(|| format!("task {} woken while {before:?}: nothing to do", this.id));
             }
         }
     }

@@ -75,6 +75,21 @@ const WORKLOADS: &[Workload] = &[
 const EVLOOP_IDS: &[&str] = &["evloop", "evloop_workers2"];
 const PYTHON_IDS: &[&str] = &["cpython_asyncio", "uvloop"];
 
+const NOTES: &str = "
+Targets (issue 6): at least as fast as the fastest peer on every workload; cross_thread_wake \
+within 20% of the best peer; at least 50× CPython asyncio on gather; bytes per pending task no \
+more than the leanest peer's.
+
+How the peers run: each runtime's own entry point drives the workload (`run_until_complete`, \
+`block_on`, `LocalExecutor::run`, `LocalPool::run_until`), reused across iterations; yields are \
+`evloop::sleep(ZERO)`, `tokio::task::yield_now`, `futures_lite::future::yield_now`; a gather is \
+`evloop::gather` on evloop and spawn-every-child + `join_all` on the Rust peers; ping_pong uses \
+one `LoopFuture` per hand-off on evloop, one `oneshot` (tokio's, or futures') on the peers; \
+cross_thread_wake completes `LoopFuture`s through `Resolver`s (peers: oneshot senders) from a \
+helper thread started after every waiter has parked. futures' `LocalPool` has no timer and \
+smol no paused clock, so they sit out the timer rows they cannot run.
+";
+
 fn median_ns(dir: &Path) -> Option<f64> {
     let text = fs::read_to_string(dir.join("new").join("estimates.json")).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
@@ -128,7 +143,7 @@ fn main() {
     let mut headline = String::new();
     let mut detail = String::new();
     headline.push_str(
-        "| workload | evloop | fastest peer | evloop / fastest | evloop / tokio | evloop / CPython asyncio | target met |\n\
+        "| workload | evloop | fastest peer | evloop / fastest | evloop / tokio | CPython asyncio / evloop | target met |\n\
          |---|---|---|---|---|---|---|\n",
     );
     for w in WORKLOADS {
@@ -187,7 +202,7 @@ fn main() {
                 .unwrap_or_else(|| "–".into()),
             ratio(fastest.as_ref().map(|f| f.1)),
             ratio(tokio),
-            ratio(cpython),
+            cpython.map_or("–".into(), |c| format!("{:.0}×", c / ev)),
             verdict(met),
             target_note,
         );
@@ -319,6 +334,7 @@ fn main() {
          run.\n\n## Headline\n\n",
     );
     out.push_str(&headline);
+    out.push_str(NOTES);
     out.push_str("\n## Per workload\n");
     out.push_str(&detail);
     out.push_str("\n## Instructions per operation\n\n");
