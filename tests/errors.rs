@@ -8,8 +8,15 @@ mod common;
 use common::{vloop, vrun, yield_now};
 use evloop::{EventLoop, LoopError, LoopFuture, RunError, TaskError};
 use std::any::Any;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
+
+struct NoopWaker;
+
+impl std::task::Wake for NoopWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
 
 fn message(payload: Box<dyn Any + Send>) -> String {
     match payload.downcast::<String>() {
@@ -41,6 +48,13 @@ fn no_running_loop_is_a_typed_error_or_a_message_that_says_what_to_do() {
         panic_message(|| drop(LoopFuture::<u8>::new())),
         panic_message(|| drop(evloop::to_thread(|| 1))),
         panic_message(|| drop(evloop::gather([async {}]))),
+        panic_message(|| {
+            // `sleep` looks for the loop at its first poll.
+            let waker = std::task::Waker::from(std::sync::Arc::new(NoopWaker));
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut s = Box::pin(evloop::sleep(Duration::from_secs(1)));
+            let _ = s.as_mut().poll(&mut cx);
+        }),
     ] {
         assert!(
             msg.contains("no event loop is running on this thread"),

@@ -115,7 +115,7 @@ impl Future for Exclusive {
     }
 }
 
-/// Spec: TASK-3, TASK-4
+/// Spec: TASK-3, TASK-4, THREAD-1
 #[test]
 fn a_task_is_never_polled_twice_at_once_even_when_woken_from_many_threads() {
     let polls: Vec<Arc<AtomicUsize>> = (0..8).map(|_| Arc::default()).collect();
