@@ -288,8 +288,8 @@ fn check(specs: &[(String, String)], tests: &[(String, String)]) -> (Vec<String>
                 .any(|(p, f)| *p == t.file && *f == t.name)
             {
                 notes.push(format!(
-                    "{} claims {} but {} does not list it under `Checked by:`",
-                    t.name, g.id, g.at
+                    "`{}::{}` claims {} but {} does not list it under `Checked by:`",
+                    t.file, t.name, g.id, g.at
                 ));
             }
         }
