@@ -252,9 +252,10 @@ impl<T> fmt::Debug for LoopFuture<T> {
 /// evloop::run(async {
 ///     let fut = evloop::LoopFuture::<String>::new();
 ///     let resolver = fut.resolver();
-///     let t = std::thread::spawn(move || resolver.resolve("from a thread".into()).unwrap());
+///     // Any thread will do; a thread-pool job is one.
+///     let job = evloop::to_thread(move || resolver.resolve("from a thread".into()).unwrap());
 ///     assert_eq!(fut.await.unwrap(), "from a thread");
-///     t.join().unwrap();
+///     job.await.unwrap();
 /// });
 /// ```
 pub struct Resolver<T> {

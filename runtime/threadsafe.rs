@@ -45,20 +45,14 @@ impl<T> Drop for Completer<T> {
 /// with [`ConcurrentFuture::wait`].
 ///
 /// ```
-/// let lp = evloop::EventLoop::new();
-/// let remote = lp.clone();
-/// let helper = std::thread::spawn(move || {
-///     evloop::run_coroutine_threadsafe(async { 40 + 2 }, &remote).wait().unwrap()
+/// evloop::run(async {
+///     let lp = evloop::get_running_loop().unwrap();
+///     // A blocking thread (here a thread-pool job) hands work to the loop and waits for it.
+///     let answer = evloop::to_thread(move || {
+///         evloop::run_coroutine_threadsafe(async { 40 + 2 }, &lp).wait().unwrap()
+///     });
+///     assert_eq!(answer.await.unwrap(), 42);
 /// });
-/// // The loop runs until the helper's answer has come back through it.
-/// let seen = lp.run_until_complete(async move {
-///     while !helper.is_finished() {
-///         evloop::sleep(std::time::Duration::from_millis(1)).await;
-///     }
-///     helper.join().unwrap()
-/// });
-/// assert_eq!(seen, 42);
-/// lp.close();
 /// ```
 pub fn run_coroutine_threadsafe<F>(fut: F, lp: &EventLoop) -> ConcurrentFuture<F::Output>
 where

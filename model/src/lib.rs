@@ -27,6 +27,7 @@ pub mod cell;
 pub mod check;
 #[cfg(all(feature = "shuttle", not(feature = "loom")))]
 pub mod explore;
+pub mod rand;
 pub mod report;
 pub mod sync;
 pub mod task;

@@ -46,3 +46,9 @@ pub fn current_index() -> usize {
 pub fn panicking() -> bool {
     std::thread::panicking()
 }
+
+/// The name of the current OS thread, if it has one (the test harness names each test's thread
+/// after the test, which is how failure reports name the test to re-run).
+pub fn current_name() -> Option<String> {
+    std::thread::current().name().map(str::to_owned)
+}
