@@ -50,8 +50,14 @@ impl Recorder {
 /// Marks panics raised by programs, so the panic hook can keep them quiet.
 pub const PANIC_PREFIX: &str = "prog-panic:";
 
+/// Panics that were not the program's own: the runtime catches a panicking callback and carries
+/// on, so without this a panic inside the runtime would leave no trace. Process-wide: a panic
+/// during a concurrently running test may be reported by another one, which is fine, since any
+/// such panic is a failure.
+static UNEXPECTED_PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// Keeps the program's own panics out of the test output (they are expected and recorded); other
-/// panics still print.
+/// panics still print, and are collected for the trace.
 pub fn quiet_program_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -64,6 +70,11 @@ pub fn quiet_program_panics() {
                 .or_else(|| info.payload().downcast_ref::<&str>().copied())
                 .unwrap_or("");
             if !msg.starts_with(PANIC_PREFIX) {
+                let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+                UNEXPECTED_PANICS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{msg} (at {at})"));
                 default(info);
             }
         }));
@@ -262,6 +273,9 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| lp.try_run_until_complete(main)));
     rec.stop();
     lp.close();
+    for p in std::mem::take(&mut *UNEXPECTED_PANICS.lock().unwrap_or_else(|e| e.into_inner())) {
+        rec.lines.lock().push(format!("- unexpected panic: {p}"));
+    }
     let result = match outcome {
         Ok(Ok(Ok(v))) => format!("result ok {v}"),
         Ok(Ok(Err(t))) => format!("result err {t}"),
