@@ -55,6 +55,7 @@
 mod context;
 mod error;
 mod event_loop;
+pub mod explore;
 mod future;
 mod gather;
 mod handle;

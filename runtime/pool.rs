@@ -151,7 +151,18 @@ impl<T: Send + 'static> ToThread<T> {
             // between the two (THREAD-4).
             lp2.inflight_end();
         });
-        if !lp.pool.submit(job) {
+        let accepted = match &lp.config.explore {
+            // Explored loops run jobs on their own thread when a choice says so (EXPLORE-4).
+            Some(hook) if hook.defers_jobs => {
+                let open = !lp.sched.lock().closed;
+                if open {
+                    hook.defer(job, lp.clock.now());
+                }
+                open
+            }
+            _ => lp.pool.submit(job),
+        };
+        if !accepted {
             slot.lock().result = Some(Err(TaskError::Cancelled));
             lp.inflight_end();
         }

@@ -17,9 +17,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let traced = name.clone();
     imp::Builder::new()
         .name(name)
-        .spawn(f)
+        .spawn(move || {
+            // Gives the timeline a name for this thread's index.
+            crate::trace::record(|| format!("thread {traced} starts"));
+            f()
+        })
         .expect("evloop: the operating system refused to start a thread")
 }
 
@@ -40,4 +45,10 @@ pub fn current_index() -> usize {
 /// True while the current thread unwinds from a panic.
 pub fn panicking() -> bool {
     std::thread::panicking()
+}
+
+/// The name of the current OS thread, if it has one (the test harness names each test's thread
+/// after the test, which is how failure reports name the test to re-run).
+pub fn current_name() -> Option<String> {
+    std::thread::current().name().map(str::to_owned)
 }

@@ -1,0 +1,223 @@
+//! The loop's choice points and the strategies that answer them.
+//!
+//! A choice point is a place where the spec allows more than one next step (EXPLORE-1). The loop
+//! asks a [`Chooser`] for an index into the options; option 0 is always what production FIFO does,
+//! so "deviations from FIFO" are simply the non-zero answers (EXPLORE-7).
+//!
+//! | kind              | where (runtime/explore/hook.rs)           | options                          | modes       |
+//! |-------------------|-------------------------------------------|----------------------------------|-------------|
+//! | [`Kind::Ready`]   | each pick from the turn's batch            | the items still in the batch      | robustness  |
+//! | [`Kind::Arrival`] | start of a turn, before due timers move    | "not yet", then each pending job  | both        |
+//! | [`Kind::Idle`]    | nothing ready, `to_thread` jobs pending    | each pending job, then "timer first" | both     |
+
+/// Which kind of choice the loop is making (see the table in the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Which item of the current turn's batch runs next (robustness mode only; asyncio fixes FIFO).
+    Ready,
+    /// Whether a pending `to_thread` job's result lands now, before this turn's due timers are
+    /// merged into the ready queue, and which one.
+    Arrival,
+    /// Nothing is ready and jobs are pending: which job finishes first, or whether the next
+    /// timer fires before any of them does.
+    Idle,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Ready => "ready",
+            Kind::Arrival => "arrival",
+            Kind::Idle => "idle",
+        }
+    }
+}
+
+/// One question the loop asks a [`Chooser`].
+#[derive(Debug)]
+pub struct ChoicePoint<'a> {
+    /// What is being chosen.
+    pub kind: Kind,
+    /// How many choice points came before this one in this run.
+    pub ordinal: usize,
+    /// A stable key per option (a task id, a job number, ...), so strategies such as PCT can give
+    /// the same actor the same priority across choice points. Option 0 is FIFO's answer.
+    pub keys: &'a [u64],
+}
+
+/// Answers the loop's choice points. `choose` must return an index below `point.keys.len()`;
+/// 0 is always the production (FIFO) answer.
+pub trait Chooser: Send {
+    /// Picks one option.
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize;
+
+    /// A replaying chooser says here that the run asked a question its schedule cannot answer
+    /// (the program or the runtime changed since the schedule was recorded).
+    fn divergence(&self) -> Option<String> {
+        None
+    }
+}
+
+/// asyncio's order: always option 0.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fifo;
+
+impl Chooser for Fifo {
+    fn choose(&mut self, _: &ChoicePoint<'_>) -> usize {
+        0
+    }
+}
+
+/// splitmix64: tiny, seedable, and the same on every platform, which is what a replayable seed
+/// needs (no dependency, no global state).
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0); the modulo bias is irrelevant for option counts this small.
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Uniformly random answers from a seed.
+#[derive(Debug, Clone)]
+pub(crate) struct RandomChooser {
+    rng: Rng,
+}
+
+impl RandomChooser {
+    pub(crate) fn new(seed: u64) -> RandomChooser {
+        RandomChooser {
+            rng: Rng::new(seed),
+        }
+    }
+}
+
+impl Chooser for RandomChooser {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        self.rng.below(point.keys.len())
+    }
+}
+
+/// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010) over task-level choices:
+/// every actor (key) gets a random priority when first seen, the highest-priority option wins,
+/// and at `depth - 1` randomly placed choice points the winner drops below everyone seen so far.
+/// A bug that needs `d` specific ordering constraints is found with probability at least
+/// 1 / (n * k^(d-1)) per run, for n actors and k choice points.
+#[derive(Debug, Clone)]
+pub(crate) struct PctChooser {
+    rng: Rng,
+    priorities: std::collections::HashMap<(Kind, u64), u64>,
+    change_points: Vec<usize>,
+    lowest: u64,
+}
+
+impl PctChooser {
+    /// `horizon` is how many choice points a run is expected to have (learned from earlier runs).
+    pub(crate) fn new(seed: u64, depth: usize, horizon: usize) -> PctChooser {
+        let mut rng = Rng::new(seed);
+        let change_points = (1..depth.max(1))
+            .map(|_| rng.below(horizon.max(1)))
+            .collect();
+        PctChooser {
+            rng,
+            priorities: Default::default(),
+            change_points,
+            lowest: u64::MAX / 2,
+        }
+    }
+}
+
+impl Chooser for PctChooser {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        let mut best = 0;
+        let mut best_priority = 0;
+        for (i, &key) in point.keys.iter().enumerate() {
+            let rng = &mut self.rng;
+            // Fresh actors draw from the upper half, so a demoted actor stays below all of them.
+            let p = *self
+                .priorities
+                .entry((point.kind, key))
+                .or_insert_with(|| u64::MAX / 2 + 1 + rng.next_u64() / 2);
+            if i == 0 || p > best_priority {
+                best = i;
+                best_priority = p;
+            }
+        }
+        if self.change_points.contains(&point.ordinal) {
+            self.lowest -= 1;
+            self.priorities
+                .insert((point.kind, point.keys[best]), self.lowest);
+        }
+        best
+    }
+}
+
+/// Follows a given sequence of answers (dense, one per choice point), then answers FIFO. Used by
+/// DFS (the prefix to extend), by replay (the token's deviations) and by shrinking.
+#[derive(Debug, Clone)]
+pub(crate) struct PrefixChooser {
+    prefix: Vec<usize>,
+    /// Replay must not silently take a different path: an answer out of range is recorded here.
+    pub(crate) diverged: Option<String>,
+    strict: bool,
+}
+
+impl PrefixChooser {
+    pub(crate) fn new(prefix: Vec<usize>, strict: bool) -> PrefixChooser {
+        PrefixChooser {
+            prefix,
+            diverged: None,
+            strict,
+        }
+    }
+}
+
+impl Chooser for PrefixChooser {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        let want = self.prefix.get(point.ordinal).copied().unwrap_or(0);
+        let n = point.keys.len();
+        if want < n {
+            return want;
+        }
+        if self.strict && self.diverged.is_none() {
+            self.diverged = Some(format!(
+                "choice point #{} ({}) has {n} option(s) but the schedule asks for option {want}",
+                point.ordinal,
+                point.kind.name()
+            ));
+        }
+        n - 1
+    }
+
+    fn divergence(&self) -> Option<String> {
+        self.diverged.clone()
+    }
+}
+
+/// Joint mode (EXPLORE-16): every answer is drawn from the model checker's scheduler, so the
+/// checker's schedule fixes both thread interleavings and task-level choices.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SchedulerChooser;
+
+impl Chooser for SchedulerChooser {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        evloop_model::rand::scheduler_choice(point.keys.len()).expect(
+            "evloop explore: joint mode draws its choices from shuttle's scheduler; build with \
+             `--features shuttle` and call it inside a shuttle check",
+        )
+    }
+}

@@ -1,0 +1,363 @@
+//! The explored loop: asyncio's `_run_once` on one OS thread in virtual time, with every place
+//! where the spec leaves the next step open handed to a [`Chooser`].
+//!
+//! Production never reaches this file: `turn::run_worker` branches here once per
+//! `run_until_complete`, only when the loop was built by the explorer (EXPLORE-12), so FIFO pays
+//! nothing per item.
+//!
+//! The turn is the production turn (turn.rs) with three differences, each a choice point:
+//! - `to_thread` jobs are not handed to pool threads; they wait in [`RunState::jobs`] and run on
+//!   this thread when a choice says their result lands (EXPLORE-4), so the whole run is one
+//!   deterministic thread;
+//! - before a turn's due timers are merged into the ready queue, a pending job's result may land
+//!   first (EXPLORE-3);
+//! - in robustness mode, the items of the turn's batch run in a chosen order (EXPLORE-2).
+//!
+//! The rest is kept: only what was ready when the turn began runs in it (LOOP-2, LOOP-3), the clock
+//! jumps to the next deadline when nothing is ready (TIME-4), and "nothing ready, no timer,
+//! nothing in flight" is a deadlock (LOOP-8, EXPLORE-9). One more rule bounds the number of turns
+//! (EXPLORE-10).
+
+use super::choice::{ChoicePoint, Chooser, Kind};
+use crate::event_loop::LoopInner;
+use crate::queue::Runnable;
+use evloop_model::sync::Mutex;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// One answered choice point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Taken {
+    pub(crate) kind: Kind,
+    pub(crate) options: usize,
+    pub(crate) chosen: usize,
+}
+
+/// What the explorer hands the loop it builds (held in the loop's config).
+pub(crate) struct Hook {
+    pub(crate) robust: bool,
+    /// False in joint mode (EXPLORE-16): jobs go to the pool's (model) threads, and the loop
+    /// parks for cross-thread work as production does.
+    pub(crate) defers_jobs: bool,
+    state: Mutex<RunState>,
+}
+
+pub(crate) struct RunState {
+    chooser: Box<dyn Chooser>,
+    pub(crate) choices: Vec<Taken>,
+    pub(crate) timeline: Vec<String>,
+    jobs: VecDeque<(u64, Job)>,
+    next_job: u64,
+    pub(crate) turns: u64,
+    max_turns: u64,
+    pub(crate) livelock: bool,
+    pub(crate) steps: u64,
+    awaits: Vec<(u64, String)>,
+}
+
+/// What one run left behind.
+pub(crate) struct RunRecord {
+    pub(crate) choices: Vec<Taken>,
+    pub(crate) timeline: Vec<String>,
+    pub(crate) turns: u64,
+    pub(crate) steps: u64,
+    pub(crate) livelock: bool,
+    pub(crate) divergence: Option<String>,
+    /// For a deadlock or livelock: what each pending task awaits, where that is known.
+    pub(crate) awaits: Vec<(u64, String)>,
+}
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExploreHook")
+            .field("robust", &self.robust)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hook {
+    pub(crate) fn new(
+        robust: bool,
+        defers_jobs: bool,
+        chooser: Box<dyn Chooser>,
+        max_turns: u64,
+    ) -> Hook {
+        Hook {
+            robust,
+            defers_jobs,
+            state: Mutex::new(RunState {
+                chooser,
+                choices: Vec::new(),
+                timeline: Vec::new(),
+                jobs: VecDeque::new(),
+                next_job: 1,
+                turns: 0,
+                max_turns,
+                livelock: false,
+                steps: 0,
+                awaits: Vec::new(),
+            }),
+        }
+    }
+
+    /// Takes a `to_thread` job instead of the pool (EXPLORE-4). The job already counts as in
+    /// flight; it ends that itself when it has delivered.
+    pub(crate) fn defer(&self, job: Job, now: Duration) {
+        let mut st = self.state.lock();
+        let n = st.next_job;
+        st.next_job += 1;
+        st.jobs.push_back((n, job));
+        st.timeline
+            .push(format!("{} to_thread job #{n} submitted", stamp(now)));
+    }
+
+    pub(crate) fn log(&self, now: Duration, what: impl fmt::Display) {
+        self.state
+            .lock()
+            .timeline
+            .push(format!("{} {what}", stamp(now)));
+    }
+
+    fn choose(&self, kind: Kind, keys: &[u64]) -> usize {
+        let mut st = self.state.lock();
+        let ordinal = st.choices.len();
+        let chosen = st.chooser.choose(&ChoicePoint {
+            kind,
+            ordinal,
+            keys,
+        });
+        assert!(
+            chosen < keys.len(),
+            "evloop explore: a Chooser answered {chosen} at a choice point with {} option(s)",
+            keys.len()
+        );
+        if chosen != 0 {
+            let line = format!(
+                "{}choice #{ordinal} ({}): option {chosen} of {}, where FIFO takes 0",
+                super::ANNOTATION,
+                kind.name(),
+                keys.len()
+            );
+            st.timeline.push(line);
+        }
+        st.choices.push(Taken {
+            kind,
+            options: keys.len(),
+            chosen,
+        });
+        chosen
+    }
+
+    fn job_keys(&self) -> Vec<u64> {
+        self.state.lock().jobs.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Runs pending job `i` here, on the loop's thread; its wake lands on the ready queue.
+    fn deliver(&self, lp: &LoopInner, i: usize) {
+        let (n, job) = {
+            let mut st = self.state.lock();
+            st.jobs.remove(i).expect("a chosen job exists")
+        };
+        self.log(
+            lp.clock.now(),
+            format_args!("to_thread job #{n} runs and delivers"),
+        );
+        // Not under the state lock: the job is user code, and its wake schedules into the loop.
+        job();
+    }
+
+    /// Counts a turn; false once the bound is passed (EXPLORE-10).
+    fn begin_turn(&self) -> bool {
+        let mut st = self.state.lock();
+        st.turns += 1;
+        st.turns <= st.max_turns
+    }
+
+    /// Ends the run: hands back what it recorded. Jobs that never delivered run now, oldest first,
+    /// as a closing pool runs its queued jobs; nobody awaits their results any more.
+    pub(crate) fn finish(&self) -> RunRecord {
+        let (record, jobs) = {
+            let mut st = self.state.lock();
+            let record = RunRecord {
+                choices: std::mem::take(&mut st.choices),
+                timeline: std::mem::take(&mut st.timeline),
+                turns: st.turns,
+                steps: st.steps,
+                livelock: st.livelock,
+                divergence: st.chooser.divergence(),
+                awaits: std::mem::take(&mut st.awaits),
+            };
+            (record, std::mem::take(&mut st.jobs))
+        };
+        for (_, job) in jobs {
+            job();
+        }
+        record
+    }
+}
+
+fn stamp(now: Duration) -> String {
+    format!("[{:>9.3}s]", now.as_secs_f64())
+}
+
+/// A stable key for an item on the ready queue, so strategies can follow an actor across turns.
+fn key_of(item: &Runnable) -> u64 {
+    match item {
+        Runnable::Task(t) => t.id,
+        Runnable::Handle(h) => (1 << 63) | (super::fnv(h.describe().as_bytes()) >> 1),
+        Runnable::Call(_) => 1 << 62,
+    }
+}
+
+/// The explored loop; returns when the loop is stopped, deadlocked or out of turns.
+pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
+    loop {
+        if lp.sched.lock().stopping {
+            return;
+        }
+        // EXPLORE-3: a job's result may land before this turn's due timers are merged.
+        let jobs = hook.job_keys();
+        if !jobs.is_empty() {
+            let mut keys = Vec::with_capacity(jobs.len() + 1);
+            keys.push(0);
+            keys.extend(jobs);
+            let c = hook.choose(Kind::Arrival, &keys);
+            if c > 0 {
+                hook.deliver(lp, c - 1);
+            }
+        }
+        let mut s = lp.sched.lock();
+        let now = lp.clock.now();
+        let sched = &mut *s;
+        sched
+            .timers
+            .pop_due(now, |h| sched.ready.push_back(Runnable::Handle(h)));
+        if s.ready.is_empty() && !hook.defers_jobs && s.inflight > 0 {
+            // Joint mode: a model thread still owes a result; wait for it as production does
+            // (TIME-4, LOOP-5). Its arrival is the model checker's choice.
+            s.idle += 1;
+            s = lp.wakeup.wait(s);
+            s.idle -= 1;
+            continue;
+        }
+        if s.ready.is_empty() {
+            let next = s.timers.next_deadline();
+            let inflight = s.inflight;
+            drop(s);
+            let jobs = hook.job_keys();
+            if !jobs.is_empty() {
+                // EXPLORE-4: which job finishes first, or (a job's duration being unknown) whether
+                // the next timer fires before any of them. Option 0 is what production does in
+                // virtual time: wait for the oldest job (TIME-4).
+                let njobs = jobs.len();
+                let mut keys = jobs;
+                if next.is_some() {
+                    keys.push(u64::MAX);
+                }
+                let c = hook.choose(Kind::Idle, &keys);
+                if c < njobs {
+                    hook.deliver(lp, c);
+                } else if let Some(d) = next {
+                    hook.log(d, "clock jumps here before any to_thread job finishes");
+                    lp.clock.advance_to(d);
+                }
+                continue;
+            }
+            match next {
+                Some(d) => {
+                    hook.log(d, "clock jumps to the next timer");
+                    lp.clock.advance_to(d);
+                    continue;
+                }
+                None => {
+                    let others = if inflight > 0 {
+                        format!(
+                            " ({inflight} resolver(s) alive: exploration runs on one thread, so \
+                             nothing outside the loop can use them)"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    hook.log(
+                        now,
+                        format_args!("deadlock: nothing ready, no timer, no job pending{others}"),
+                    );
+                    describe_waits(hook);
+                    let mut s = lp.sched.lock();
+                    s.deadlock = true;
+                    s.stopping = true;
+                    return;
+                }
+            }
+        }
+        if !hook.begin_turn() {
+            hook.state.lock().livelock = true;
+            hook.log(now, "livelock: the turn bound was reached");
+            drop(s);
+            describe_waits(hook);
+            let mut s = lp.sched.lock();
+            // Reported through the deadlock path so `run_until_complete` returns the pending tasks.
+            s.deadlock = true;
+            s.stopping = true;
+            return;
+        }
+        let mut batch: VecDeque<Runnable> = s.ready.drain(..).collect();
+        drop(s);
+        while !batch.is_empty() {
+            let i = if hook.robust && batch.len() > 1 {
+                let keys: Vec<u64> = batch.iter().map(key_of).collect();
+                hook.choose(Kind::Ready, &keys)
+            } else {
+                0
+            };
+            let item = batch.remove(i).expect("chosen index is in the batch");
+            {
+                let mut st = hook.state.lock();
+                st.steps += 1;
+                let line = format!("{} {}", stamp(lp.clock.now()), item.describe());
+                st.timeline.push(line);
+            }
+            item.run();
+        }
+    }
+}
+
+/// EXPLORE-9: for each pending task, what it awaits — another task, when that task's done list
+/// holds its waker; otherwise something that is not a task (a future nobody completes, a
+/// `gather`, a task's `wait()`), which is said as such.
+fn describe_waits(hook: &Hook) {
+    let Some(lp) = crate::context::running_loop() else {
+        return;
+    };
+    let tasks = lp.pending_tasks();
+    let mut awaits = Vec::new();
+    for waiting in &tasks {
+        let mine = evloop_model::task::waker(waiting.cell());
+        let awaited = tasks.iter().find(|other| {
+            other.cell().done.lock().entries.iter().any(|e| match e {
+                crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
+                _ => false,
+            })
+        });
+        let what = match awaited {
+            Some(t) => format!(
+                "awaits task {} (id {}, created at {})",
+                t.name(),
+                t.id(),
+                t.created_at()
+            ),
+            None => "awaits something that is not a task (a future nobody completes, a gather, \
+                     or a task's wait())"
+                .to_owned(),
+        };
+        hook.log(
+            lp.now(),
+            format_args!("  {} (id {}) {what}", waiting.name(), waiting.id()),
+        );
+        awaits.push((waiting.id(), what));
+    }
+    hook.state.lock().awaits = awaits;
+}

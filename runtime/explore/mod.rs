@@ -1,0 +1,722 @@
+//! Task-level exploration: run an async test under many schedules of the loop's own choice points
+//! — which ready item runs next, when a `to_thread` result lands, whether a timer beats it — on one
+//! OS thread in virtual time; on failure, hand back one token that replays it (`specs/exploration.md`).
+//!
+//! ```
+//! use evloop::explore::{explore, Config};
+//!
+//! // The three coroutines may start in any order (robustness mode permutes ready tasks), but
+//! // gather's results always follow argument order.
+//! let report = explore(Config::robustness().dfs(3), || async {
+//!     let names = ["coroutine1", "coroutine2", "coroutine3"];
+//!     let out = evloop::gather(names.map(|n| async move { n.to_string() })).await.unwrap();
+//!     assert_eq!(out, names);
+//! });
+//! assert!(report.distinct_schedules > 1);
+//! ```
+//!
+//! On failure `explore` panics with the shrunk schedule's token, the command that replays it, the
+//! timeline of that schedule and the path of a JSON record under `target/evloop-failures/`.
+//! `EVLOOP_REPLAY=<token>` in the environment makes every `explore` call replay that token.
+
+pub mod choice;
+pub(crate) mod hook;
+mod quiet;
+mod report;
+mod token;
+
+pub use choice::{ChoicePoint, Chooser, Fifo, Kind};
+pub use report::{Failure, FailureKind, Report};
+
+use crate::context;
+use crate::error::{PendingTask, RunError};
+use crate::event_loop::Builder;
+use choice::{PctChooser, PrefixChooser, RandomChooser};
+use evloop_model::sync::Arc;
+use hook::{Hook, RunRecord, Taken};
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use token::Token;
+
+/// What may vary (EXPLORE-5, EXPLORE-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// FIFO is the spec: only what asyncio leaves open varies — when `to_thread` results land and
+    /// in which order, relative to each other and to timers.
+    Conformance,
+    /// Also permutes the items of each turn's batch, to find code that relies on an order asyncio
+    /// does not promise across versions (e.g. which gathered coroutine starts first).
+    Robustness,
+}
+
+/// How schedules are picked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// asyncio's order only: one run.
+    Fifo,
+    /// `runs` runs, each choice uniformly random from a seed derived from `seed` and the run.
+    Random {
+        /// The seed of run 0.
+        seed: u64,
+        /// How many runs.
+        runs: usize,
+    },
+    /// `runs` runs of probabilistic concurrency testing with `depth` ordering constraints.
+    Pct {
+        /// The seed of run 0.
+        seed: u64,
+        /// Bug depth: `depth - 1` priority changes per run.
+        depth: usize,
+        /// How many runs.
+        runs: usize,
+    },
+    /// Every schedule that deviates from FIFO at most `max_deviations` times (EXPLORE-7).
+    Dfs {
+        /// The bound k.
+        max_deviations: usize,
+    },
+    /// Exactly the schedule a token names.
+    Replay(String),
+}
+
+/// An exploration's settings; start from [`Config::conformance`] or [`Config::robustness`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    mode: Mode,
+    strategy: Strategy,
+    max_turns: u64,
+    max_runs: usize,
+    shrink_budget: usize,
+    name: Option<String>,
+    write_record: bool,
+    use_env: bool,
+}
+
+impl Config {
+    fn new(mode: Mode) -> Config {
+        Config {
+            mode,
+            strategy: Strategy::Dfs { max_deviations: 2 },
+            max_turns: 10_000,
+            max_runs: 10_000,
+            shrink_budget: 200,
+            name: None,
+            write_record: true,
+            use_env: true,
+        }
+    }
+
+    /// FIFO is the spec; vary only `to_thread` arrivals. Default strategy: DFS with k = 2.
+    pub fn conformance() -> Config {
+        Config::new(Mode::Conformance)
+    }
+
+    /// Also permute ready items. Default strategy: DFS with k = 2.
+    pub fn robustness() -> Config {
+        Config::new(Mode::Robustness)
+    }
+
+    /// asyncio's order only.
+    pub fn fifo(mut self) -> Config {
+        self.strategy = Strategy::Fifo;
+        self
+    }
+
+    /// `runs` uniformly random schedules from `seed`.
+    pub fn random(mut self, seed: u64, runs: usize) -> Config {
+        self.strategy = Strategy::Random { seed, runs };
+        self
+    }
+
+    /// `runs` PCT schedules of depth `depth` from `seed`.
+    pub fn pct(mut self, seed: u64, depth: usize, runs: usize) -> Config {
+        self.strategy = Strategy::Pct { seed, depth, runs };
+        self
+    }
+
+    /// Every schedule with at most `k` deviations from FIFO (stops early at [`Config::max_runs`]).
+    pub fn dfs(mut self, k: usize) -> Config {
+        self.strategy = Strategy::Dfs { max_deviations: k };
+        self
+    }
+
+    /// Replays one token (the mode comes from the token).
+    pub fn replay(mut self, token: impl Into<String>) -> Config {
+        self.strategy = Strategy::Replay(token.into());
+        self
+    }
+
+    /// Livelock bound: a run that takes more loop turns fails (default 10 000) (EXPLORE-10).
+    pub fn max_turns(mut self, n: u64) -> Config {
+        self.max_turns = n;
+        self
+    }
+
+    /// The most runs DFS makes before it stops, not exhausted (default 10 000).
+    pub fn max_runs(mut self, n: usize) -> Config {
+        self.max_runs = n;
+        self
+    }
+
+    /// How many runs shrinking may spend (0 turns it off; default 200).
+    pub fn shrink_budget(mut self, n: usize) -> Config {
+        self.shrink_budget = n;
+        self
+    }
+
+    /// The test's name in reports (default: the test harness's thread name).
+    pub fn name(mut self, name: impl Into<String>) -> Config {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether a failure writes its JSON record under `target/evloop-failures/` (default on).
+    pub fn write_record(mut self, on: bool) -> Config {
+        self.write_record = on;
+        self
+    }
+
+    /// Whether `EVLOOP_REPLAY` in the environment overrides the strategy (default on). Tests that
+    /// check exploration itself turn it off.
+    pub fn use_env(mut self, on: bool) -> Config {
+        self.use_env = on;
+        self
+    }
+
+    /// The name reports use: the configured one, else the test harness's thread name.
+    pub(crate) fn test_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(evloop_model::thread::current_name)
+            .filter(|n| n != "main")
+            .unwrap_or_else(|| UNNAMED.to_owned())
+    }
+
+    /// The strategy after `EVLOOP_REPLAY` (and `EVLOOP_REPLAY_ONLY`, which names the one
+    /// exploration it is for) are taken into account.
+    fn effective_strategy(&self) -> Strategy {
+        if self.use_env {
+            if let Ok(t) = std::env::var("EVLOOP_REPLAY") {
+                let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
+                let for_us = only.map_or(true, |name| name == self.test_name());
+                if !t.trim().is_empty() && for_us {
+                    return Strategy::Replay(t);
+                }
+            }
+        }
+        self.strategy.clone()
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::Fifo => f.write_str("fifo"),
+            Strategy::Random { seed, runs } => write!(f, "random(seed {seed}, {runs} runs)"),
+            Strategy::Pct { seed, depth, runs } => {
+                write!(f, "pct(seed {seed}, depth {depth}, {runs} runs)")
+            }
+            Strategy::Dfs { max_deviations } => write!(f, "dfs(k = {max_deviations})"),
+            Strategy::Replay(t) => write!(f, "replay({})", t.trim()),
+        }
+    }
+}
+
+/// Records a line in the timeline of the schedule being explored (a no-op outside `explore`).
+/// Use it where a plain program would print: the line shows in failure reports, and distinct
+/// orders of notes count as distinct timelines.
+pub fn note(what: impl fmt::Display) {
+    log_to_running(&format!("note: {what}"));
+}
+
+pub(crate) fn log_to_running(line: &str) {
+    context::with_running(|lp| {
+        if let Some(lp) = lp {
+            let inner = lp.inner();
+            if let Some(hook) = &inner.config.explore {
+                hook.log(inner.clock.now(), line);
+            }
+        }
+    });
+}
+
+/// FNV-1a, 64-bit: a hash that is the same on every machine and every run (unlike std's
+/// `DefaultHasher`, which is seeded per process), as tokens and coverage need.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The test name when neither the config nor the thread gives one.
+pub(crate) const UNNAMED: &str = "(unnamed)";
+
+/// Timeline lines that annotate choices, not events: left out of the timeline's hash, so that two
+/// schedules with the same events count as one timeline.
+const ANNOTATION: &str = "    ↳ ";
+
+/// Source locations are left out too: a token must survive the user adding a line above the test
+/// while investigating it.
+pub(crate) fn timeline_hash(lines: &[String]) -> u64 {
+    let mut h = fnv(b"");
+    for l in lines.iter().filter(|l| !l.starts_with(ANNOTATION)) {
+        let event = [" (created at ", " (at "]
+            .iter()
+            .filter_map(|m| l.find(m))
+            .min()
+            .map_or(l.as_str(), |cut| &l[..cut]);
+        h ^= fnv(event.as_bytes());
+        h = h.rotate_left(5).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn schedule_hash(choices: &[Taken]) -> u64 {
+    let mut bytes = Vec::with_capacity(choices.len() * 3);
+    for t in choices {
+        bytes.extend_from_slice(&(t.options as u32).to_le_bytes());
+        bytes.extend_from_slice(&(t.chosen as u32).to_le_bytes());
+    }
+    fnv(&bytes)
+}
+
+/// How one run ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Verdict {
+    Pass,
+    Fail {
+        kind: FailureKind,
+        message: String,
+        pending: Vec<PendingTask>,
+    },
+}
+
+pub(crate) struct Run {
+    pub(crate) record: RunRecord,
+    pub(crate) verdict: Verdict,
+}
+
+impl Run {
+    fn failed(&self) -> Option<FailureKind> {
+        match &self.verdict {
+            Verdict::Pass => None,
+            Verdict::Fail { kind, .. } => Some(*kind),
+        }
+    }
+
+    fn deviations(&self) -> Vec<(usize, usize)> {
+        self.record
+            .choices
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.chosen != 0)
+            .map(|(i, t)| (i, t.chosen))
+            .collect()
+    }
+
+    fn dense(&self) -> Vec<usize> {
+        self.record.choices.iter().map(|t| t.chosen).collect()
+    }
+}
+
+fn run_once<F, Fut>(
+    mode: Mode,
+    max_turns: u64,
+    chooser: Box<dyn Chooser>,
+    body: &F,
+    at: &'static Location<'static>,
+) -> Run
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let hook = Arc::new(Hook::new(
+        mode == Mode::Robustness,
+        true,
+        chooser,
+        max_turns,
+    ));
+    let builder = Builder::new().explore_hook(hook.clone());
+    let outcome = quiet::catching(|| crate::run::run_with(&builder, body(), at));
+    let record = hook.finish();
+    let verdict = match outcome {
+        Ok(Ok(())) => Verdict::Pass,
+        Ok(Err(RunError::Deadlock(d))) => Verdict::Fail {
+            kind: if record.livelock {
+                FailureKind::Livelock
+            } else {
+                FailureKind::Deadlock
+            },
+            message: if record.livelock {
+                format!(
+                    "livelock: the main future was still pending after {} loop turns \
+                     (raise the bound with Config::max_turns if the program is just long)",
+                    record.turns - 1
+                )
+            } else {
+                "the main future is pending, but nothing is ready, no timer is set and no \
+                 to_thread job is pending, so nothing can wake it"
+                    .to_owned()
+            },
+            pending: d.pending,
+        },
+        Ok(Err(e)) => Verdict::Fail {
+            kind: FailureKind::Error,
+            message: e.to_string(),
+            pending: Vec::new(),
+        },
+        Err(panic) => Verdict::Fail {
+            kind: FailureKind::Panic,
+            message: panic,
+            pending: Vec::new(),
+        },
+    };
+    Run { record, verdict }
+}
+
+/// The next DFS prefix after a run: bump the deepest choice that can take another option within
+/// the deviation bound, and drop everything after it (later choices default to FIFO).
+fn next_dfs_prefix(choices: &[Taken], k: usize) -> Option<Vec<usize>> {
+    let mut before = vec![0usize; choices.len() + 1];
+    for (i, t) in choices.iter().enumerate() {
+        before[i + 1] = before[i] + usize::from(t.chosen != 0);
+    }
+    (0..choices.len()).rev().find_map(|i| {
+        let t = choices[i];
+        (t.chosen + 1 < t.options && before[i] < k).then(|| {
+            let mut p: Vec<usize> = choices[..i].iter().map(|t| t.chosen).collect();
+            p.push(t.chosen + 1);
+            p
+        })
+    })
+}
+
+/// Derives run `i`'s seed from the exploration's seed (splitmix64 of both).
+fn run_seed(seed: u64, i: usize) -> u64 {
+    choice::Rng::new(seed ^ (i as u64).wrapping_mul(0xA076_1D64_78BD_642F)).next_u64()
+}
+
+/// Runs `body` under many schedules (see [`Config`]) and returns what was covered; panics with
+/// the [`Failure`] report when a schedule fails.
+#[track_caller]
+pub fn explore<F, Fut>(config: Config, body: F) -> Report
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match explore_at(config, body, Location::caller()) {
+        Ok(report) => {
+            eprintln!("{report}");
+            report
+        }
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// [`explore`], returning the failure instead of panicking.
+#[track_caller]
+pub fn try_explore<F, Fut>(config: Config, body: F) -> Result<Report, Box<Failure>>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    explore_at(config, body, Location::caller())
+}
+
+/// Joint mode (EXPLORE-16): runs `body` once, on a loop whose task-level choice points draw from
+/// the model checker's scheduler, with `to_thread` jobs on the pool's model threads. Call it inside
+/// a shuttle check (`--features shuttle`): each shuttle schedule then fixes both the thread
+/// interleaving and the task choices, and shuttle's seed or schedule string replays both.
+///
+/// A panic in the body propagates (after the timeline is printed to stderr); a deadlock or
+/// livelock panics with the pending tasks and the timeline.
+///
+/// # Panics
+/// On the std and loom backends, at the first choice point: they have no scheduler to draw from.
+#[track_caller]
+pub fn joint<F, Fut>(mode: Mode, body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let at = Location::caller();
+    let hook = Arc::new(Hook::new(
+        mode == Mode::Robustness,
+        false,
+        Box::new(choice::SchedulerChooser),
+        Config::new(mode).max_turns,
+    ));
+    let builder = Builder::new().explore_hook(hook.clone());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::run::run_with(&builder, body(), at)
+    }));
+    let record = hook.finish();
+    let timeline = record.timeline.join("\n  ");
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let what = if record.livelock {
+                "livelock: the turn bound was reached".to_owned()
+            } else {
+                e.to_string()
+            };
+            panic!("evloop joint ({mode:?}): {what}\ntimeline:\n  {timeline}");
+        }
+        Err(payload) => {
+            eprintln!("evloop joint ({mode:?}): the body panicked; timeline:\n  {timeline}");
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+struct Coverage {
+    runs: usize,
+    schedules: HashSet<u64>,
+    timelines: HashSet<u64>,
+}
+
+impl Coverage {
+    fn add(&mut self, run: &Run) {
+        self.runs += 1;
+        self.schedules.insert(schedule_hash(&run.record.choices));
+        self.timelines.insert(timeline_hash(&run.record.timeline));
+    }
+
+    fn report(&self, config: &Config, strategy: &Strategy, exhausted: bool) -> Report {
+        Report {
+            mode: config.mode,
+            strategy: strategy.to_string(),
+            runs: self.runs,
+            distinct_schedules: self.schedules.len(),
+            distinct_timelines: self.timelines.len(),
+            exhausted,
+        }
+    }
+}
+
+fn explore_at<F, Fut>(
+    config: Config,
+    body: F,
+    at: &'static Location<'static>,
+) -> Result<Report, Box<Failure>>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    assert!(
+        context::running_loop().is_none(),
+        "evloop explore runs its own loops: call it from a plain test, not inside a running loop"
+    );
+    let strategy = config.effective_strategy();
+    let mut cov = Coverage {
+        runs: 0,
+        schedules: HashSet::new(),
+        timelines: HashSet::new(),
+    };
+    let mode = config.mode;
+    let turns = config.max_turns;
+    let once = |chooser: Box<dyn Chooser>, mode: Mode| run_once(mode, turns, chooser, &body, at);
+    let mut found: Option<(Run, Option<u64>)> = None;
+    let mut exhausted = false;
+    match &strategy {
+        Strategy::Fifo => {
+            let run = once(Box::new(Fifo), mode);
+            cov.add(&run);
+            exhausted = mode == Mode::Conformance && run.record.choices.is_empty();
+            if run.failed().is_some() {
+                found = Some((run, None));
+            }
+        }
+        Strategy::Random { seed, runs } => {
+            for i in 0..*runs {
+                let s = run_seed(*seed, i);
+                let run = once(Box::new(RandomChooser::new(s)), mode);
+                cov.add(&run);
+                if run.failed().is_some() {
+                    found = Some((run, Some(s)));
+                    break;
+                }
+            }
+        }
+        Strategy::Pct { seed, depth, runs } => {
+            let mut horizon = 16;
+            for i in 0..*runs {
+                let s = run_seed(*seed, i);
+                let run = once(Box::new(PctChooser::new(s, *depth, horizon)), mode);
+                horizon = horizon.max(run.record.choices.len());
+                cov.add(&run);
+                if run.failed().is_some() {
+                    found = Some((run, Some(s)));
+                    break;
+                }
+            }
+        }
+        Strategy::Dfs { max_deviations } => {
+            let mut prefix = Vec::new();
+            loop {
+                let run = once(Box::new(PrefixChooser::new(prefix, false)), mode);
+                cov.add(&run);
+                let next = next_dfs_prefix(&run.record.choices, *max_deviations);
+                if run.failed().is_some() {
+                    found = Some((run, None));
+                    break;
+                }
+                match next {
+                    Some(p) if cov.runs < config.max_runs => prefix = p,
+                    Some(_) => break,
+                    None => {
+                        exhausted = true;
+                        break;
+                    }
+                }
+            }
+        }
+        Strategy::Replay(text) => {
+            let token = Token::parse(text).unwrap_or_else(|e| panic!("{e}"));
+            let run = once(
+                Box::new(PrefixChooser::new(token.prefix(), true)),
+                token.mode,
+            );
+            cov.add(&run);
+            let hash = timeline_hash(&run.record.timeline);
+            let diverged = match (&run.record.divergence, hash == token.timeline_hash) {
+                (Some(why), _) => Some(why.clone()),
+                (None, false) => Some(format!(
+                    "the run's timeline hashes to {hash:016x}, the token recorded {:016x}",
+                    token.timeline_hash
+                )),
+                (None, true) => None,
+            };
+            if let Some(why) = diverged {
+                let failure = report::build(
+                    &config,
+                    &strategy,
+                    token.mode,
+                    run,
+                    None,
+                    None,
+                    Some(why),
+                    cov.report(&config, &strategy, false),
+                );
+                return Err(Box::new(failure));
+            }
+            if run.failed().is_some() {
+                found = Some((run, None));
+            } else {
+                return Ok(cov.report(&config, &strategy, true));
+            }
+        }
+    }
+    let Some((run, seed)) = found else {
+        return Ok(cov.report(&config, &strategy, exhausted));
+    };
+    let is_replay = matches!(strategy, Strategy::Replay(_));
+    let run_mode = match &strategy {
+        Strategy::Replay(t) => Token::parse(t).map(|t| t.mode).unwrap_or(mode),
+        _ => mode,
+    };
+    let (shrunk, from) = if is_replay || config.shrink_budget == 0 {
+        (run, None)
+    } else {
+        let from = (run.deviations().len(), run.record.steps);
+        let small = shrink(run, config.shrink_budget, |prefix| {
+            once(Box::new(PrefixChooser::new(prefix, false)), mode)
+        });
+        (small, Some(from))
+    };
+    Err(Box::new(report::build(
+        &config,
+        &strategy,
+        run_mode,
+        shrunk,
+        seed,
+        from,
+        None,
+        cov.report(&config, &strategy, exhausted),
+    )))
+}
+
+/// Greedy shrinking (EXPLORE-11): drop one deviation at a time, then lower one at a time, keeping
+/// any change after which the run still fails the same way with no more deviations and no more
+/// steps; stop at a fixed point or when the budget is spent.
+fn shrink(mut best: Run, budget: usize, rerun: impl Fn(Vec<usize>) -> Run) -> Run {
+    let kind = best.failed();
+    let mut spent = 0;
+    'outer: loop {
+        let devs = best.deviations();
+        let mut candidates: Vec<Vec<usize>> = Vec::new();
+        for (j, _) in devs.iter().enumerate().rev() {
+            let mut p = best.dense();
+            p[devs[j].0] = 0;
+            candidates.push(p);
+        }
+        for &(i, c) in &devs {
+            if c > 1 {
+                let mut p = best.dense();
+                p[i] = c - 1;
+                candidates.push(p);
+            }
+        }
+        for mut p in candidates {
+            if spent >= budget {
+                break 'outer;
+            }
+            while p.last() == Some(&0) {
+                p.pop();
+            }
+            spent += 1;
+            let run = rerun(p);
+            let key = |r: &Run| (r.deviations().len(), r.record.steps, r.dense());
+            let better = key(&run) < key(&best);
+            if run.failed() == kind && better {
+                best = run;
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(options: usize, chosen: usize) -> Taken {
+        Taken {
+            kind: Kind::Ready,
+            options,
+            chosen,
+        }
+    }
+
+    #[test]
+    fn dfs_bumps_the_deepest_choice_within_the_bound() {
+        let run = [taken(3, 0), taken(2, 0)];
+        assert_eq!(next_dfs_prefix(&run, 2), Some(vec![0, 1]));
+        let run = [taken(3, 0), taken(2, 1)];
+        assert_eq!(next_dfs_prefix(&run, 2), Some(vec![1]));
+        let run = [taken(3, 1), taken(2, 0)];
+        assert_eq!(next_dfs_prefix(&run, 1), Some(vec![2]));
+        let run = [taken(3, 2), taken(2, 0)];
+        assert_eq!(next_dfs_prefix(&run, 1), None);
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let t = Token {
+            mode: Mode::Robustness,
+            deviations: vec![(3, 1), (7, 2)],
+            timeline_hash: 0xdead_beef,
+        };
+        assert_eq!(Token::parse(&t.to_string()), Ok(t.clone()));
+        assert_eq!(t.prefix(), vec![0, 0, 0, 1, 0, 0, 0, 2]);
+        let line = format!("EVLOOP_REPLAY={t}");
+        assert_eq!(Token::parse(&line), Ok(t));
+    }
+}

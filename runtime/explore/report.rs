@@ -1,0 +1,360 @@
+//! What an exploration hands back: coverage on success (EXPLORE-13), and on failure the token,
+//! the replay command, the timeline and a JSON record (EXPLORE-8).
+
+use super::token::Token;
+use super::{timeline_hash, Config, Mode, Run, Strategy, Verdict};
+use crate::error::PendingTask;
+use std::fmt;
+use std::path::PathBuf;
+
+/// How much of the schedule space an exploration covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The mode explored.
+    pub mode: Mode,
+    /// The strategy, as text.
+    pub strategy: String,
+    /// Runs made.
+    pub runs: usize,
+    /// Distinct choice sequences among them.
+    pub distinct_schedules: usize,
+    /// Distinct event timelines among them.
+    pub distinct_timelines: usize,
+    /// True when the strategy covered its whole space (DFS within its bound, or a single FIFO
+    /// schedule with no choice point).
+    pub exhausted: bool,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "evloop explore ({:?}, {}): {} run(s), {} distinct schedule(s), {} distinct \
+             timeline(s){}",
+            self.mode,
+            self.strategy,
+            self.runs,
+            self.distinct_schedules,
+            self.distinct_timelines,
+            if self.exhausted {
+                ", space exhausted"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Why a schedule failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The body (or a task it awaited and unwrapped) panicked.
+    Panic,
+    /// Main pending, nothing ready, no timer, no job pending (EXPLORE-9).
+    Deadlock,
+    /// The turn bound was reached (EXPLORE-10).
+    Livelock,
+    /// `run` returned another error (e.g. the main task was cancelled).
+    Error,
+    /// A replayed token did not reproduce its schedule (EXPLORE-8).
+    Diverged,
+}
+
+impl FailureKind {
+    fn name(self) -> &'static str {
+        match self {
+            FailureKind::Panic => "panic",
+            FailureKind::Deadlock => "deadlock",
+            FailureKind::Livelock => "livelock",
+            FailureKind::Error => "error",
+            FailureKind::Diverged => "replay diverged",
+        }
+    }
+}
+
+/// A failing schedule, shrunk (EXPLORE-11), with everything needed to replay it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The test's name.
+    pub test: String,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The panic message (with its location), or the deadlock / livelock / divergence report.
+    pub message: String,
+    /// The mode the schedule ran in.
+    pub mode: Mode,
+    /// The strategy that found it.
+    pub strategy: String,
+    /// The seed of the failing run, for random and PCT strategies.
+    pub seed: Option<u64>,
+    /// The replay token (without the `EVLOOP_REPLAY=` prefix).
+    pub token: String,
+    /// A shell command that replays it.
+    pub replay_command: String,
+    /// The schedule's events, one per line.
+    pub timeline: Vec<String>,
+    /// Tasks still pending (deadlock and livelock).
+    pub pending: Vec<PendingTask>,
+    /// What each pending task awaits, by task id, where the explorer could tell.
+    pub awaits: Vec<(u64, String)>,
+    /// Deviations from FIFO and steps, before and after shrinking.
+    pub shrunk_from: Option<(usize, u64)>,
+    /// Deviations from FIFO of the reported schedule.
+    pub deviations: usize,
+    /// Items run in the reported schedule.
+    pub steps: u64,
+    /// Where the JSON record was written.
+    pub record: Option<PathBuf>,
+    /// Coverage up to the failure.
+    pub coverage: Report,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build(
+    config: &Config,
+    strategy: &Strategy,
+    mode: Mode,
+    run: Run,
+    seed: Option<u64>,
+    shrunk_from: Option<(usize, u64)>,
+    diverged: Option<String>,
+    coverage: Report,
+) -> Failure {
+    let deviations = run.deviations();
+    let token = Token {
+        mode,
+        deviations: deviations.clone(),
+        timeline_hash: timeline_hash(&run.record.timeline),
+    }
+    .to_string();
+    let test = config.test_name();
+    let (kind, message, pending) = match (diverged, run.verdict) {
+        (Some(why), verdict) => {
+            let outcome = match verdict {
+                Verdict::Pass => "and passed".to_owned(),
+                Verdict::Fail { message, .. } => format!("and failed with: {message}"),
+            };
+            (
+                FailureKind::Diverged,
+                format!(
+                    "the run left the token's schedule ({why}) {outcome}. The test or \
+                     the code it runs changed since the token was made, or the program depends \
+                     on something outside the loop (real threads, real time, hash order)"
+                ),
+                Vec::new(),
+            )
+        }
+        (
+            None,
+            Verdict::Fail {
+                kind,
+                message,
+                pending,
+            },
+        ) => (kind, message, pending),
+        (None, Verdict::Pass) => unreachable!("only failing runs are reported"),
+    };
+    let mut failure = Failure {
+        replay_command: replay_command(&token, &test),
+        test,
+        kind,
+        message,
+        mode,
+        strategy: strategy.to_string(),
+        seed,
+        token,
+        timeline: run.record.timeline,
+        awaits: run.record.awaits,
+        pending,
+        shrunk_from,
+        deviations: deviations.len(),
+        steps: run.record.steps,
+        record: None,
+        coverage,
+    };
+    if config.write_record {
+        failure.record = write_record(&failure);
+    }
+    failure
+}
+
+/// `cargo test --test <binary> -- --exact <test>` from the running executable's name.
+fn replay_command(token: &str, test: &str) -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    let binary = match stem.rsplit_once('-') {
+        Some((b, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => b,
+        _ => stem,
+    };
+    let in_examples = exe
+        .as_ref()
+        .and_then(|p| p.parent())
+        .and_then(|d| d.file_name())
+        .is_some_and(|d| d == "examples");
+    let target = if in_examples {
+        format!("cargo run --example {binary}")
+    } else if binary == "evloop" {
+        "cargo test --lib".to_owned()
+    } else {
+        format!("cargo test --test {binary}")
+    };
+    if test == super::UNNAMED {
+        format!("EVLOOP_REPLAY='{token}' {target}")
+    } else if in_examples {
+        // A program may explore several bodies: only the named one replays.
+        format!("EVLOOP_REPLAY='{token}' EVLOOP_REPLAY_ONLY='{test}' {target}")
+    } else {
+        format!("EVLOOP_REPLAY='{token}' {target} -- --exact {test}")
+    }
+}
+
+fn target_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(t) = exe
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "target"))
+        {
+            return t.to_path_buf();
+        }
+    }
+    PathBuf::from("target")
+}
+
+fn write_record(f: &Failure) -> Option<PathBuf> {
+    let dir = target_dir().join("evloop-failures");
+    std::fs::create_dir_all(&dir).ok()?;
+    let file: String = f
+        .test
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = dir.join(format!("{file}.json"));
+    std::fs::write(&path, to_json(f)).ok()?;
+    Some(path)
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn to_json(f: &Failure) -> String {
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "[]".to_owned()
+        } else {
+            format!("[\n    {}\n  ]", items.join(",\n    "))
+        }
+    };
+    let timeline = list(f.timeline.iter().map(|l| json_str(l)).collect());
+    let pending = list(
+        f.pending
+            .iter()
+            .map(|t| {
+                let awaits = f.awaits.iter().find(|(id, _)| *id == t.id);
+                format!(
+                    "{{\"id\": {}, \"name\": {}, \"created_at\": {}, \"awaits\": {}}}",
+                    t.id,
+                    json_str(&t.name),
+                    json_str(&t.created_at.to_string()),
+                    awaits.map_or("null".to_owned(), |(_, w)| json_str(w))
+                )
+            })
+            .collect(),
+    );
+    format!(
+        "{{\n  \"test\": {},\n  \"mode\": {},\n  \"strategy\": {},\n  \"seed\": {},\n  \
+         \"token\": {},\n  \"replay_command\": {},\n  \"kind\": {},\n  \"message\": {},\n  \
+         \"deviations\": {},\n  \"steps\": {},\n  \"runs\": {},\n  \"distinct_schedules\": {},\n  \
+         \"distinct_timelines\": {},\n  \"timeline\": {},\n  \"pending_tasks\": {}\n}}\n",
+        json_str(&f.test),
+        json_str(&format!("{:?}", f.mode).to_lowercase()),
+        json_str(&f.strategy),
+        f.seed.map_or("null".to_owned(), |s| s.to_string()),
+        json_str(&f.token),
+        json_str(&f.replay_command),
+        json_str(f.kind.name()),
+        json_str(&f.message),
+        f.deviations,
+        f.steps,
+        f.coverage.runs,
+        f.coverage.distinct_schedules,
+        f.coverage.distinct_timelines,
+        timeline,
+        pending
+    )
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "evloop explore: `{}` fails ({:?} mode, {}, after {} run(s))",
+            self.test, self.mode, self.strategy, self.coverage.runs
+        )?;
+        writeln!(f, "{}: {}", self.kind.name(), self.message)?;
+        match self.shrunk_from {
+            Some((devs, steps)) if (devs, steps) != (self.deviations, self.steps) => writeln!(
+                f,
+                "shrunk: {devs} -> {} deviation(s) from FIFO, {steps} -> {} step(s)",
+                self.deviations, self.steps
+            )?,
+            Some(_) => writeln!(
+                f,
+                "shrinking found nothing smaller: {} deviation(s) from FIFO, {} step(s)",
+                self.deviations, self.steps
+            )?,
+            None => {}
+        }
+        writeln!(f, "replay it with:\n  EVLOOP_REPLAY={}", self.token)?;
+        writeln!(f, "  {}", self.replay_command)?;
+        writeln!(f, "timeline of that schedule:")?;
+        for line in &self.timeline {
+            // A multi-line panic message stays inside its timeline entry.
+            writeln!(f, "  {}", line.replace('\n', "\n               "))?;
+        }
+        if !self.pending.is_empty() {
+            writeln!(f, "pending tasks:")?;
+            for t in &self.pending {
+                let step = format!("step of {} (created at {})", t.name, t.created_at);
+                let last = self.timeline.iter().rev().find(|l| l.ends_with(&step));
+                let last = match last.and_then(|l| l.split(']').next()) {
+                    Some(at) => format!("last ran at {}", at.trim_start_matches(['[', ' '])),
+                    None => "never ran".to_owned(),
+                };
+                writeln!(
+                    f,
+                    "  - {} (id {}), created at {}, {last}",
+                    t.name, t.id, t.created_at
+                )?;
+                if let Some((_, what)) = self.awaits.iter().find(|(id, _)| *id == t.id) {
+                    writeln!(f, "    {what}")?;
+                }
+            }
+        }
+        if let Some(p) = &self.record {
+            writeln!(f, "record: {}", p.display())?;
+        }
+        write!(f, "{}", self.coverage)
+    }
+}
