@@ -69,9 +69,10 @@ pub fn run_property(
                 None => (prog, why.to_string()),
             };
             panic!(
-                "{why}\nminimal failing program (tasks: {}, workers: {workers}):\n{small:#?}\n\
+                "{}{why}\nminimal failing program (tasks: {}, workers: {workers}):\n{small:#?}\n\
                  replay: EVLOOP_PROP_PROGRAM='{}' cargo test --test prop_model -- --ignored \
                  --exact replay_program_from_env --nocapture\n",
+                interp::VERDICT_PREFIX,
                 small.tasks(),
                 program::to_json(&small)
             );
