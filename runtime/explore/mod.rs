@@ -641,18 +641,22 @@ where
     )))
 }
 
-/// Greedy shrinking (EXPLORE-11): drop one deviation at a time, then lower one at a time, keeping
-/// any change after which the run still fails the same way with no more deviations and no more
-/// steps; stop at a fixed point or when the budget is spent.
+/// Shrinking (EXPLORE-11). First greedy: drop one deviation at a time, then lower one option at a
+/// time, keeping any change after which the run still fails the same way and is smaller in
+/// (deviations, steps, answers). Greedy can stop at a local minimum (every single removal passes
+/// while some other, smaller schedule fails), so it is followed by DFS with bounds 1, 2, ... below
+/// the current number of deviations; a failure found there restarts the greedy pass. Stops at a
+/// fixed point or when the budget is spent.
 fn shrink(mut best: Run, budget: usize, rerun: impl Fn(Vec<usize>) -> Run) -> Run {
     let kind = best.failed();
+    let key = |r: &Run| (r.deviations().len(), r.record.steps, r.dense());
     let mut spent = 0;
     'outer: loop {
         let devs = best.deviations();
         let mut candidates: Vec<Vec<usize>> = Vec::new();
-        for (j, _) in devs.iter().enumerate().rev() {
+        for &(i, _) in devs.iter().rev() {
             let mut p = best.dense();
-            p[devs[j].0] = 0;
+            p[i] = 0;
             candidates.push(p);
         }
         for &(i, c) in &devs {
@@ -671,11 +675,27 @@ fn shrink(mut best: Run, budget: usize, rerun: impl Fn(Vec<usize>) -> Run) -> Ru
             }
             spent += 1;
             let run = rerun(p);
-            let key = |r: &Run| (r.deviations().len(), r.record.steps, r.dense());
-            let better = key(&run) < key(&best);
-            if run.failed() == kind && better {
+            if run.failed() == kind && key(&run) < key(&best) {
                 best = run;
                 continue 'outer;
+            }
+        }
+        for k in 1..devs.len() {
+            let mut prefix = Vec::new();
+            loop {
+                if spent >= budget {
+                    break 'outer;
+                }
+                spent += 1;
+                let run = rerun(prefix);
+                if run.failed() == kind && key(&run) < key(&best) {
+                    best = run;
+                    continue 'outer;
+                }
+                match next_dfs_prefix(&run.record.choices, k) {
+                    Some(p) => prefix = p,
+                    None => break,
+                }
             }
         }
         break;
@@ -705,6 +725,40 @@ mod tests {
         assert_eq!(next_dfs_prefix(&run, 1), Some(vec![2]));
         let run = [taken(3, 2), taken(2, 0)];
         assert_eq!(next_dfs_prefix(&run, 1), None);
+    }
+
+    /// A fake program with three two-way choice points that fails when the first two both
+    /// deviate, or when the third does.
+    fn fake(prefix: Vec<usize>) -> Run {
+        let chosen = |i: usize| prefix.get(i).copied().unwrap_or(0);
+        let fails = (chosen(0) == 1 && chosen(1) == 1) || chosen(2) == 1;
+        Run {
+            record: RunRecord {
+                choices: (0..3).map(|i| taken(2, chosen(i))).collect(),
+                timeline: Vec::new(),
+                turns: 1,
+                steps: 3,
+                livelock: false,
+                divergence: None,
+                awaits: Vec::new(),
+            },
+            verdict: if fails {
+                Verdict::Fail {
+                    kind: FailureKind::Panic,
+                    message: String::new(),
+                    pending: Vec::new(),
+                }
+            } else {
+                Verdict::Pass
+            },
+        }
+    }
+
+    #[test]
+    fn shrinking_escapes_a_greedy_local_minimum() {
+        // Dropping either deviation of [1, 1, 0] passes; DFS with bound 1 finds [0, 0, 1].
+        let small = shrink(fake(vec![1, 1, 0]), 50, fake);
+        assert_eq!(small.deviations(), vec![(2, 1)]);
     }
 
     #[test]
