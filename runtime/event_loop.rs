@@ -16,7 +16,7 @@ use crate::future::LoopFuture;
 use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
-use crate::task::body::Stage;
+use crate::task::body::{Body, Stage};
 use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
@@ -27,6 +27,7 @@ use evloop_model::trace;
 use std::fmt;
 use std::future::Future;
 use std::panic::{resume_unwind, Location};
+use std::pin::Pin;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -561,7 +562,18 @@ impl LoopInner {
                 Some(item)
             } else {
                 s.ready.push_back(item);
-                if s.idle > 0 {
+                let idle = s.idle;
+                trace::record(|| {
+                    format!(
+                        "queued an item; {idle} worker(s) parked{}",
+                        if idle > 0 {
+                            ", notified one"
+                        } else {
+                            ", nobody to notify"
+                        }
+                    )
+                });
+                if idle > 0 {
                     self.wakeup.notify_one();
                 }
                 None
@@ -627,27 +639,25 @@ impl LoopInner {
         F::Output: Send + 'static,
     {
         let id = this.next_task_id.fetch_add(1, Ordering::Relaxed);
-        let cell = TaskCell::new(id, name, at, Box::pin(Stage::new(fut)), this.clone());
-        {
+        let body: Pin<Box<dyn Body>> = Box::pin(Stage::new(fut));
+        let cell = {
             let mut reg = this.registry.lock();
             if reg.closed {
                 drop(reg);
-                // Never scheduled: its state is SCHEDULED but nothing will run it; dropping the
-                // cell drops the future.
+                // Never a task: dropping the body (after the lock) drops the future.
                 return Err(LoopError::Closed);
             }
-            let key = match reg.free.pop() {
-                Some(k) => {
-                    reg.slots[k] = Some(cell.clone());
-                    k
-                }
-                None => {
-                    reg.slots.push(Some(cell.clone()));
-                    reg.slots.len() - 1
-                }
-            };
-            cell.done.lock().registry_key = key;
-        }
+            // The key is chosen before the cell exists, so the cell is born knowing it and no
+            // second lock (its done list) is needed to record it.
+            let key = reg.free.pop().unwrap_or(reg.slots.len());
+            let cell = TaskCell::new(id, name, at, body, key, this.clone());
+            if key == reg.slots.len() {
+                reg.slots.push(Some(cell.clone()));
+            } else {
+                reg.slots[key] = Some(cell.clone());
+            }
+            cell
+        };
         trace::record(|| format!("task {id} spawned"));
         this.schedule(Runnable::Task(cell.clone()));
         Ok(Task::from_cell(cell))

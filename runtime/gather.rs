@@ -95,6 +95,7 @@ impl<T: Send + 'static> Core<T> {
         for (index, task) in tasks.into_iter().enumerate() {
             let shared = shared.clone();
             task.on_output(move |out| {
+                let mut late = None;
                 let waker = {
                     let mut st = shared.state.lock();
                     let failure = match &out {
@@ -103,7 +104,13 @@ impl<T: Send + 'static> Core<T> {
                     };
                     trace::record(|| format!("gather child {index} done (failure: {failure})"));
                     st.remaining -= 1;
-                    st.slots[index] = Some(out);
+                    if st.taken {
+                        // GATHER-4: a sibling finishing after the gather returned its output has
+                        // nowhere to go (the slots were moved out); drop it outside the lock.
+                        late = Some(out);
+                    } else {
+                        st.slots[index] = Some(out);
+                    }
                     st.arrivals.push(index);
                     if st.decided {
                         None
@@ -120,6 +127,7 @@ impl<T: Send + 'static> Core<T> {
                 if let Some(w) = waker {
                     w.wake();
                 }
+                drop(late);
             });
         }
         Core { shared, children }

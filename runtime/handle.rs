@@ -103,8 +103,10 @@ impl HandleCell {
 /// does (the loop keeps running, LOOP-7).
 pub(crate) fn run_guarded(f: Box<dyn FnOnce() + Send>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        let panic = Panic::new(payload);
+        evloop_model::trace::record(|| format!("a callback panicked: {}", panic.message()));
         tracing::error!(
-            panic = Panic::new(payload).message(),
+            panic = panic.message(),
             "Exception in callback: a callback panicked; the loop keeps running"
         );
     }

@@ -59,6 +59,11 @@ impl Timers {
         }
     }
 
+    /// True when no timer, live or cancelled, is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// The earliest live deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Duration> {
         self.prune();

@@ -25,12 +25,17 @@ compile_error!(
 pub mod bug;
 pub mod cell;
 pub mod check;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub mod explore;
 pub mod rand;
+pub mod report;
 pub mod sync;
 pub mod task;
 pub mod thread;
 pub mod time;
 pub mod trace;
+
+pub use check::{check, Options};
 
 /// Which world the code is running in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,9 +17,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let traced = name.clone();
     imp::Builder::new()
         .name(name)
-        .spawn(f)
+        .spawn(move || {
+            // Gives the timeline a name for this thread's index.
+            crate::trace::record(|| format!("thread {traced} starts"));
+            f()
+        })
         .expect("evloop: the operating system refused to start a thread")
 }
 

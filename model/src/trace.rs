@@ -29,6 +29,12 @@ pub fn take() -> Vec<Event> {
     imp::take()
 }
 
+/// A copy of the events recorded on this OS thread since the last [`reset`], leaving them in
+/// place (a check may look at its own story; the harness still gets all of it on failure).
+pub fn events() -> Vec<Event> {
+    imp::events()
+}
+
 /// Starts a new log (the harness calls this at the start of every explored schedule).
 pub fn reset() {
     imp::reset()
@@ -58,6 +64,10 @@ mod imp {
     pub(super) fn record(_what: impl FnOnce() -> String) {}
 
     pub(super) fn take() -> Vec<Event> {
+        Vec::new()
+    }
+
+    pub(super) fn events() -> Vec<Event> {
         Vec::new()
     }
 
@@ -102,7 +112,16 @@ mod imp {
     }
 
     pub(super) fn take() -> Vec<Event> {
-        LOG.with(|l| l.borrow_mut().events.drain(..).collect())
+        // Also called from the harness's panic hook, possibly while a checker unwinds: never panic.
+        LOG.try_with(|l| match l.try_borrow_mut() {
+            Ok(mut l) => l.events.drain(..).collect(),
+            Err(_) => Vec::new(),
+        })
+        .unwrap_or_default()
+    }
+
+    pub(super) fn events() -> Vec<Event> {
+        LOG.with(|l| l.borrow().events.iter().cloned().collect())
     }
 
     pub(super) fn reset() {

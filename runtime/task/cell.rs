@@ -38,7 +38,7 @@ pub(crate) struct TaskCell {
 /// awaiting task is one of them).
 pub(crate) struct DoneList {
     pub(crate) closed: bool,
-    pub(crate) entries: Vec<DoneEntry>,
+    pub(crate) entries: DoneEntries,
     /// Where the typed handle's waker sits in `entries`, once it has awaited.
     pub(crate) join_index: Option<usize>,
     /// The typed handle was dropped before completion: nobody can read a panic any more.
@@ -47,6 +47,57 @@ pub(crate) struct DoneList {
     pub(crate) taken: bool,
     /// Slot in the loop's registry (R4).
     pub(crate) registry_key: usize,
+}
+
+/// The done list's entries in the order they were added, the first one stored inline: most tasks
+/// get exactly one (the handle awaiting them, or gather's callback), and that one should not cost
+/// an allocation of its own.
+#[derive(Default)]
+pub(crate) struct DoneEntries {
+    first: Option<DoneEntry>,
+    rest: Vec<DoneEntry>,
+}
+
+impl DoneEntries {
+    /// Appends `entry`; returns its index for later replacement.
+    pub(crate) fn push(&mut self, entry: DoneEntry) -> usize {
+        // Entries are replaced in place, never removed, so an empty `first` means an empty list.
+        if self.first.is_none() {
+            self.first = Some(entry);
+            0
+        } else {
+            self.rest.push(entry);
+            self.rest.len()
+        }
+    }
+}
+
+impl std::ops::Index<usize> for DoneEntries {
+    type Output = DoneEntry;
+    fn index(&self, i: usize) -> &DoneEntry {
+        match i {
+            0 => self.first.as_ref().expect("done entry 0 exists"),
+            _ => &self.rest[i - 1],
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for DoneEntries {
+    fn index_mut(&mut self, i: usize) -> &mut DoneEntry {
+        match i {
+            0 => self.first.as_mut().expect("done entry 0 exists"),
+            _ => &mut self.rest[i - 1],
+        }
+    }
+}
+
+impl IntoIterator for DoneEntries {
+    type Item = DoneEntry;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<DoneEntry>, std::vec::IntoIter<DoneEntry>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
 }
 
 pub(crate) enum DoneEntry {
@@ -62,6 +113,7 @@ impl TaskCell {
         name: Option<String>,
         created_at: &'static Location<'static>,
         body: Pin<Box<dyn Body>>,
+        registry_key: usize,
         lp: Arc<LoopInner>,
     ) -> TaskRc {
         Arc::new(Wakeable::new(TaskCell {
@@ -72,11 +124,11 @@ impl TaskCell {
             body: Mutex::new(body),
             done: Mutex::new(DoneList {
                 closed: false,
-                entries: Vec::new(),
+                entries: DoneEntries::default(),
                 join_index: None,
                 detached: false,
                 taken: false,
-                registry_key: usize::MAX,
+                registry_key,
             }),
             lp,
         }))
@@ -218,13 +270,14 @@ impl TaskCell {
 
 impl Wake for TaskCell {
     fn wake_by_ref(this: &TaskRc) {
-        match this.state.transition_to_notified() {
+        let (notify, before) = this.state.transition_to_notified();
+        match notify {
             Notify::Submit => {
-                trace::record(|| format!("task {} woken: scheduled", this.id));
+                trace::record(|| format!("task {} woken while {before:?}: scheduled", this.id));
                 this.lp.schedule(Runnable::Task(this.clone()));
             }
             Notify::Nothing => {
-                trace::record(|| format!("task {} woken: nothing to do", this.id));
+                trace::record(|| format!("task {} woken while {before:?}: nothing to do", this.id));
             }
         }
     }

@@ -139,8 +139,7 @@ impl<T: Send + 'static> Future for Task<T> {
                 match done.join_index {
                     Some(i) => done.entries[i] = DoneEntry::Wake(Some(waker)),
                     None => {
-                        done.join_index = Some(done.entries.len());
-                        done.entries.push(DoneEntry::Wake(Some(waker)));
+                        done.join_index = Some(done.entries.push(DoneEntry::Wake(Some(waker))));
                     }
                 }
                 return Poll::Pending;
@@ -290,8 +289,7 @@ impl Future for WaitDone {
         match self.index {
             Some(i) => done.entries[i] = waker,
             None => {
-                self.index = Some(done.entries.len());
-                done.entries.push(waker);
+                self.index = Some(done.entries.push(waker));
             }
         }
         Poll::Pending

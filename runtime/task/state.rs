@@ -41,8 +41,33 @@ const PANICKED: usize = 1 << 6;
 pub(crate) struct State(AtomicUsize);
 
 /// A plain copy of the state word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Snapshot(usize);
+
+/// The flags by name, so that assertion messages and model-check timelines read as states.
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const NAMES: [(usize, &str); 7] = [
+            (SCHEDULED, "SCHEDULED"),
+            (RUNNING, "RUNNING"),
+            (NOTIFIED, "NOTIFIED"),
+            (COMPLETE, "COMPLETE"),
+            (CANCEL, "CANCEL"),
+            (CANCELLED, "CANCELLED"),
+            (PANICKED, "PANICKED"),
+        ];
+        let set: Vec<&str> = NAMES
+            .iter()
+            .filter(|(flag, _)| self.has(*flag))
+            .map(|(_, name)| *name)
+            .collect();
+        if set.is_empty() {
+            f.write_str("IDLE")
+        } else {
+            f.write_str(&set.join("|"))
+        }
+    }
+}
 
 impl Snapshot {
     fn has(self, flag: usize) -> bool {
@@ -127,20 +152,20 @@ impl State {
         }
     }
 
-    /// A waker fired (TASK-3, TASK-4).
-    pub(crate) fn transition_to_notified(&self) -> Notify {
+    /// A waker fired (TASK-3, TASK-4). Also returns the state the wake found, for traces.
+    pub(crate) fn transition_to_notified(&self) -> (Notify, Snapshot) {
         self.transition(|s| {
             if s.has(COMPLETE) {
-                (Notify::Nothing, None)
+                ((Notify::Nothing, s), None)
             } else if s.has(RUNNING) {
                 if bug::enabled(Bug::LostWakeup) {
-                    return (Notify::Nothing, None);
+                    return ((Notify::Nothing, s), None);
                 }
-                (Notify::Nothing, Some(Snapshot(s.0 | NOTIFIED)))
+                ((Notify::Nothing, s), Some(Snapshot(s.0 | NOTIFIED)))
             } else if s.has(SCHEDULED) && !bug::enabled(Bug::DoublePoll) {
-                (Notify::Nothing, None)
+                ((Notify::Nothing, s), None)
             } else {
-                (Notify::Submit, Some(Snapshot(s.0 | SCHEDULED)))
+                ((Notify::Submit, s), Some(Snapshot(s.0 | SCHEDULED)))
             }
         })
     }

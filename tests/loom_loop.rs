@@ -1,0 +1,155 @@
+//! loom: the loop's parking, cross-thread injection, the thread pool, and shutdown.
+#![cfg(feature = "loom")]
+
+use evloop::{Builder, EventLoop};
+use evloop_model::check;
+use evloop_model::sync::atomic::{AtomicUsize, Ordering};
+use evloop_model::sync::Arc;
+use evloop_model::thread;
+use std::time::Duration;
+
+/// `call_soon_threadsafe` from another thread races the loop deciding to park: the loop always
+/// wakes and runs the callback (no lost unpark). A lost unpark leaves every thread blocked, which
+/// loom reports as a deadlock.
+/// Spec: LOOP-5, FUT-4
+#[test]
+fn call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).build();
+        let remote = lp.clone();
+        let fut = lp.create_future::<u32>();
+        let resolver = fut.resolver();
+        let producer = thread::spawn("producer".into(), move || {
+            remote.call_soon_threadsafe(move || {
+                resolver.resolve(5).unwrap();
+            });
+        });
+        let v = lp.run_until_complete(async move { fut.await.unwrap() });
+        assert_eq!(v, 5);
+        producer.join().unwrap();
+        lp.close();
+    });
+}
+
+/// `to_thread`: the pool thread's result reaches the awaiting task, and the virtual clock does not
+/// declare a deadlock while the job is in flight.
+/// Spec: THREAD-3, THREAD-4
+#[test]
+fn to_thread_delivers_its_result_to_the_awaiting_task() {
+    check(|| {
+        let n = Builder::new()
+            .virtual_time(true)
+            .run(async { evloop::to_thread(|| 6 * 7).await.unwrap() });
+        assert_eq!(n, 42);
+    });
+}
+
+/// `run` returns while a task is still pending on another worker: every pending task is
+/// cancelled, finishes cancelling (its future is dropped exactly once), and the loop is closed.
+/// Spec: RUN-2, THREAD-1, TASK-7
+#[test]
+fn run_shutdown_cancels_tasks_still_pending_on_other_workers() {
+    check(|| {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let d = dropped.clone();
+        let lp_seen: Arc<evloop_model::sync::Mutex<Option<EventLoop>>> = Arc::default();
+        let l = lp_seen.clone();
+        let v = Builder::new()
+            .virtual_time(true)
+            .workers(2)
+            .run(async move {
+                *l.lock() = Some(evloop::get_running_loop().unwrap());
+                let guard = Guard(d);
+                let t = evloop::create_task(async move {
+                    let _g = guard;
+                    evloop::sleep(Duration::from_secs(3600)).await;
+                });
+                drop(t);
+                evloop::sleep(Duration::ZERO).await;
+                1
+            });
+        assert_eq!(v, 1);
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the pending task's future dropped once"
+        );
+        let lp = lp_seen.lock().take().unwrap();
+        assert!(lp.is_closed());
+        assert!(lp.pending_tasks().is_empty());
+    });
+}
+
+struct Guard(Arc<AtomicUsize>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs one test of this binary in a child process with extra environment (loom aborts the
+/// whole process after a deadlock, so a deadlocking model can only be watched from outside).
+fn run_child(test: &str, env: &[(&str, String)]) -> (bool, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([test, "--exact", "--test-threads=1"])
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("LOOM_CHECKPOINT_FILE")
+        .env_remove("LOOM_CHECKPOINT_INTERVAL")
+        .env_remove("EVLOOP_BUG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the child test runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The value of `NAME='value'` in a replay line.
+fn env_value(line: &str, name: &str) -> String {
+    let start = line.find(&format!("{name}='")).expect(name) + name.len() + 2;
+    line[start..].split('\'').next().unwrap().to_owned()
+}
+
+/// With `park_race` injected, the park check dies as a loom deadlock (which aborts the process),
+/// yet prints its timeline and a replay line first; the replay line fails the same way, and from
+/// its second run on jumps straight to the failing interleaving.
+/// Spec: MODEL-1, MODEL-2, LOOP-5
+#[test]
+fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
+    let check = "call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost";
+    let bug = ("EVLOOP_BUG", "park_race".to_owned());
+    let (passed, first) = run_child(check, std::slice::from_ref(&bug));
+    assert!(!passed, "the check must fail with the bug on:\n{first}");
+    assert!(first.contains("FAILED under loom"), "{first}");
+    assert!(first.contains("deadlock"), "{first}");
+    assert!(
+        first.contains("worker 0 parks"),
+        "the timeline shows the park:\n{first}"
+    );
+    let line = first
+        .lines()
+        .find(|l| l.starts_with("LOOM_CHECKPOINT_FILE='"))
+        .unwrap_or_else(|| panic!("a replay line:\n{first}"));
+    let env = [
+        bug,
+        (
+            "LOOM_CHECKPOINT_FILE",
+            env_value(line, "LOOM_CHECKPOINT_FILE"),
+        ),
+        (
+            "LOOM_CHECKPOINT_INTERVAL",
+            env_value(line, "LOOM_CHECKPOINT_INTERVAL"),
+        ),
+    ];
+    for run in 0..2 {
+        let (passed, again) = run_child(check, &env);
+        assert!(!passed, "replay run {run} must fail again:\n{again}");
+        assert!(again.contains("deadlock"), "{again}");
+        if run == 1 {
+            assert!(again.contains("after 1 schedule(s)"), "{again}");
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Runs a program on evloop and records what can be observed: emits, callbacks, what each await
+//! and gather returned, each task's end or cancellation, each with the loop's virtual time (ms).
+
+use super::program::{Body, End, Mode, Step};
+use evloop::{GatherError, TaskError};
+use evloop_model::sync::atomic::{AtomicBool, Ordering};
+use evloop_model::sync::{Arc, Mutex};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::time::Duration;
+
+/// What a task's future returns: `Err(tag)` is `End::Fail`.
+pub type Out = Result<i64, u8>;
+type BoxFut = Pin<Box<dyn Future<Output = Out> + Send>>;
+
+/// The observable trace, one line per event: `<ms> <event>`, and last a `result ...` line.
+#[derive(Default)]
+pub struct Recorder {
+    lines: Mutex<Vec<String>>,
+    stopped: AtomicBool,
+}
+
+impl Recorder {
+    pub fn push(&self, event: String) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let mut lines = self.lines.lock();
+        // Read under the lock so that line order and clock readings agree (PROP-4).
+        let ms = evloop::get_running_loop()
+            .map(|lp| lp.now().as_millis())
+            .unwrap_or(u128::MAX);
+        lines.push(format!("{ms} {event}"));
+    }
+
+    /// Everything after the main task's run is teardown, which asyncio does differently (and
+    /// lazily, by garbage collection): it is not part of the trace.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    fn finish(&self, result: String) -> Vec<String> {
+        let mut lines = std::mem::take(&mut *self.lines.lock());
+        lines.push(result);
+        lines
+    }
+}
+
+/// Marks panics raised by programs, so the panic hook can keep them quiet.
+pub const PANIC_PREFIX: &str = "prog-panic:";
+
+/// Keeps the program's own panics out of the test output (they are expected and recorded); other
+/// panics still print.
+pub fn quiet_program_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.starts_with(PANIC_PREFIX) {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn panic_tag(msg: &str) -> String {
+    msg.strip_prefix(PANIC_PREFIX).unwrap_or(msg).to_owned()
+}
+
+fn describe_task(r: &Result<Out, TaskError>) -> String {
+    match r {
+        Ok(Ok(v)) => format!("ok {v}"),
+        Ok(Err(t)) => format!("err {t}"),
+        Err(TaskError::Panicked(p)) => format!("panic {}", panic_tag(p.message())),
+        Err(_) => "cancelled".to_owned(),
+    }
+}
+
+fn describe_item(r: &Result<Out, TaskError>) -> String {
+    match r {
+        Ok(Ok(v)) => format!("{v}"),
+        other => describe_task(other),
+    }
+}
+
+fn describe_error(e: &TaskError) -> String {
+    match e {
+        TaskError::Panicked(p) => format!("panic {}", panic_tag(p.message())),
+        _ => "cancelled".to_owned(),
+    }
+}
+
+/// Records "cancelled" if the task's future is dropped before it reached its end.
+struct CancelGuard {
+    rec: Arc<Recorder>,
+    label: String,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.rec.push(format!("{} cancelled", self.label));
+        }
+    }
+}
+
+/// The future of the task running `body`.
+pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
+    Box::pin(async move {
+        let mut guard = CancelGuard {
+            rec: rec.clone(),
+            label: label.clone(),
+            armed: true,
+        };
+        let lp = evloop::get_running_loop().expect("tasks run on a loop");
+        let mut handles: Vec<(String, Option<evloop::Task<Out>>)> = Vec::new();
+        for (i, step) in body.steps.into_iter().enumerate() {
+            match step {
+                Step::Sleep(ms) => {
+                    let before = lp.now();
+                    evloop::sleep(Duration::from_millis(ms.into())).await;
+                    let after = lp.now();
+                    if after < before + Duration::from_millis(ms.into()) {
+                        rec.push(format!(
+                            "{label} woke early: slept {:?} of {ms}ms",
+                            after - before
+                        ));
+                    }
+                }
+                Step::Yield => evloop::sleep(Duration::ZERO).await,
+                Step::Spawn(b) => {
+                    let l = format!("{label}.{i}");
+                    let t = evloop::create_task(task_future(b, l.clone(), rec.clone()));
+                    handles.push((l, Some(t)));
+                }
+                Step::Await(h) => {
+                    let (l, t) = &mut handles[h];
+                    let t = t.take().expect("normalize: each handle awaited once");
+                    let r = t.await;
+                    rec.push(format!("{label} await {l} -> {}", describe_task(&r)));
+                }
+                Step::Cancel(h) => {
+                    if let Some(t) = &handles[h].1 {
+                        t.cancel();
+                    }
+                }
+                Step::Gather(mode, bodies) => {
+                    let children: Vec<BoxFut> = bodies
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, b)| task_future(b, format!("{label}.{i}.{j}"), rec.clone()))
+                        .collect();
+                    let line = match mode {
+                        Mode::Plain => match evloop::gather(children).await {
+                            Ok(vs) => {
+                                let items: Vec<String> =
+                                    vs.into_iter().map(|v| describe_item(&Ok(v))).collect();
+                                format!("gather ok [{}]", items.join(", "))
+                            }
+                            Err(e) => format!("gather fail {}", describe_error(&e)),
+                        },
+                        Mode::Fallible => match evloop::try_gather(children).await {
+                            Ok(vs) => {
+                                let items: Vec<String> =
+                                    vs.into_iter().map(|v| v.to_string()).collect();
+                                format!("gather ok [{}]", items.join(", "))
+                            }
+                            Err(GatherError::Failed { error, .. }) => {
+                                format!("gather fail err {error}")
+                            }
+                            Err(GatherError::Task { error, .. }) => {
+                                format!("gather fail {}", describe_error(&error))
+                            }
+                            Err(e) => format!("gather fail {e}"),
+                        },
+                        Mode::Settled => {
+                            let rs = evloop::gather_settled(children).await;
+                            let items: Vec<String> = rs.iter().map(describe_item).collect();
+                            format!("gather settled [{}]", items.join(", "))
+                        }
+                    };
+                    rec.push(format!("{label} {line}"));
+                }
+                Step::CallSoon(tag) => {
+                    let r = rec.clone();
+                    lp.call_soon(move || r.push(format!("cb {tag}")));
+                }
+                Step::Emit(tag) => rec.push(format!("{label} emit {tag}")),
+                Step::ToThread(w) => {
+                    let r = evloop::to_thread(move || 2 * i64::from(w)).await;
+                    let d = match r {
+                        Ok(v) => format!("ok {v}"),
+                        Err(e) => describe_error(&e),
+                    };
+                    rec.push(format!("{label} thread -> {d}"));
+                }
+                Step::ResolveFromThread(v) => {
+                    let fut = evloop::LoopFuture::<i64>::new();
+                    let resolver = fut.resolver();
+                    let _detached = evloop_model::thread::spawn("resolver".into(), move || {
+                        let _ = resolver.resolve(i64::from(v));
+                    });
+                    let d = match fut.await {
+                        Ok(v) => format!("ok {v}"),
+                        Err(_) => "failed".to_owned(),
+                    };
+                    rec.push(format!("{label} resolved -> {d}"));
+                }
+                Step::ResolveOrCancel(v) => {
+                    let fut = evloop::LoopFuture::<i64>::new();
+                    let resolver = fut.resolver();
+                    // The thread reports whether its resolve won through a second future.
+                    let report = evloop::LoopFuture::<bool>::new();
+                    let reporter = report.resolver();
+                    let _detached = evloop_model::thread::spawn("racer".into(), move || {
+                        let won = resolver.resolve(i64::from(v)).is_ok();
+                        let _ = reporter.resolve(won);
+                    });
+                    let cancel_won = fut.cancel();
+                    let seen = fut.await;
+                    let resolve_won = report.await.unwrap_or(false);
+                    let line = match (cancel_won, resolve_won, &seen) {
+                        (true, false, Err(e)) if e.is_cancelled() => "one winner".to_owned(),
+                        (false, true, Ok(x)) if *x == i64::from(v) => "one winner".to_owned(),
+                        _ => format!(
+                            "cancel won: {cancel_won}, resolve won: {resolve_won}, awaited: {:?}",
+                            seen.map_err(|e| e.to_string())
+                        ),
+                    };
+                    rec.push(format!("{label} race -> {line}"));
+                }
+            }
+        }
+        guard.armed = false;
+        rec.push(format!("{label} end {}", body.end.describe()));
+        match body.end {
+            End::Return(v) => Ok(i64::from(v)),
+            End::Fail(t) => Err(t),
+            End::Panic(t) => panic!("{PANIC_PREFIX}{t}"),
+        }
+    })
+}
+
+/// Runs `program` as the main task on a fresh virtual-time loop with `workers` workers and
+/// returns the trace.
+pub fn run(program: &Body, workers: usize) -> Vec<String> {
+    quiet_program_panics();
+    let rec = Arc::new(Recorder::default());
+    let lp = evloop::Builder::new()
+        .virtual_time(true)
+        .workers(workers)
+        .build();
+    let main = task_future(program.clone(), "m".into(), rec.clone());
+    let outcome = catch_unwind(AssertUnwindSafe(|| lp.try_run_until_complete(main)));
+    rec.stop();
+    lp.close();
+    let result = match outcome {
+        Ok(Ok(Ok(v))) => format!("result ok {v}"),
+        Ok(Ok(Err(t))) => format!("result err {t}"),
+        Ok(Err(evloop::RunError::Deadlock(_))) => "result deadlock".to_owned(),
+        Ok(Err(e)) => format!("result error {e}"),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            if msg.starts_with(PANIC_PREFIX) {
+                format!("result panic {}", panic_tag(&msg))
+            } else {
+                format!("result runtime panic: {msg}")
+            }
+        }
+    };
+    rec.finish(result)
+}
