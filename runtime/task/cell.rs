@@ -70,6 +70,11 @@ impl DoneEntries {
             self.rest.len()
         }
     }
+
+    /// The entries in order (the explorer reads them to say who awaits whom in a deadlock).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &DoneEntry> {
+        self.first.iter().chain(&self.rest)
+    }
 }
 
 impl std::ops::Index<usize> for DoneEntries {
