@@ -514,10 +514,10 @@ fn replay_only_limits_the_token_to_the_named_exploration() {
         Config::conformance().dfs(2),
         check_then_act_across_to_thread,
     );
-    let child = |only: &str| {
+    let child_with = |token: &str, only: &str| {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "replay_child", "--ignored", "--test-threads=1"])
-            .env("EVLOOP_REPLAY", &f.token)
+            .env("EVLOOP_REPLAY", token)
             .env("EVLOOP_REPLAY_ONLY", only)
             .env("RUST_BACKTRACE", "0")
             .output()
@@ -526,6 +526,9 @@ fn replay_only_limits_the_token_to_the_named_exploration() {
     };
     // The child explores with its own strategy (DFS, k = 2 by default) when the token is not
     // for it, and replays when it is.
+    let child = |only: &str| child_with(&f.token, only);
     assert!(child("some_other_test").contains("dfs(k = 2)"));
     assert!(child("replay_child").contains("replay(v1:"));
+    // A shuttle token for the model checkers' harness is not ours either.
+    assert!(child_with("random:0x2a", "replay_child").contains("dfs(k = 2)"));
 }

@@ -201,7 +201,13 @@ impl Config {
             if let Ok(t) = std::env::var("EVLOOP_REPLAY") {
                 let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
                 let for_us = only.map_or(true, |name| name == self.test_name());
-                if !t.trim().is_empty() && for_us {
+                // The model checkers' harness reads the same variable for its own tokens
+                // (`random:…`, `pct:…`); only tokens of this module's shape (`v<N>:…`) are ours.
+                let body = t.trim().trim_start_matches("EVLOOP_REPLAY=");
+                let body = body.trim_matches(|c| c == '\'' || c == '"');
+                let ours =
+                    body.starts_with('v') && body[1..].starts_with(|c: char| c.is_ascii_digit());
+                if ours && for_us {
                     return Strategy::Replay(t);
                 }
             }
