@@ -71,7 +71,7 @@ impl DoneEntries {
         }
     }
 
-    /// The entries in order (the explorer reads them to say who awaits whom in a deadlock).
+    /// The entries in the order they were added.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &DoneEntry> {
         self.first.iter().chain(&self.rest)
     }
