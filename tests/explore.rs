@@ -2,7 +2,9 @@
 //! thread in virtual time, replayed from a token, shrunk.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-use evloop::explore::{explore, note, try_explore, Config, Failure, FailureKind};
+use evloop::explore::{
+    explore, note, try_explore, ChoicePoint, Chooser, Config, Failure, FailureKind,
+};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -575,4 +577,37 @@ fn a_job_result_can_land_at_the_start_of_any_turn() {
     });
     assert_eq!(capped.runs, 2);
     assert!(!capped.exhausted);
+}
+
+/// Always the last option: LIFO where FIFO takes the first.
+struct Last;
+
+impl Chooser for Last {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        point.keys.len() - 1
+    }
+}
+
+/// Spec: EXPLORE-1, EXPLORE-8
+#[test]
+fn a_chooser_of_your_own_answers_every_choice_point() {
+    let f = fails(
+        Config::robustness()
+            .custom(1, |_| Box::new(Last))
+            .shrink_budget(0),
+        tickets_assume_gather_start_order,
+    );
+    let served: Vec<&str> = f
+        .timeline
+        .iter()
+        .filter_map(|l| l.split("note: ").nth(1))
+        .map(|n| n.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(served, ["gamma", "beta", "alpha"], "{f}");
+    assert!(f.strategy.starts_with("custom"));
+    let again = fails(
+        Config::robustness().replay(f.token.clone()),
+        tickets_assume_gather_start_order,
+    );
+    assert_eq!(again.timeline, f.timeline);
 }

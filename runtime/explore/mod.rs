@@ -79,7 +79,39 @@ pub enum Strategy {
     },
     /// Exactly the schedule a token names.
     Replay(String),
+    /// `runs` runs, run `i` answered by the chooser `factory` makes for it.
+    Custom {
+        /// How many runs.
+        runs: usize,
+        /// Makes run `i`'s chooser.
+        factory: ChooserFactory,
+    },
 }
+
+/// Makes a [`Chooser`] for each run of a [`Strategy::Custom`] exploration.
+#[derive(Clone)]
+pub struct ChooserFactory(std::rc::Rc<dyn Fn(usize) -> Box<dyn Chooser>>);
+
+impl ChooserFactory {
+    /// Wraps `f`, which is called with the run number.
+    pub fn new(f: impl Fn(usize) -> Box<dyn Chooser> + 'static) -> ChooserFactory {
+        ChooserFactory(std::rc::Rc::new(f))
+    }
+}
+
+impl fmt::Debug for ChooserFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChooserFactory")
+    }
+}
+
+impl PartialEq for ChooserFactory {
+    fn eq(&self, other: &Self) -> bool {
+        std::rc::Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ChooserFactory {}
 
 /// An exploration's settings; start from [`Config::conformance`] or [`Config::robustness`].
 #[derive(Debug, Clone)]
@@ -139,6 +171,20 @@ impl Config {
     /// Every schedule with at most `k` deviations from FIFO (stops early at [`Config::max_runs`]).
     pub fn dfs(mut self, k: usize) -> Config {
         self.strategy = Strategy::Dfs { max_deviations: k };
+        self
+    }
+
+    /// `runs` runs, each answered by a chooser of your own (EXPLORE-1): `factory(i)` makes run
+    /// `i`'s. Failures are shrunk and replayed like any other.
+    pub fn custom(
+        mut self,
+        runs: usize,
+        factory: impl Fn(usize) -> Box<dyn Chooser> + 'static,
+    ) -> Config {
+        self.strategy = Strategy::Custom {
+            runs,
+            factory: ChooserFactory::new(factory),
+        };
         self
     }
 
@@ -226,6 +272,7 @@ impl fmt::Display for Strategy {
             }
             Strategy::Dfs { max_deviations } => write!(f, "dfs(k = {max_deviations})"),
             Strategy::Replay(t) => write!(f, "replay({})", t.trim()),
+            Strategy::Custom { runs, .. } => write!(f, "custom({runs} runs)"),
         }
     }
 }
@@ -558,6 +605,16 @@ where
                 cov.add(&run);
                 if run.failed().is_some() {
                     found = Some((run, Some(s)));
+                    break;
+                }
+            }
+        }
+        Strategy::Custom { runs, factory } => {
+            for i in 0..*runs {
+                let run = once((factory.0)(i), mode);
+                cov.add(&run);
+                if run.failed().is_some() {
+                    found = Some((run, None));
                     break;
                 }
             }
