@@ -540,9 +540,9 @@ impl Coverage {
         self.timelines.insert(timeline_hash(&run.record.timeline));
     }
 
-    fn report(&self, config: &Config, strategy: &Strategy, exhausted: bool) -> Report {
+    fn report(&self, mode: Mode, strategy: &Strategy, exhausted: bool) -> Report {
         Report {
-            mode: config.mode,
+            mode,
             strategy: strategy.to_string(),
             runs: self.runs,
             distinct_schedules: self.schedules.len(),
@@ -664,19 +664,19 @@ where
                     None,
                     None,
                     Some(why),
-                    cov.report(&config, &strategy, false),
+                    cov.report(token.mode, &strategy, false),
                 );
                 return Err(Box::new(failure));
             }
             if run.failed().is_some() {
                 found = Some((run, None));
             } else {
-                return Ok(cov.report(&config, &strategy, true));
+                return Ok(cov.report(token.mode, &strategy, true));
             }
         }
     }
     let Some((run, seed)) = found else {
-        return Ok(cov.report(&config, &strategy, exhausted));
+        return Ok(cov.report(mode, &strategy, exhausted));
     };
     let is_replay = matches!(strategy, Strategy::Replay(_));
     let run_mode = match &strategy {
@@ -700,7 +700,7 @@ where
         seed,
         from,
         None,
-        cov.report(&config, &strategy, exhausted),
+        cov.report(run_mode, &strategy, exhausted),
     )))
 }
 
