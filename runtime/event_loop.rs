@@ -223,7 +223,7 @@ impl EventLoop {
             registry: Mutex::new(Registry::default()),
             next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
-            pool: Pool::new(config.max_threads),
+            pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
         });
         EventLoop {

@@ -46,6 +46,8 @@
 //! - `turn` — what each worker does each turn (asyncio's `_run_once`);
 //! - `task` — the task cell, its state word, and the handles;
 //! - `future`, `gather`, `time`, `pool`, `threadsafe` — the pieces users await;
+//! - [`explore`] — runs an async test under many schedules of the loop's own choice points, on
+//!   one thread in virtual time, and replays a failure from one token;
 //! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
 //!   real threads, under loom and under shuttle.
 
