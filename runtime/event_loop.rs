@@ -91,7 +91,7 @@ impl Builder {
     }
 
     /// Uses a virtual clock that jumps to the next timer deadline when nothing is ready and no
-    /// cross-thread work is in flight. Always on under loom and shuttle.
+    /// cross-thread work is in flight. Always on under the model checkers.
     pub fn virtual_time(mut self, on: bool) -> Builder {
         self.config.virtual_time = on;
         self

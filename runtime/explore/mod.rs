@@ -483,14 +483,16 @@ where
 
 /// Joint mode (EXPLORE-16): runs `body` once, on a loop whose task-level choice points draw from
 /// the model checker's scheduler, with `to_thread` jobs on the pool's model threads. Call it inside
-/// a shuttle check (`--features shuttle`): each shuttle schedule then fixes both the thread
-/// interleaving and the task choices, and shuttle's seed or schedule string replays both.
+/// a randomized model check (`evloop_model::check::check`, see `specs/exploration.md`): each
+/// schedule then fixes both the thread interleaving and the task choices, and the check's replay
+/// token replays both.
 ///
 /// A panic in the body propagates (after the timeline is printed to stderr); a deadlock or
 /// livelock panics with the pending tasks and the timeline.
 ///
 /// # Panics
-/// On the std and loom backends, at the first choice point: they have no scheduler to draw from.
+/// At the first choice point on a backend with no randomized scheduler to draw from (std, and the
+/// exhaustive backend); the message says which feature to build with.
 #[track_caller]
 pub fn joint<F, Fut>(mode: Mode, body: F)
 where
