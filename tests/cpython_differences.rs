@@ -90,3 +90,46 @@ fn a_cancelled_task_cannot_intercept_its_cancellation() {
     });
     assert_eq!(*lines.lock().unwrap(), ["cancel asked", "dropped"]);
 }
+
+/// Spec: DIFF-4, GATHER-2
+#[test]
+fn gathering_existing_tasks_wraps_each_in_a_new_task() {
+    // asyncio's `gather(t)` uses the task `t` itself; evloop's `gather` takes futures and makes
+    // each a new task, so a `Task` handle passed in is awaited by a wrapper task: one more loop
+    // turn before the gather resolves, once the child had to wait. The same program in CPython
+    // 3.11 logs: tick 0, child runs, tick 1, child ends, tick 2, tick 3, main resumed, tick 4, ...
+    let (lines, push) = log();
+    evloop::Builder::new().virtual_time(true).run(async move {
+        let p = push.clone();
+        let ticker = evloop::create_task(async move {
+            for i in 0..6 {
+                p(&format!("tick {i}"));
+                evloop::sleep(Duration::ZERO).await;
+            }
+        });
+        let q = push.clone();
+        let child = evloop::create_task(async move {
+            q("child runs");
+            evloop::sleep(Duration::ZERO).await;
+            q("child ends");
+            1
+        });
+        let r = evloop::gather([child]).await.unwrap();
+        push(&format!("main resumed {r:?}"));
+        ticker.await.unwrap();
+    });
+    assert_eq!(
+        *lines.lock().unwrap(),
+        [
+            "tick 0",
+            "child runs",
+            "tick 1",
+            "child ends",
+            "tick 2",
+            "tick 3",
+            "tick 4",
+            "main resumed [Ok(1)]",
+            "tick 5"
+        ]
+    );
+}

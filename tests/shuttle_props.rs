@@ -1,39 +1,42 @@
 //! The generated whole programs of tests/prop_threads.rs under shuttle: each program runs with
-//! `workers(2..=4)` (and cross-thread steps) inside `evloop_model::check::check`, which explores
-//! random schedules; every schedule must satisfy the every-schedule properties
-//! (tests/props/every.rs). A failure prints the shrunk program (proptest) and the failing schedule
-//! (shuttle); together they replay it.
+//! `workers(2..=4)` (and with cross-thread steps) inside `evloop_model::check`, which explores
+//! random and PCT schedules; every schedule must satisfy the every-schedule properties
+//! (tests/props/every.rs), and on one worker without threads the trace must be the model's. A
+//! failure prints the shrunk program (proptest, also as JSON), the harness's report with its replay
+//! token, and the command that replays both together.
 //!
-//! Budget: `EVLOOP_ITERATIONS` schedules per program (default here [`SCHEDULES`]) times the case
-//! counts below.
+//! Budget: [`SCHEDULES`] schedules per scheduler per program (`EVLOOP_ITERATIONS` overrides it)
+//! times the case counts below.
 #![cfg(feature = "shuttle")]
 
 mod props;
 
-use props::{diff, interp, model, program, show};
+use evloop_model::check::Options;
+use props::interp::VERDICT_PREFIX;
+use props::{diff, every, interp, model, program, show};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-/// Schedules per generated program when `EVLOOP_ITERATIONS` is not set.
-const SCHEDULES: &str = "50";
+/// shuttle schedules per scheduler (random, then PCT) per generated program, unless
+/// `EVLOOP_ITERATIONS` says otherwise.
+const SCHEDULES: u64 = 50;
 
 fn check_all_schedules(prog: &program::Body, workers: usize) {
-    if std::env::var_os("EVLOOP_ITERATIONS").is_none() {
-        std::env::set_var("EVLOOP_ITERATIONS", SCHEDULES);
-    }
+    interp::quiet_program_panics();
     let prog = Arc::new(prog.clone());
     let json = program::to_json(&prog);
-    evloop_model::check::check(move || {
+    Options::new().iterations(SCHEDULES).check(move || {
         let trace = interp::run(&prog, workers);
-        if let Err(e) = props::every::check(&prog, &trace) {
+        if let Err(e) = every::check(&prog, &trace) {
             let bug = evloop_model::bug::from_env()
                 .map(|b| format!("EVLOOP_BUG={b} "))
                 .unwrap_or_default();
             panic!(
-                "workers({workers}): {e}\ntrace:\n{}replay this program (shuttle's failing \
-                 schedule is printed above):\n  {bug}EVLOOP_PROP_PROGRAM='{json}' \
-                 EVLOOP_PROP_WORKERS={workers} cargo test --profile model --features shuttle \
-                 --test shuttle_props -- --ignored --exact replay_program_from_env\n",
+                "{VERDICT_PREFIX}workers({workers}): {e}\ntrace:\n{}replay this program on the failing schedule \
+                 (EVLOOP_REPLAY is the token in the harness's report):\n  {bug}\
+                 EVLOOP_PROP_PROGRAM='{json}' EVLOOP_PROP_WORKERS={workers} EVLOOP_REPLAY='<token>' \
+                 cargo test --profile model --features shuttle --test shuttle_props -- --ignored \
+                 --exact replay_program_from_env\n",
                 show(&trace)
             );
         }
@@ -64,14 +67,16 @@ proptest! {
     fn shuttle_single_worker_trace_matches_reference_model(prog in program::program(false)) {
         // One worker and no other thread: one possible trace, the model's, under the model
         // backend's sync primitives as well.
-        if std::env::var_os("EVLOOP_ITERATIONS").is_none() {
-            std::env::set_var("EVLOOP_ITERATIONS", SCHEDULES);
-        }
+        interp::quiet_program_panics();
         let want = model::expected_trace(&prog);
         let prog = Arc::new(prog);
-        evloop_model::check::check(move || {
+        Options::new().iterations(SCHEDULES).check(move || {
             let got = interp::run(&prog, 1);
-            assert!(got == want, "{}", diff("evloop", &got, "reference model", &want));
+            assert!(
+                got == want,
+                "{VERDICT_PREFIX}{}",
+                diff("evloop", &got, "reference model", &want)
+            );
         });
     }
 

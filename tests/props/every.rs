@@ -133,6 +133,9 @@ pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
     let mut per_task: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
     let mut last_ms = 0u128;
     for (n, line) in events.iter().enumerate() {
+        if let Some(p) = line.strip_prefix("- unexpected panic: ") {
+            return Err(format!("something panicked outside the program: {p}"));
+        }
         let (ms, rest) = line
             .split_once(' ')
             .ok_or_else(|| format!("line {n}: malformed `{line}`"))?;

@@ -50,8 +50,37 @@ impl Recorder {
 /// Marks panics raised by programs, so the panic hook can keep them quiet.
 pub const PANIC_PREFIX: &str = "prog-panic:";
 
+/// Starts the message of a property test's own failure, which the hook must not collect into
+/// another run's trace (tests run in parallel, and a failure message quotes a whole trace).
+pub const VERDICT_PREFIX: &str = "property failed: ";
+
+/// Panics that were not the program's own: the runtime catches a panicking callback and carries
+/// on, so without this a panic inside the runtime would leave no trace. Process-wide: a panic
+/// during a concurrently running test may be reported by another one, which is fine, since any
+/// such panic is a failure.
+static UNEXPECTED_PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Programs running now: only their panics are collected, not, say, the test's own assertion
+/// failure after a run (which would otherwise feed into the next run's trace).
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Running;
+
+impl Running {
+    fn enter() -> Running {
+        RUNNING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Keeps the program's own panics out of the test output (they are expected and recorded); other
-/// panics still print.
+/// panics still print, and are collected for the trace.
 pub fn quiet_program_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -63,6 +92,17 @@ pub fn quiet_program_panics() {
                 .map(String::as_str)
                 .or_else(|| info.payload().downcast_ref::<&str>().copied())
                 .unwrap_or("");
+            if !msg.starts_with(PANIC_PREFIX)
+                && !msg.starts_with(VERDICT_PREFIX)
+                && RUNNING.load(std::sync::atomic::Ordering::SeqCst) > 0
+            {
+                let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+                let msg: String = msg.chars().take(300).collect();
+                UNEXPECTED_PANICS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{msg} (at {at})"));
+            }
             if !msg.starts_with(PANIC_PREFIX) {
                 default(info);
             }
@@ -254,6 +294,7 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
 pub fn run(program: &Body, workers: usize) -> Vec<String> {
     quiet_program_panics();
     let rec = Arc::new(Recorder::default());
+    let running = Running::enter();
     let lp = evloop::Builder::new()
         .virtual_time(true)
         .workers(workers)
@@ -262,6 +303,10 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| lp.try_run_until_complete(main)));
     rec.stop();
     lp.close();
+    drop(running);
+    for p in std::mem::take(&mut *UNEXPECTED_PANICS.lock().unwrap_or_else(|e| e.into_inner())) {
+        rec.lines.lock().push(format!("- unexpected panic: {p}"));
+    }
     let result = match outcome {
         Ok(Ok(Ok(v))) => format!("result ok {v}"),
         Ok(Ok(Err(t))) => format!("result err {t}"),

@@ -4,12 +4,14 @@
 //! - [`interp`]: runs a program on evloop and records the observable trace;
 //! - [`model`]: the reference model, computing the exact single-worker trace;
 //! - [`oracle`]: the same program run by CPython's asyncio on a virtual-time loop;
-//! - [`every`]: what must hold in every schedule (many workers, cross-thread steps).
+//! - [`every`]: what must hold in every schedule (many workers, cross-thread steps);
+//! - [`minimize`]: structural minimization of a failing program, after proptest's shrinking.
 
 #![allow(dead_code)]
 
 pub mod every;
 pub mod interp;
+pub mod minimize;
 pub mod model;
 pub mod oracle;
 pub mod program;
@@ -38,6 +40,43 @@ pub fn config(cases: u32, file: &'static str) -> proptest::test_runner::Config {
         cases,
         failure_persistence: persistence,
         ..defaults
+    }
+}
+
+/// Runs a property over `cases` generated `(program, workers)` pairs. `verdict` says why a pair
+/// fails, or `None`. A failure is shrunk by proptest, then minimized structurally with the
+/// worker count kept, and reported with the command that replays the minimal program.
+pub fn run_property(
+    cases: u32,
+    file: &'static str,
+    strategy: impl proptest::strategy::Strategy<Value = (program::Body, usize)>,
+    verdict: impl Fn(&program::Body, usize) -> Option<String>,
+) {
+    use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+    let mut runner = TestRunner::new(config(cases, file));
+    let result = runner.run(&strategy, |(prog, workers)| match verdict(&prog, workers) {
+        None => Ok(()),
+        Some(why) => Err(TestCaseError::fail(why)),
+    });
+    match result {
+        Ok(()) => {}
+        Err(TestError::Abort(why)) => panic!("property test aborted: {why}"),
+        Err(TestError::Fail(why, (prog, workers))) => {
+            let small = minimize::minimize(&prog, &mut |p| verdict(p, workers).is_some(), 3000);
+            let (small, why) = match verdict(&small, workers) {
+                Some(small_why) => (small, small_why),
+                // Not reproduced (a schedule-dependent failure): report proptest's program.
+                None => (prog, why.to_string()),
+            };
+            panic!(
+                "{}{why}\nminimal failing program (tasks: {}, workers: {workers}):\n{small:#?}\n\
+                 replay: EVLOOP_PROP_PROGRAM='{}' cargo test --test prop_model -- --ignored \
+                 --exact replay_program_from_env --nocapture\n",
+                interp::VERDICT_PREFIX,
+                small.tasks(),
+                program::to_json(&small)
+            );
+        }
     }
 }
 
