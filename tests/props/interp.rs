@@ -161,7 +161,8 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
             armed: true,
         };
         let lp = evloop::get_running_loop().expect("tasks run on a loop");
-        let mut handles: Vec<(String, Option<evloop::Task<Out>>)> = Vec::new();
+        // (label, the typed handle until awaited, an untyped one for `cancel`)
+        let mut handles: Vec<(String, Option<evloop::Task<Out>>, evloop::TaskRef)> = Vec::new();
         for (i, step) in body.steps.into_iter().enumerate() {
             match step {
                 Step::Sleep(ms) => {
@@ -179,18 +180,19 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
                 Step::Spawn(b) => {
                     let l = format!("{label}.{i}");
                     let t = evloop::create_task(task_future(b, l.clone(), rec.clone()));
-                    handles.push((l, Some(t)));
+                    let r = t.task_ref();
+                    handles.push((l, Some(t), r));
                 }
                 Step::Await(h) => {
-                    let (l, t) = &mut handles[h];
+                    let (l, t, _) = &mut handles[h];
                     let t = t.take().expect("normalize: each handle awaited once");
                     let r = t.await;
                     rec.push(format!("{label} await {l} -> {}", describe_task(&r)));
                 }
                 Step::Cancel(h) => {
-                    if let Some(t) = &handles[h].1 {
-                        t.cancel();
-                    }
+                    let (l, _, r) = &handles[h];
+                    let asked = r.cancel();
+                    rec.push(format!("{label} cancel {l} -> {asked}"));
                 }
                 Step::Gather(mode, bodies) => {
                     let children: Vec<BoxFut> = bodies
