@@ -91,7 +91,7 @@ impl Builder {
     }
 
     /// Uses a virtual clock that jumps to the next timer deadline when nothing is ready and no
-    /// cross-thread work is in flight. Always on under loom and shuttle.
+    /// cross-thread work is in flight. Always on under the model checkers.
     pub fn virtual_time(mut self, on: bool) -> Builder {
         self.config.virtual_time = on;
         self
@@ -223,7 +223,7 @@ impl EventLoop {
             registry: Mutex::new(Registry::default()),
             next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
-            pool: Pool::new(config.max_threads),
+            pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
         });
         EventLoop {

@@ -299,6 +299,22 @@ where
     }
 }
 
+impl<T: Send + 'static, E: Send + 'static> TryGather<T, E> {
+    /// See [`Gather::cancel`].
+    pub fn cancel(&self) -> bool {
+        let mut any = false;
+        for child in &self.core.children {
+            any |= child.cancel();
+        }
+        any
+    }
+
+    /// Handles to the children, in argument order.
+    pub fn children(&self) -> &[TaskRef] {
+        &self.core.children
+    }
+}
+
 impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
     type Output = Result<Vec<T>, GatherError<E>>;
 
@@ -359,6 +375,23 @@ where
 {
     GatherSettled {
         core: Core::start(futures, Policy::Settled, |_| false),
+    }
+}
+
+impl<T: Send + 'static> GatherSettled<T> {
+    /// Cancels every child that has not finished; each cancelled child's slot then holds
+    /// `Err(TaskError::Cancelled)`.
+    pub fn cancel(&self) -> bool {
+        let mut any = false;
+        for child in &self.core.children {
+            any |= child.cancel();
+        }
+        any
+    }
+
+    /// Handles to the children, in argument order.
+    pub fn children(&self) -> &[TaskRef] {
+        &self.core.children
     }
 }
 

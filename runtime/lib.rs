@@ -1,8 +1,8 @@
 //! # evloop
 //!
 //! The core of Python's asyncio — event loop, tasks, futures, `gather`, `sleep`, `run` — in Rust,
-//! with its ordering and completion guarantees written down in `specs/` and checked under loom,
-//! shuttle and proptest.
+//! with its ordering and completion guarantees written down in `specs/` and checked by model
+//! checkers and property tests (see `specs/checking.md`).
 //!
 //! ## A tour
 //!
@@ -46,8 +46,10 @@
 //! - `turn` — what each worker does each turn (asyncio's `_run_once`);
 //! - `task` — the task cell, its state word, and the handles;
 //! - `future`, `gather`, `time`, `pool`, `threadsafe` — the pieces users await;
+//! - [`explore`] — runs an async test under many schedules of the loop's own choice points, on
+//!   one thread in virtual time, and replays a failure from one token;
 //! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
-//!   real threads, under loom and under shuttle.
+//!   real threads and under each model checker.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

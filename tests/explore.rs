@@ -2,7 +2,9 @@
 //! thread in virtual time, replayed from a token, shrunk.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-use evloop::explore::{explore, note, try_explore, Config, Failure, FailureKind};
+use evloop::explore::{
+    explore, note, try_explore, ChoicePoint, Chooser, Config, Failure, FailureKind,
+};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -514,10 +516,10 @@ fn replay_only_limits_the_token_to_the_named_exploration() {
         Config::conformance().dfs(2),
         check_then_act_across_to_thread,
     );
-    let child = |only: &str| {
+    let child_with = |token: &str, only: &str| {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "replay_child", "--ignored", "--test-threads=1"])
-            .env("EVLOOP_REPLAY", &f.token)
+            .env("EVLOOP_REPLAY", token)
             .env("EVLOOP_REPLAY_ONLY", only)
             .env("RUST_BACKTRACE", "0")
             .output()
@@ -526,6 +528,86 @@ fn replay_only_limits_the_token_to_the_named_exploration() {
     };
     // The child explores with its own strategy (DFS, k = 2 by default) when the token is not
     // for it, and replays when it is.
+    let child = |only: &str| child_with(&f.token, only);
     assert!(child("some_other_test").contains("dfs(k = 2)"));
     assert!(child("replay_child").contains("replay(v1:"));
+    // A shuttle token for the model checkers' harness is not ours either.
+    assert!(child_with("random:0x2a", "replay_child").contains("dfs(k = 2)"));
+}
+
+/// Spec: EXPLORE-3, EXPLORE-7
+#[test]
+fn a_job_result_can_land_at_the_start_of_any_turn() {
+    let positions: Arc<Mutex<BTreeSet<usize>>> = Default::default();
+    let seen = positions.clone();
+    let report = explore(quiet(Config::conformance().dfs(1)), move || {
+        let seen = seen.clone();
+        async move {
+            let log = Log::default();
+            let l = log.clone();
+            let ticker = evloop::create_task(async move {
+                for i in 0..3 {
+                    l.push(format!("tick {i}"));
+                    evloop::sleep(Duration::ZERO).await;
+                }
+            });
+            let l = log.clone();
+            let job = evloop::create_task(async move {
+                evloop::to_thread(|| ()).await.unwrap();
+                l.push("job result");
+            });
+            ticker.await.unwrap();
+            job.await.unwrap();
+            let order = log.take();
+            let at = order.iter().position(|e| e == "job result").unwrap();
+            seen.lock().unwrap().insert(at);
+        }
+    });
+    // FIFO delivers the job only when nothing else is ready (after the last tick); one deviation
+    // lets it land at the start of an earlier turn, behind the ticker's step already queued for
+    // that turn (position 1 would need the ready order itself to change: robustness mode).
+    assert_eq!(*positions.lock().unwrap(), BTreeSet::from([2, 3]));
+    assert!(report.exhausted);
+    let capped = explore(quiet(Config::conformance().dfs(1).max_runs(2)), || async {
+        let t = evloop::create_task(async {
+            evloop::sleep(Duration::ZERO).await;
+        });
+        evloop::to_thread(|| ()).await.unwrap();
+        t.await.unwrap();
+    });
+    assert_eq!(capped.runs, 2);
+    assert!(!capped.exhausted);
+}
+
+/// Always the last option: LIFO where FIFO takes the first.
+struct Last;
+
+impl Chooser for Last {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        point.keys.len() - 1
+    }
+}
+
+/// Spec: EXPLORE-1, EXPLORE-8
+#[test]
+fn a_chooser_of_your_own_answers_every_choice_point() {
+    let f = fails(
+        Config::robustness()
+            .custom(1, |_| Box::new(Last))
+            .shrink_budget(0),
+        tickets_assume_gather_start_order,
+    );
+    let served: Vec<&str> = f
+        .timeline
+        .iter()
+        .filter_map(|l| l.split("note: ").nth(1))
+        .map(|n| n.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(served, ["gamma", "beta", "alpha"], "{f}");
+    assert!(f.strategy.starts_with("custom"));
+    let again = fails(
+        Config::robustness().replay(f.token.clone()),
+        tickets_assume_gather_start_order,
+    );
+    assert_eq!(again.timeline, f.timeline);
 }

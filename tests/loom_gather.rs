@@ -76,7 +76,7 @@ fn cancel_racing_completion_from_another_thread_has_exactly_one_outcome() {
             1,
             "FUT-3: one done callback call"
         );
-        assert_eq!(seen.lock().as_slice(), [result.clone()]);
+        assert_eq!(*seen.lock(), vec![result]);
     });
 }
 

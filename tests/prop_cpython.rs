@@ -8,7 +8,7 @@ mod props;
 use props::{diff, interp, oracle, program, run_property};
 use proptest::prelude::*;
 
-/// Spec: PROP-5, PROP-1
+/// Spec: PROP-5, PROP-1, DIFF-3
 #[test]
 fn single_worker_trace_matches_cpython_asyncio() {
     let Some(version) = oracle::available() else {

@@ -7,7 +7,7 @@ mod props;
 use props::{diff, every, interp, model, program, run_property, show};
 use proptest::prelude::*;
 
-/// Spec: PROP-1, LOOP-2, LOOP-3, TIME-1, TIME-2, TIME-3, TASK-1, TASK-7, GATHER-1, GATHER-4, GATHER-6
+/// Spec: PROP-1, LOOP-2, LOOP-3, TIME-1, TIME-2, TIME-3, TASK-1, TASK-7, GATHER-1, GATHER-4, GATHER-6, DIFF-1
 #[test]
 fn single_worker_trace_matches_reference_model() {
     run_property(

@@ -7,18 +7,34 @@ use evloop_model::sync::{Arc, Mutex};
 use evloop_model::{check, thread};
 use std::time::Duration;
 
-/// Six tasks on three workers sleep for overlapping durations: none wakes before its deadline on
-/// the loop's clock, in any schedule.
-/// Spec: TIME-1, TIME-4, THREAD-1
+/// Six tasks on three workers sleep for overlapping durations while a helper thread adds timers
+/// with distinct deadlines in shuffled order: no sleep wakes before its deadline on the loop's
+/// clock, and the helper's timers run in deadline order, in any schedule.
+/// Spec: TIME-1, TIME-2, TIME-4, THREAD-1
 #[test]
 fn timers_never_fire_early_under_contention() {
     check(|| {
         let woke: Arc<Mutex<Vec<(u64, Duration)>>> = Arc::default();
+        let fired: Arc<Mutex<Vec<u64>>> = Arc::default();
         let w = woke.clone();
+        let f = fired.clone();
         Builder::new()
             .virtual_time(true)
             .workers(3)
             .run(async move {
+                let lp = evloop::get_running_loop().unwrap();
+                // The helper is cross-thread work the virtual clock must wait for.
+                let fut = LoopFuture::<()>::new();
+                let in_flight = fut.resolver();
+                let remote = lp.clone();
+                let helper = thread::spawn("timer-adder".into(), move || {
+                    for ms in [7u64, 3, 9, 4] {
+                        let f = f.clone();
+                        let when = Duration::from_millis(ms);
+                        remote.call_at(when, move || f.lock().push(ms));
+                    }
+                    drop(in_flight);
+                });
                 let sleepers = [1u64, 2, 2, 3, 5, 8].map(|ms| {
                     let w = w.clone();
                     async move {
@@ -35,8 +51,15 @@ fn timers_never_fire_early_under_contention() {
                     }
                 });
                 evloop::gather(sleepers).await.unwrap();
+                helper.join().unwrap();
+                evloop::sleep(Duration::from_millis(10)).await;
             });
         assert_eq!(woke.lock().len(), 6);
+        assert_eq!(
+            *fired.lock(),
+            vec![3, 4, 7, 9],
+            "TIME-2: timers with distinct deadlines run in deadline order"
+        );
     });
 }
 

@@ -23,17 +23,20 @@ pub enum Bug {
     CancelRace,
     /// A timer fires one tick (1 ms) before its deadline.
     EarlyTimer,
+    /// A wake that arrives after the task completed re-queues it.
+    WakeAfterComplete,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 7] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
         Bug::GatherOrder,
         Bug::CancelRace,
         Bug::EarlyTimer,
+        Bug::WakeAfterComplete,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -45,6 +48,7 @@ impl Bug {
             Bug::GatherOrder => "gather_order",
             Bug::CancelRace => "cancel_race",
             Bug::EarlyTimer => "early_timer",
+            Bug::WakeAfterComplete => "wake_after_complete",
         }
     }
 

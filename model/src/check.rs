@@ -18,7 +18,7 @@ pub const DEFAULT_PREEMPTIONS: usize = 3;
 
 /// shuttle schedules per scheduler (random, then PCT) per test when neither the test nor
 /// `EVLOOP_ITERATIONS` says otherwise.
-pub const DEFAULT_ITERATIONS: u64 = 1000;
+pub const DEFAULT_ITERATIONS: u64 = 2000;
 
 /// Per-test settings; the environment overrides them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,8 +93,9 @@ mod imp {
                 }
                 let n = count.load(Ordering::Relaxed);
                 let file = std::env::var("LOOM_CHECKPOINT_FILE").unwrap_or_else(|_| {
-                    let dir = report::target_dir().unwrap_or_default();
-                    let file = dir.join("evloop-failures").join(format!(
+                    let dir = report::failures_dir().unwrap_or_default();
+                    let _ = std::fs::create_dir_all(&dir);
+                    let file = dir.join(format!(
                         "{}-{}.loom.json",
                         report::current_binary(),
                         test.replace("::", "-")
@@ -136,10 +137,12 @@ mod imp {
         let _active = report::enter_check();
         {
             // loom reports a deadlock by panicking and then aborts the process while unwinding
-            // (TOOLING.md), so the report has to be printed from the panic hook.
+            // (TOOLING.md), so the report has to be printed from the panic hook. The same goes
+            // for loom's other own panics (branch limit, causality): they are never the runtime's
+            // caught task panics, so reporting them at once is safe.
             let failure = failure.clone();
             report::set_fatal_handler(Some(Box::new(move |message: &str| {
-                if message.starts_with("deadlock") {
+                if message.starts_with("deadlock") || message.contains("/loom-") {
                     failure(message.to_owned());
                 }
             })));

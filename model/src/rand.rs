@@ -2,10 +2,17 @@
 //! schedule string) also fixes them: one replay covers thread interleavings and these choices.
 
 /// Under shuttle, a number in `0..n` (n > 0) drawn from shuttle's deterministic, recorded random
-/// source; on the other backends `None` (std has no schedule to record it in, and loom explores
-/// only threads).
-pub fn scheduler_choice(n: usize) -> Option<usize> {
-    imp::scheduler_choice(n)
+/// source.
+///
+/// # Panics
+/// On the other backends: std has no schedule to record the choice in, and loom explores only
+/// threads. The message says how to build for it.
+#[track_caller]
+pub fn scheduler_choice(n: usize) -> usize {
+    imp::scheduler_choice(n).expect(
+        "evloop explore: joint mode draws its choices from shuttle's scheduler; build with \
+         `--features shuttle` and call it inside a shuttle check (evloop_model::check::check)",
+    )
 }
 
 #[cfg(all(feature = "shuttle", not(feature = "loom")))]

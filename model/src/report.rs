@@ -67,7 +67,7 @@ impl Failure {
 
     /// Writes the machine-readable record; `None` when the directory cannot be written.
     pub fn write_json(&self) -> Option<PathBuf> {
-        let dir = target_dir()?.join("evloop-failures");
+        let dir = failures_dir()?;
         std::fs::create_dir_all(&dir).ok()?;
         let path = dir.join(format!(
             "{}-{}-{}.json",
@@ -152,6 +152,16 @@ pub fn current_binary() -> String {
     match stem.rsplit_once('-') {
         Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
         _ => stem.to_owned(),
+    }
+}
+
+/// Where failure records (and loom checkpoint files) go: `EVLOOP_FAILURES_DIR`, else
+/// `<target>/evloop-failures`. Tests that fail on purpose (bug injection, replay round trips)
+/// point it elsewhere so that CI collects only real failures.
+pub fn failures_dir() -> Option<PathBuf> {
+    match std::env::var("EVLOOP_FAILURES_DIR") {
+        Ok(dir) if !dir.trim().is_empty() => Some(PathBuf::from(dir)),
+        _ => Some(target_dir()?.join("evloop-failures")),
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct RunState {
     pub(crate) livelock: bool,
     pub(crate) steps: u64,
     awaits: Vec<(u64, String)>,
+    /// The loop's clock when the current item started (jobs are submitted from items).
+    now: Duration,
 }
 
 /// What one run left behind.
@@ -99,14 +101,16 @@ impl Hook {
                 livelock: false,
                 steps: 0,
                 awaits: Vec::new(),
+                now: Duration::ZERO,
             }),
         }
     }
 
     /// Takes a `to_thread` job instead of the pool (EXPLORE-4). The job already counts as in
     /// flight; it ends that itself when it has delivered.
-    pub(crate) fn defer(&self, job: Job, now: Duration) {
+    pub(crate) fn defer(&self, job: Job) {
         let mut st = self.state.lock();
+        let now = st.now;
         let n = st.next_job;
         st.next_job += 1;
         st.jobs.push_back((n, job));
@@ -317,7 +321,8 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
             {
                 let mut st = hook.state.lock();
                 st.steps += 1;
-                let line = format!("{} {}", stamp(lp.clock.now()), item.describe());
+                st.now = lp.clock.now();
+                let line = format!("{} {}", stamp(st.now), item.describe());
                 st.timeline.push(line);
             }
             item.run();

@@ -79,7 +79,39 @@ pub enum Strategy {
     },
     /// Exactly the schedule a token names.
     Replay(String),
+    /// `runs` runs, run `i` answered by the chooser `factory` makes for it.
+    Custom {
+        /// How many runs.
+        runs: usize,
+        /// Makes run `i`'s chooser.
+        factory: ChooserFactory,
+    },
 }
+
+/// Makes a [`Chooser`] for each run of a [`Strategy::Custom`] exploration.
+#[derive(Clone)]
+pub struct ChooserFactory(std::rc::Rc<dyn Fn(usize) -> Box<dyn Chooser>>);
+
+impl ChooserFactory {
+    /// Wraps `f`, which is called with the run number.
+    pub fn new(f: impl Fn(usize) -> Box<dyn Chooser> + 'static) -> ChooserFactory {
+        ChooserFactory(std::rc::Rc::new(f))
+    }
+}
+
+impl fmt::Debug for ChooserFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChooserFactory")
+    }
+}
+
+impl PartialEq for ChooserFactory {
+    fn eq(&self, other: &Self) -> bool {
+        std::rc::Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ChooserFactory {}
 
 /// An exploration's settings; start from [`Config::conformance`] or [`Config::robustness`].
 #[derive(Debug, Clone)]
@@ -142,6 +174,20 @@ impl Config {
         self
     }
 
+    /// `runs` runs, each answered by a chooser of your own (EXPLORE-1): `factory(i)` makes run
+    /// `i`'s. Failures are shrunk and replayed like any other.
+    pub fn custom(
+        mut self,
+        runs: usize,
+        factory: impl Fn(usize) -> Box<dyn Chooser> + 'static,
+    ) -> Config {
+        self.strategy = Strategy::Custom {
+            runs,
+            factory: ChooserFactory::new(factory),
+        };
+        self
+    }
+
     /// Replays one token (the mode comes from the token).
     pub fn replay(mut self, token: impl Into<String>) -> Config {
         self.strategy = Strategy::Replay(token.into());
@@ -201,7 +247,13 @@ impl Config {
             if let Ok(t) = std::env::var("EVLOOP_REPLAY") {
                 let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
                 let for_us = only.map_or(true, |name| name == self.test_name());
-                if !t.trim().is_empty() && for_us {
+                // The model checkers' harness reads the same variable for its own tokens
+                // (`random:…`, `pct:…`); only tokens of this module's shape (`v<N>:…`) are ours.
+                let body = t.trim().trim_start_matches("EVLOOP_REPLAY=");
+                let body = body.trim_matches(|c| c == '\'' || c == '"');
+                let ours =
+                    body.starts_with('v') && body[1..].starts_with(|c: char| c.is_ascii_digit());
+                if ours && for_us {
                     return Strategy::Replay(t);
                 }
             }
@@ -220,6 +272,7 @@ impl fmt::Display for Strategy {
             }
             Strategy::Dfs { max_deviations } => write!(f, "dfs(k = {max_deviations})"),
             Strategy::Replay(t) => write!(f, "replay({})", t.trim()),
+            Strategy::Custom { runs, .. } => write!(f, "custom({runs} runs)"),
         }
     }
 }
@@ -430,14 +483,16 @@ where
 
 /// Joint mode (EXPLORE-16): runs `body` once, on a loop whose task-level choice points draw from
 /// the model checker's scheduler, with `to_thread` jobs on the pool's model threads. Call it inside
-/// a shuttle check (`--features shuttle`): each shuttle schedule then fixes both the thread
-/// interleaving and the task choices, and shuttle's seed or schedule string replays both.
+/// a randomized model check (`evloop_model::check::check`, see `specs/exploration.md`): each
+/// schedule then fixes both the thread interleaving and the task choices, and the check's replay
+/// token replays both.
 ///
 /// A panic in the body propagates (after the timeline is printed to stderr); a deadlock or
 /// livelock panics with the pending tasks and the timeline.
 ///
 /// # Panics
-/// On the std and loom backends, at the first choice point: they have no scheduler to draw from.
+/// At the first choice point on a backend with no randomized scheduler to draw from (std, and the
+/// exhaustive backend); the message says which feature to build with.
 #[track_caller]
 pub fn joint<F, Fut>(mode: Mode, body: F)
 where
@@ -487,9 +542,9 @@ impl Coverage {
         self.timelines.insert(timeline_hash(&run.record.timeline));
     }
 
-    fn report(&self, config: &Config, strategy: &Strategy, exhausted: bool) -> Report {
+    fn report(&self, mode: Mode, strategy: &Strategy, exhausted: bool) -> Report {
         Report {
-            mode: config.mode,
+            mode,
             strategy: strategy.to_string(),
             runs: self.runs,
             distinct_schedules: self.schedules.len(),
@@ -556,6 +611,16 @@ where
                 }
             }
         }
+        Strategy::Custom { runs, factory } => {
+            for i in 0..*runs {
+                let run = once((factory.0)(i), mode);
+                cov.add(&run);
+                if run.failed().is_some() {
+                    found = Some((run, None));
+                    break;
+                }
+            }
+        }
         Strategy::Dfs { max_deviations } => {
             let mut prefix = Vec::new();
             loop {
@@ -601,19 +666,19 @@ where
                     None,
                     None,
                     Some(why),
-                    cov.report(&config, &strategy, false),
+                    cov.report(token.mode, &strategy, false),
                 );
                 return Err(Box::new(failure));
             }
             if run.failed().is_some() {
                 found = Some((run, None));
             } else {
-                return Ok(cov.report(&config, &strategy, true));
+                return Ok(cov.report(token.mode, &strategy, true));
             }
         }
     }
     let Some((run, seed)) = found else {
-        return Ok(cov.report(&config, &strategy, exhausted));
+        return Ok(cov.report(mode, &strategy, exhausted));
     };
     let is_replay = matches!(strategy, Strategy::Replay(_));
     let run_mode = match &strategy {
@@ -637,22 +702,26 @@ where
         seed,
         from,
         None,
-        cov.report(&config, &strategy, exhausted),
+        cov.report(run_mode, &strategy, exhausted),
     )))
 }
 
-/// Greedy shrinking (EXPLORE-11): drop one deviation at a time, then lower one at a time, keeping
-/// any change after which the run still fails the same way with no more deviations and no more
-/// steps; stop at a fixed point or when the budget is spent.
+/// Shrinking (EXPLORE-11). First greedy: drop one deviation at a time, then lower one option at a
+/// time, keeping any change after which the run still fails the same way and is smaller in
+/// (deviations, steps, answers). Greedy can stop at a local minimum (every single removal passes
+/// while some other, smaller schedule fails), so it is followed by DFS with bounds 1, 2, ... below
+/// the current number of deviations; a failure found there restarts the greedy pass. Stops at a
+/// fixed point or when the budget is spent.
 fn shrink(mut best: Run, budget: usize, rerun: impl Fn(Vec<usize>) -> Run) -> Run {
     let kind = best.failed();
+    let key = |r: &Run| (r.deviations().len(), r.record.steps, r.dense());
     let mut spent = 0;
     'outer: loop {
         let devs = best.deviations();
         let mut candidates: Vec<Vec<usize>> = Vec::new();
-        for (j, _) in devs.iter().enumerate().rev() {
+        for &(i, _) in devs.iter().rev() {
             let mut p = best.dense();
-            p[devs[j].0] = 0;
+            p[i] = 0;
             candidates.push(p);
         }
         for &(i, c) in &devs {
@@ -671,11 +740,27 @@ fn shrink(mut best: Run, budget: usize, rerun: impl Fn(Vec<usize>) -> Run) -> Ru
             }
             spent += 1;
             let run = rerun(p);
-            let key = |r: &Run| (r.deviations().len(), r.record.steps, r.dense());
-            let better = key(&run) < key(&best);
-            if run.failed() == kind && better {
+            if run.failed() == kind && key(&run) < key(&best) {
                 best = run;
                 continue 'outer;
+            }
+        }
+        for k in 1..devs.len() {
+            let mut prefix = Vec::new();
+            loop {
+                if spent >= budget {
+                    break 'outer;
+                }
+                spent += 1;
+                let run = rerun(prefix);
+                if run.failed() == kind && key(&run) < key(&best) {
+                    best = run;
+                    continue 'outer;
+                }
+                match next_dfs_prefix(&run.record.choices, k) {
+                    Some(p) => prefix = p,
+                    None => break,
+                }
             }
         }
         break;
@@ -705,6 +790,40 @@ mod tests {
         assert_eq!(next_dfs_prefix(&run, 1), Some(vec![2]));
         let run = [taken(3, 2), taken(2, 0)];
         assert_eq!(next_dfs_prefix(&run, 1), None);
+    }
+
+    /// A fake program with three two-way choice points that fails when the first two both
+    /// deviate, or when the third does.
+    fn fake(prefix: Vec<usize>) -> Run {
+        let chosen = |i: usize| prefix.get(i).copied().unwrap_or(0);
+        let fails = (chosen(0) == 1 && chosen(1) == 1) || chosen(2) == 1;
+        Run {
+            record: RunRecord {
+                choices: (0..3).map(|i| taken(2, chosen(i))).collect(),
+                timeline: Vec::new(),
+                turns: 1,
+                steps: 3,
+                livelock: false,
+                divergence: None,
+                awaits: Vec::new(),
+            },
+            verdict: if fails {
+                Verdict::Fail {
+                    kind: FailureKind::Panic,
+                    message: String::new(),
+                    pending: Vec::new(),
+                }
+            } else {
+                Verdict::Pass
+            },
+        }
+    }
+
+    #[test]
+    fn shrinking_escapes_a_greedy_local_minimum() {
+        // Dropping either deviation of [1, 1, 0] passes; DFS with bound 1 finds [0, 0, 1].
+        let small = shrink(fake(vec![1, 1, 0]), 50, fake);
+        assert_eq!(small.deviations(), vec![(2, 1)]);
     }
 
     #[test]

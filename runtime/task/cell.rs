@@ -278,11 +278,11 @@ impl Wake for TaskCell {
         let (notify, before) = this.state.transition_to_notified();
         match notify {
             Notify::Submit => {
-                trace::record(|| format!("task {} woken while {before:?}: scheduled", this.id));
+                trace::record(|| format!("task {} woken, saw {before:?}: scheduled", this.id));
                 this.lp.schedule(Runnable::Task(this.clone()));
             }
             Notify::Nothing => {
-                trace::record(|| format!("task {} woken while {before:?}: nothing to do", this.id));
+                trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", this.id));
             }
         }
     }

@@ -155,7 +155,7 @@ impl State {
     /// A waker fired (TASK-3, TASK-4). Also returns the state the wake found, for traces.
     pub(crate) fn transition_to_notified(&self) -> (Notify, Snapshot) {
         self.transition(|s| {
-            if s.has(COMPLETE) {
+            if s.has(COMPLETE) && !bug::enabled(Bug::WakeAfterComplete) {
                 ((Notify::Nothing, s), None)
             } else if s.has(RUNNING) {
                 if bug::enabled(Bug::LostWakeup) {

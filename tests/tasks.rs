@@ -1,0 +1,414 @@
+//! Tasks: when they start, how they are polled, completed, cancelled, and kept alive
+//! (specs/tasks.md).
+
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+mod common;
+
+use common::{capture_logs, vrun, yield_now, DropGuard, Trace};
+use evloop::{TaskError, TaskRef};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Spec: TASK-1
+#[test]
+fn new_task_does_not_start_before_its_creator_yields() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let child = {
+            let t = t.clone();
+            evloop::create_task(async move { t.push("child runs") })
+        };
+        t.push("creator: task created");
+        assert!(!child.done());
+        t.push("creator: still running");
+        yield_now().await;
+        t.push("creator: resumed");
+        child.await.unwrap();
+    });
+    assert_eq!(
+        trace.get(),
+        [
+            "creator: task created",
+            "creator: still running",
+            "child runs",
+            "creator: resumed"
+        ]
+    );
+}
+
+/// Spec: TASK-1, TASK-2
+#[test]
+fn ensure_future_is_create_task_under_another_name() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    let out = vrun(async move {
+        let t2 = t.clone();
+        let task = evloop::ensure_future(async move {
+            t2.push("child runs");
+            5
+        });
+        t.push("creator before yield");
+        task.await.unwrap()
+    });
+    assert_eq!(out, 5);
+    assert_eq!(trace.get(), ["creator before yield", "child runs"]);
+}
+
+/// Spec: TASK-2
+#[test]
+fn awaiting_a_task_returns_its_output_and_done_reports_it() {
+    vrun(async {
+        let task = evloop::create_task(async {
+            yield_now().await;
+            "value"
+        });
+        let r = task.task_ref();
+        assert!(!task.done() && !task.cancelled());
+        assert!(task.name().starts_with("Task-"));
+        assert_eq!(task.await.unwrap(), "value");
+        assert!(r.done() && !r.cancelled() && !r.panicked());
+
+        let named = evloop::create_task_named("worker", async {});
+        assert_eq!(named.name(), "worker");
+        named.await.unwrap();
+    });
+}
+
+/// A future that counts its polls and fails if two of them overlap.
+struct Exclusive {
+    polling: Arc<AtomicUsize>,
+    polls: Arc<AtomicUsize>,
+    wakes_left: usize,
+}
+
+impl Future for Exclusive {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        assert_eq!(
+            self.polling.fetch_add(1, Ordering::SeqCst),
+            0,
+            "TASK-3: a task was polled by two threads at once"
+        );
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        let out = if self.wakes_left == 0 {
+            Poll::Ready(())
+        } else {
+            self.wakes_left -= 1;
+            // Wake from another thread while this poll is still running, several times over.
+            let w = cx.waker().clone();
+            let h = std::thread::spawn(move || {
+                w.wake_by_ref();
+                w.wake();
+            });
+            h.join().unwrap();
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        };
+        self.polling.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
+
+/// Spec: TASK-3, TASK-4, THREAD-1
+#[test]
+fn a_task_is_never_polled_twice_at_once_even_when_woken_from_many_threads() {
+    let polls: Vec<Arc<AtomicUsize>> = (0..8).map(|_| Arc::default()).collect();
+    let p = polls.clone();
+    evloop::Builder::new()
+        .workers(3)
+        .virtual_time(true)
+        .run(async move {
+            let tasks: Vec<_> = p
+                .iter()
+                .map(|polls| {
+                    evloop::create_task(Exclusive {
+                        polling: Arc::default(),
+                        polls: polls.clone(),
+                        wakes_left: 5,
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+    for p in polls {
+        // Each pending poll is followed by at least one more; a wake may be merged with another
+        // that arrived while the task was already queued, never lost.
+        assert_eq!(p.load(Ordering::SeqCst), 6);
+    }
+}
+
+/// Returns Pending once after waking itself during the poll.
+struct WakeSelfOnce {
+    trace: Trace,
+    polled: bool,
+}
+
+impl Future for WakeSelfOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.polled {
+            self.trace.push("poll 2: ready");
+            return Poll::Ready(());
+        }
+        self.polled = true;
+        self.trace.push("poll 1: wakes itself, returns Pending");
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Spec: TASK-4
+#[test]
+fn a_wake_during_the_poll_polls_the_task_again() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    // Virtual time: if the wake were lost, the loop would report a deadlock instead of hanging.
+    vrun(async move {
+        evloop::create_task(WakeSelfOnce {
+            trace: t,
+            polled: false,
+        })
+        .await
+        .unwrap();
+    });
+    assert_eq!(
+        trace.get(),
+        ["poll 1: wakes itself, returns Pending", "poll 2: ready"]
+    );
+}
+
+/// Spec: TASK-5, TASK-6
+#[test]
+fn a_task_completes_exactly_once_and_tells_each_callback_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    vrun(async move {
+        let task = evloop::create_task(async {
+            yield_now().await;
+            1
+        });
+        for _ in 0..3 {
+            let c = c.clone();
+            task.add_done_callback(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        let r = task.task_ref();
+        assert_eq!(task.await.unwrap(), 1);
+        // Completion is final: cancel is refused, nothing runs twice.
+        assert!(!r.cancel());
+        assert!(!r.cancelled());
+        for _ in 0..3 {
+            yield_now().await;
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+/// Spec: TASK-6
+#[test]
+fn done_callbacks_run_via_call_soon_in_registration_order_never_inline() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let task = evloop::create_task(async {});
+        for name in ["cb1", "cb2", "cb3"] {
+            let t = t.clone();
+            task.add_done_callback(move |r: &TaskRef| {
+                assert!(r.done());
+                t.push(name)
+            });
+        }
+        let r = task.task_ref();
+        r.wait().await;
+        t.push("task done; adding cb4");
+        let t4 = t.clone();
+        r.add_done_callback(move |_| t4.push("cb4"));
+        t.push("cb4 added (not run inline)");
+        yield_now().await;
+        t.push("after one turn");
+    });
+    assert_eq!(
+        trace.get(),
+        [
+            "cb1",
+            "cb2",
+            "cb3",
+            "task done; adding cb4",
+            "cb4 added (not run inline)",
+            "cb4",
+            "after one turn"
+        ]
+    );
+}
+
+/// Spec: TASK-7
+#[test]
+fn cancel_drops_the_future_at_its_next_suspension_point() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let t2 = t.clone();
+        let task = evloop::create_task(async move {
+            let _guard = DropGuard(t2.clone(), "child future dropped");
+            t2.push("child suspends");
+            evloop::sleep(Duration::from_secs(3600)).await;
+            t2.push("child resumed (must not happen)");
+        });
+        yield_now().await;
+        t.push("cancel asked");
+        assert!(task.cancel());
+        assert!(
+            !task.done(),
+            "cancellation takes effect at the suspension point, later"
+        );
+        let r = task.task_ref();
+        let out = task.await;
+        assert!(matches!(out, Err(TaskError::Cancelled)));
+        assert!(r.cancelled() && r.done());
+        assert!(!r.cancel(), "cancel returns false once the task is done");
+        t.push("awaiter saw Cancelled");
+    });
+    assert_eq!(
+        trace.get(),
+        [
+            "child suspends",
+            "cancel asked",
+            "child future dropped",
+            "awaiter saw Cancelled"
+        ]
+    );
+}
+
+/// Spec: TASK-1, TASK-7
+#[test]
+fn a_task_cancelled_before_it_starts_never_runs() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let t2 = t.clone();
+        let task = evloop::create_task(async move { t2.push("body ran (must not happen)") });
+        assert!(task.cancel());
+        assert!(
+            task.cancel(),
+            "asking twice before it takes effect still says true"
+        );
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+    assert!(trace.get().is_empty());
+}
+
+/// Spec: TASK-7
+#[test]
+fn a_cancel_asked_during_the_final_step_wins_over_the_value() {
+    // asyncio's `_must_cancel`: a task cancelled while its step runs ends cancelled even if the
+    // step returned.
+    vrun(async {
+        let me: Arc<Mutex<Option<TaskRef>>> = Arc::default();
+        let m = me.clone();
+        let task = evloop::create_task(async move {
+            let r = m.lock().unwrap().clone().unwrap();
+            assert!(r.cancel());
+            7
+        });
+        *me.lock().unwrap() = Some(task.task_ref());
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+}
+
+/// Spec: TASK-8
+#[test]
+fn a_panicking_task_is_caught_and_the_loop_keeps_running() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let bad = evloop::create_task(async {
+            yield_now().await;
+            panic!("task exploded");
+        });
+        let t2 = t.clone();
+        let good = evloop::create_task(async move {
+            for i in 0..3 {
+                t2.push(format!("good step {i}"));
+                yield_now().await;
+            }
+        });
+        match bad.await {
+            Err(TaskError::Panicked(p)) => t.push(format!("caught: {}", p.message())),
+            other => panic!("expected a caught panic, got {other:?}"),
+        }
+        good.await.unwrap();
+    });
+    assert_eq!(
+        trace.get(),
+        [
+            "good step 0",
+            "good step 1",
+            "caught: task exploded",
+            "good step 2"
+        ]
+    );
+}
+
+/// Spec: TASK-8
+#[test]
+fn an_unobserved_panic_is_reported_as_never_retrieved() {
+    let ((), logs) = capture_logs(|| {
+        vrun(async {
+            // Dropped before it finishes: reported when it panics.
+            drop(evloop::create_task_named("detached", async {
+                yield_now().await;
+                panic!("nobody listens");
+            }));
+            // Finished, then dropped without taking the outcome: reported on drop.
+            let finished = evloop::create_task_named("finished", async { panic!("ignored") });
+            finished.task_ref().wait().await;
+            drop(finished);
+            for _ in 0..3 {
+                yield_now().await;
+            }
+        })
+    });
+    assert_eq!(
+        logs.matches("Task exception was never retrieved").count(),
+        2
+    );
+    assert!(
+        logs.contains("detached") && logs.contains("finished"),
+        "{logs}"
+    );
+
+    // Observed panics are not reported.
+    let ((), logs) = capture_logs(|| {
+        vrun(async {
+            let t = evloop::create_task(async { panic!("observed") });
+            assert!(t.await.unwrap_err().is_panic());
+        })
+    });
+    assert!(!logs.contains("never retrieved"), "{logs}");
+}
+
+/// Spec: TASK-9
+#[test]
+fn the_loop_keeps_a_task_alive_when_every_handle_is_dropped() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let t2 = t.clone();
+        drop(evloop::create_task(async move {
+            evloop::sleep(Duration::from_secs(1)).await;
+            t2.push("unowned task finished");
+        }));
+        evloop::sleep(Duration::from_secs(2)).await;
+        t.push("main finished");
+    });
+    assert_eq!(trace.get(), ["unowned task finished", "main finished"]);
+}

@@ -1,0 +1,233 @@
+//! Threads: several workers, wakes from any thread, the blocking-work pool,
+//! `run_coroutine_threadsafe`, and which public types cross threads (specs/threads.md).
+
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+mod common;
+
+use common::{vloop, vrun, yield_now, Trace};
+use evloop::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+/// Spec: THREAD-1
+#[test]
+fn several_workers_run_every_task_to_completion_with_results_in_argument_order() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    let out = Builder::new()
+        .workers(4)
+        .virtual_time(true)
+        .run(async move {
+            let children = (0..40u64).map(|i| {
+                let p = p.clone();
+                async move {
+                    for _ in 0..10 {
+                        p.fetch_add(1, Ordering::SeqCst);
+                        yield_now().await;
+                    }
+                    // Every worker knows the loop it runs for.
+                    assert!(get_running_loop().is_ok());
+                    evloop::sleep(Duration::from_millis(40 - i)).await;
+                    i
+                }
+            });
+            gather(children).await.unwrap()
+        });
+    assert_eq!(out, (0..40).collect::<Vec<_>>());
+    assert_eq!(polls.load(Ordering::SeqCst), 400);
+}
+
+/// Spec: THREAD-1, TASK-9
+#[test]
+fn several_workers_keep_unowned_tasks_and_done_callbacks() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    Builder::new()
+        .workers(3)
+        .virtual_time(true)
+        .run(async move {
+            let done = Arc::new(AtomicUsize::new(0));
+            for _ in 0..20 {
+                let d = done.clone();
+                let task = create_task(async {
+                    yield_now().await;
+                });
+                task.add_done_callback(move |_| {
+                    d.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            evloop::sleep(Duration::from_secs(1)).await;
+            t.push(format!("done callbacks: {}", done.load(Ordering::SeqCst)));
+        });
+    assert_eq!(trace.get(), ["done callbacks: 20"]);
+}
+
+/// Spec: THREAD-2, LOOP-5, TASK-4
+#[test]
+fn a_waker_can_be_woken_from_many_threads_and_no_wake_is_lost() {
+    for workers in [1, 2] {
+        let lp = Builder::new().workers(workers).build();
+        lp.run_until_complete(async {
+            let count = Arc::new(AtomicUsize::new(0));
+            let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+            let mut helpers = Vec::new();
+            std::future::poll_fn(|cx| {
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                if helpers.is_empty() {
+                    for _ in 0..4 {
+                        let (count, slot) = (count.clone(), slot.clone());
+                        helpers.push(std::thread::spawn(move || {
+                            for _ in 0..100 {
+                                count.fetch_add(1, Ordering::SeqCst);
+                                let w = slot.lock().unwrap().clone().unwrap();
+                                w.wake();
+                            }
+                        }));
+                    }
+                }
+                if count.load(Ordering::SeqCst) == 400 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            for h in helpers {
+                h.join().unwrap();
+            }
+        });
+        lp.close();
+    }
+}
+
+/// Spec: THREAD-3
+#[test]
+fn to_thread_runs_blocking_work_off_the_loop_and_resumes_with_its_result() {
+    vrun(async {
+        let loop_thread = std::thread::current().id();
+        let (id, sum) = to_thread(|| (std::thread::current().id(), (1..=100u32).sum::<u32>()))
+            .await
+            .unwrap();
+        assert_ne!(id, loop_thread);
+        assert_eq!(sum, 5050);
+
+        let lp = get_running_loop().unwrap();
+        assert_eq!(lp.run_in_executor(|| "executor").await.unwrap(), "executor");
+
+        let err = to_thread(|| -> u8 { panic!("blocking work failed") })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TaskError::Panicked(ref p) if p.message() == "blocking work failed"));
+
+        // Several at once, each result to its own awaiter.
+        let jobs = (0..6u32).map(|i| to_thread(move || i * i));
+        let squares: Vec<u32> = gather(jobs.map(|j| async { j.await.unwrap() }))
+            .await
+            .unwrap();
+        assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+    });
+}
+
+/// Spec: THREAD-4, TIME-4
+#[test]
+fn the_virtual_clock_waits_for_work_in_flight_on_the_pool() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let lp = get_running_loop().unwrap();
+        let t2 = t.clone();
+        let timer = create_task(async move {
+            evloop::sleep(Duration::from_secs(10)).await;
+            t2.push("timer fired");
+        });
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let job = to_thread(move || {
+            go_rx.recv().unwrap();
+            "job result"
+        });
+        // The loop runs out of ready work with only the job outstanding: it must wait for it.
+        yield_now().await;
+        go_tx.send(()).unwrap();
+        let r = job.await.unwrap();
+        t.push(format!("{r} at {}", lp.time()));
+        timer.await.unwrap();
+    });
+    assert_eq!(trace.get(), ["job result at 0", "timer fired"]);
+}
+
+/// Spec: THREAD-5
+#[test]
+fn run_coroutine_threadsafe_runs_work_on_a_loop_in_another_thread() {
+    let lp = vloop();
+    let answer = lp.create_future::<u32>();
+    let resolver = answer.resolver();
+    let remote = lp.clone();
+    let helper = std::thread::spawn(move || {
+        // No timer here: the live resolver holds the virtual clock still (TIME-4), so a virtual
+        // sleep in this coroutine would wait for this very thread (see specs/differences.md).
+        let cf = run_coroutine_threadsafe(
+            async {
+                yield_now().await;
+                40 + 2
+            },
+            &remote,
+        );
+        let v = cf.wait().unwrap();
+        resolver.resolve(v).unwrap();
+    });
+    assert_eq!(lp.run_until_complete(answer).unwrap(), 42);
+    helper.join().unwrap();
+
+    // Waiting on the loop's own thread would block it forever: refused with a message.
+    let l2 = lp.clone();
+    let msg = lp.run_until_complete(async move {
+        let cf = run_coroutine_threadsafe(async {}, &l2);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cf.wait()));
+        *r.unwrap_err().downcast::<&str>().unwrap()
+    });
+    assert!(msg.contains("`await` the work inside the loop"), "{msg}");
+
+    // A closed loop never runs the work: the waiter is told instead of hanging.
+    lp.close();
+    let cf = run_coroutine_threadsafe(async { 1 }, &lp);
+    assert!(cf.wait().unwrap_err().is_cancelled());
+}
+
+fn send_sync<T: Send + Sync>() {}
+fn send<T: Send>() {}
+
+/// Spec: THREAD-6
+#[test]
+fn public_types_are_send_and_sync_as_documented() {
+    send_sync::<EventLoop>();
+    send_sync::<Builder>();
+    send_sync::<Task<u8>>();
+    // A task handle crosses threads even when its output is only `Send`.
+    send_sync::<Task<std::cell::Cell<u8>>>();
+    send_sync::<TaskRef>();
+    send_sync::<WaitDone>();
+    send_sync::<LoopFuture<u8>>();
+    send_sync::<Resolver<u8>>();
+    send_sync::<Handle>();
+    send_sync::<TimerHandle>();
+    send_sync::<Sleep>();
+    send_sync::<Gather<u8>>();
+    send_sync::<TryGather<u8, String>>();
+    send_sync::<GatherSettled<u8>>();
+    send_sync::<ToThread<u8>>();
+    send_sync::<ConcurrentFuture<u8>>();
+    send_sync::<std::task::Waker>();
+    send_sync::<LoopError>();
+    send_sync::<InvalidStateError>();
+    send_sync::<FutureError>();
+    send_sync::<SharedError>();
+    send_sync::<Deadlock>();
+    send_sync::<PendingTask>();
+    send::<TaskError>();
+    send::<RunError>();
+    send::<GatherError<String>>();
+    send::<Panic>();
+}

@@ -1,0 +1,188 @@
+//! Time: sleeps and timers on the loop's clock, and the virtual clock (specs/time.md).
+
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+mod common;
+
+use common::{vrun, yield_now, Trace};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Spec: TIME-1
+#[test]
+fn sleep_and_timers_never_wake_early() {
+    vrun(async {
+        let lp = evloop::get_running_loop().unwrap();
+        for ms in [0u64, 1, 7, 250, 1000, 3_600_000] {
+            let start = lp.now();
+            evloop::sleep(Duration::from_millis(ms)).await;
+            assert!(
+                lp.now() - start >= Duration::from_millis(ms),
+                "woke early for {ms} ms"
+            );
+        }
+        let fired = lp.create_future::<Duration>();
+        let (f, l) = (fired.clone(), lp.clone());
+        let due = lp.now() + Duration::from_millis(1500);
+        lp.call_at(due, move || f.set_result(l.now()).unwrap());
+        assert!(fired.await.unwrap() >= due);
+    });
+    // On the real clock too (a zero-length sleep needs no real waiting).
+    evloop::run(async {
+        let lp = evloop::get_running_loop().unwrap();
+        let start = lp.now();
+        evloop::sleep(Duration::from_nanos(1)).await;
+        assert!(lp.now() - start >= Duration::from_nanos(1));
+    });
+}
+
+/// Spec: TIME-2
+#[test]
+fn timers_fire_in_deadline_order_and_equal_deadlines_in_fifo_order() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        for (name, secs) in [
+            ("a@3", 3),
+            ("b@1", 1),
+            ("c@2", 2),
+            ("d@1", 1),
+            ("e@1", 1),
+            ("f@0", 0),
+        ] {
+            lp.call_later(Duration::from_secs(secs), t.pusher(name));
+        }
+        let t2 = t.clone();
+        let sleeper = evloop::create_task(async move {
+            evloop::sleep(Duration::from_secs(2)).await;
+            t2.push("sleeper@2");
+        });
+        evloop::sleep(Duration::from_secs(4)).await;
+        sleeper.await.unwrap();
+    });
+    // The sleeper's timer was set at its first poll, after c@2, so it fires after c@2.
+    assert_eq!(
+        trace.get(),
+        ["f@0", "b@1", "d@1", "e@1", "c@2", "sleeper@2", "a@3"]
+    );
+}
+
+/// Spec: TIME-3
+#[test]
+fn sleep_zero_yields_exactly_one_loop_turn() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        let (ta, l) = (t.clone(), lp.clone());
+        lp.call_soon(move || {
+            ta.push("A (turn 1)");
+            l.call_soon(ta.pusher("A2 (turn 2)"));
+        });
+        t.push("main yields");
+        yield_now().await;
+        t.push("main resumed (turn 1)");
+        yield_now().await;
+        t.push("main resumed (turn 2)");
+    });
+    assert_eq!(
+        trace.get(),
+        [
+            "main yields",
+            "A (turn 1)",
+            "main resumed (turn 1)",
+            "A2 (turn 2)",
+            "main resumed (turn 2)"
+        ]
+    );
+
+    // Two tasks taking turns with bare yields interleave step by step.
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let tasks: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let t = t.clone();
+                evloop::create_task(async move {
+                    for i in 0..3 {
+                        t.push(format!("{name}{i}"));
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    assert_eq!(trace.get(), ["a0", "b0", "a1", "b1", "a2", "b2"]);
+}
+
+/// Spec: TIME-4
+#[test]
+fn the_virtual_clock_stands_still_while_anything_is_ready() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        let l = lp.clone();
+        lp.call_later(Duration::from_secs(1), move || {
+            let t = l.time();
+            assert_eq!(t, 1.0, "the clock jumps exactly to the deadline");
+        });
+        let t2 = t.clone();
+        let busy = evloop::create_task(async move {
+            for _ in 0..100 {
+                yield_now().await;
+            }
+            t2.push(format!(
+                "100 turns later the clock reads {}",
+                evloop::get_running_loop().unwrap().time()
+            ));
+        });
+        busy.await.unwrap();
+        evloop::sleep(Duration::from_secs(2)).await;
+        t.push(format!("after sleeping 2 s: {}", lp.time()));
+    });
+    assert_eq!(
+        trace.get(),
+        ["100 turns later the clock reads 0", "after sleeping 2 s: 2"]
+    );
+}
+
+/// Spec: TIME-4, FUT-4
+#[test]
+fn the_virtual_clock_waits_for_a_live_resolver() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        let t2 = t.clone();
+        let timer = evloop::create_task(async move {
+            evloop::sleep(Duration::from_secs(10)).await;
+            t2.push("timer fired");
+        });
+        let fut = lp.create_future::<u32>();
+        let resolver = fut.resolver();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let helper = std::thread::spawn(move || {
+            // Resolve only once the loop has had every chance to jump the clock.
+            go_rx.recv().unwrap();
+            resolver.resolve(9).unwrap();
+        });
+        // Let the timer task start and the loop run out of ready work before we block it.
+        yield_now().await;
+        go_tx.send(()).unwrap();
+        assert_eq!(fut.await.unwrap(), 9);
+        t.push(format!("resolved at {}", lp.time()));
+        timer.await.unwrap();
+        t.push(format!("main done at {}", lp.time()));
+        helper.join().unwrap();
+    });
+    assert_eq!(
+        trace.get(),
+        ["resolved at 0", "timer fired", "main done at 10"]
+    );
+}
