@@ -133,3 +133,22 @@ fn gathering_existing_tasks_wraps_each_in_a_new_task() {
         ]
     );
 }
+
+/// Spec: DIFF-5, GATHER-2
+#[test]
+fn a_cancelled_task_handle_in_a_gather_is_a_value_not_a_failure() {
+    // asyncio: `await gather(t)` with `t` cancelled raises CancelledError. evloop wraps the handle
+    // in a new task (DIFF-4) whose output is the handle's `Result`, so the cancellation arrives as
+    // a value and the gather succeeds.
+    let out = evloop::Builder::new().virtual_time(true).run(async {
+        let t = evloop::create_task(async {
+            evloop::sleep(Duration::from_secs(1)).await;
+            1
+        });
+        evloop::sleep(Duration::ZERO).await;
+        assert!(t.cancel());
+        evloop::gather([t]).await
+    });
+    let values = out.expect("the gather itself does not fail");
+    assert!(values[0].as_ref().unwrap_err().is_cancelled());
+}

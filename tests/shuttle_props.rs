@@ -15,6 +15,7 @@ use evloop_model::check::Options;
 use props::interp::VERDICT_PREFIX;
 use props::{diff, every, interp, model, program, show};
 use proptest::prelude::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// shuttle schedules per scheduler (random, then PCT) per generated program, unless
@@ -23,24 +24,35 @@ const SCHEDULES: u64 = 50;
 
 fn check_all_schedules(prog: &program::Body, workers: usize) {
     interp::quiet_program_panics();
-    let prog = Arc::new(prog.clone());
-    let json = program::to_json(&prog);
-    Options::new().iterations(SCHEDULES).check(move || {
-        let trace = interp::run(&prog, workers);
-        if let Err(e) = every::check(&prog, &trace) {
-            let bug = evloop_model::bug::from_env()
-                .map(|b| format!("EVLOOP_BUG={b} "))
-                .unwrap_or_default();
-            panic!(
-                "{VERDICT_PREFIX}workers({workers}): {e}\ntrace:\n{}replay this program on the failing schedule \
-                 (EVLOOP_REPLAY is the token in the harness's report):\n  {bug}\
-                 EVLOOP_PROP_PROGRAM='{json}' EVLOOP_PROP_WORKERS={workers} EVLOOP_REPLAY='<token>' \
-                 cargo test --profile model --features shuttle --test shuttle_props -- --ignored \
-                 --exact replay_program_from_env\n",
-                show(&trace)
-            );
-        }
-    });
+    let shared = Arc::new(prog.clone());
+    let checked = catch_unwind(AssertUnwindSafe(|| {
+        Options::new().iterations(SCHEDULES).check(move || {
+            let trace = interp::run(&shared, workers);
+            if let Err(e) = every::check(&shared, &trace) {
+                panic!(
+                    "{VERDICT_PREFIX}workers({workers}): {e}\ntrace:\n{}",
+                    show(&trace)
+                );
+            }
+        })
+    }));
+    if let Err(payload) = checked {
+        // Any failure, a violated property or one shuttle found itself (a deadlock): name the
+        // program, so that it replays on the schedule the harness printed.
+        let why = evloop_model::report::payload_message(&*payload);
+        let why = why.strip_prefix(VERDICT_PREFIX).unwrap_or(&why);
+        let bug = evloop_model::bug::from_env()
+            .map(|b| format!("EVLOOP_BUG={b} "))
+            .unwrap_or_default();
+        panic!(
+            "{VERDICT_PREFIX}{why}\nreplay this program on the failing schedule (the token is in \
+             the harness's report above):\n  {bug}EVLOOP_PROP_PROGRAM='{}' \
+             EVLOOP_PROP_WORKERS={workers} EVLOOP_REPLAY='<token>' cargo test --profile model \
+             --features shuttle --test shuttle_props -- --ignored --exact \
+             replay_program_from_env\n",
+            program::to_json(prog)
+        );
+    }
 }
 
 /// Runs the program in `EVLOOP_PROP_PROGRAM` (JSON, as a failure prints it) on

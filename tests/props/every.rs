@@ -6,7 +6,7 @@
 //!   cancelled and ran to its end ends exactly once with its own ending; nothing follows a task's
 //!   end or cancellation; the main task always ends.
 //! - each await sees the awaited task's ending (or cancellation, if it was cancelled), and only
-//!   after that task's end was recorded; a gather lists its children's endings in argument order
+//!   after that task's end was recorded; `cancel` returns false only for a task that ended; a gather lists its children's endings in argument order
 //!   or fails with the failure of a child that failed;
 //! - PROP-4: clock readings never go backwards along the trace, and no sleep ends early;
 //! - the run never deadlocks and its result is the main task's ending.
@@ -107,6 +107,13 @@ fn allowed(label: &str, body: &Body, infos: &HashMap<String, Info>) -> Vec<Optio
                         }
                     }
                 })
+            }
+            Step::Cancel(h) => {
+                let target = &spawns[*h];
+                Some(vec![
+                    format!("cancel {target} -> true"),
+                    format!("cancel {target} -> false"),
+                ])
             }
             Step::ToThread(w) => Some(vec![format!("thread -> ok {}", 2 * u32::from(*w))]),
             Step::ResolveFromThread(v) => Some(vec![format!("resolved -> ok {v}")]),
@@ -215,6 +222,12 @@ pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
                 let may_be_silent = outcome == "cancelled";
                 check_finished_before(&finished, child, n, &at, may_be_silent)?;
             }
+            if let Some(rest) = what.strip_prefix("cancel ") {
+                // `cancel` says false only for a task that has completed.
+                if let Some(child) = rest.strip_suffix(" -> false") {
+                    check_finished_before(&finished, child, n, &at, true)?;
+                }
+            }
             if what.starts_with("gather ") && !what.starts_with("gather fail") {
                 let step = nth_recording_step(&info.body, k);
                 if let Step::Gather(_, bs) = &info.body.steps[step] {
@@ -242,6 +255,7 @@ fn nth_recording_step(body: &Body, k: usize) -> usize {
                 s,
                 Step::Emit(_)
                     | Step::Await(_)
+                    | Step::Cancel(_)
                     | Step::Gather(..)
                     | Step::ToThread(_)
                     | Step::ResolveFromThread(_)

@@ -55,27 +55,69 @@ pub const PANIC_PREFIX: &str = "prog-panic:";
 pub const VERDICT_PREFIX: &str = "property failed: ";
 
 /// Panics that were not the program's own: the runtime catches a panicking callback and carries
-/// on, so without this a panic inside the runtime would leave no trace. Process-wide: a panic
-/// during a concurrently running test may be reported by another one, which is fine, since any
-/// such panic is a failure.
-static UNEXPECTED_PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// on, so without this a panic inside the runtime would leave no trace. Only panics raised while a
+/// program runs are collected, never a test's own failure after a run.
+///
+/// Under shuttle every simulated thread of a run lives on the test's OS thread, so the collector
+/// is per OS thread and exact. On real threads the workers are other OS threads, so it is
+/// process-wide: a panic during a concurrently running test may be reported by another one, which
+/// is fine, since any such panic is a failure.
+mod collector {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
 
-/// Programs running now: only their panics are collected, not, say, the test's own assertion
-/// failure after a run (which would otherwise feed into the next run's trace).
-static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static GLOBAL: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-struct Running;
-
-impl Running {
-    fn enter() -> Running {
-        RUNNING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Running
+    std::thread_local! {
+        static LOCAL: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
     }
-}
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    /// A program is running; dropping the guard returns the panics collected meanwhile.
+    pub(super) struct Running(());
+
+    pub(super) fn enter() -> Running {
+        if evloop_model::IS_MODEL {
+            LOCAL.with(|l| *l.borrow_mut() = Some(Vec::new()));
+        } else {
+            RUNNING.fetch_add(1, Ordering::SeqCst);
+        }
+        Running(())
+    }
+
+    impl Running {
+        pub(super) fn finish(self) -> Vec<String> {
+            if evloop_model::IS_MODEL {
+                LOCAL.with(|l| l.borrow_mut().take()).unwrap_or_default()
+            } else {
+                std::mem::take(&mut *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if evloop_model::IS_MODEL {
+                LOCAL.with(|l| l.borrow_mut().take());
+            } else {
+                RUNNING.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    pub(super) fn collect(panic: String) {
+        if evloop_model::IS_MODEL {
+            let _ = LOCAL.try_with(|l| {
+                if let Ok(mut l) = l.try_borrow_mut() {
+                    if let Some(l) = l.as_mut() {
+                        l.push(panic);
+                    }
+                }
+            });
+        } else if RUNNING.load(Ordering::SeqCst) > 0 {
+            GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).push(panic);
+        }
     }
 }
 
@@ -92,16 +134,10 @@ pub fn quiet_program_panics() {
                 .map(String::as_str)
                 .or_else(|| info.payload().downcast_ref::<&str>().copied())
                 .unwrap_or("");
-            if !msg.starts_with(PANIC_PREFIX)
-                && !msg.starts_with(VERDICT_PREFIX)
-                && RUNNING.load(std::sync::atomic::Ordering::SeqCst) > 0
-            {
+            if !msg.starts_with(PANIC_PREFIX) && !msg.starts_with(VERDICT_PREFIX) {
                 let at = info.location().map(|l| l.to_string()).unwrap_or_default();
                 let msg: String = msg.chars().take(300).collect();
-                UNEXPECTED_PANICS
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(format!("{msg} (at {at})"));
+                collector::collect(format!("{msg} (at {at})"));
             }
             if !msg.starts_with(PANIC_PREFIX) {
                 default(info);
@@ -161,7 +197,8 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
             armed: true,
         };
         let lp = evloop::get_running_loop().expect("tasks run on a loop");
-        let mut handles: Vec<(String, Option<evloop::Task<Out>>)> = Vec::new();
+        // (label, the typed handle until awaited, an untyped one for `cancel`)
+        let mut handles: Vec<(String, Option<evloop::Task<Out>>, evloop::TaskRef)> = Vec::new();
         for (i, step) in body.steps.into_iter().enumerate() {
             match step {
                 Step::Sleep(ms) => {
@@ -179,18 +216,19 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
                 Step::Spawn(b) => {
                     let l = format!("{label}.{i}");
                     let t = evloop::create_task(task_future(b, l.clone(), rec.clone()));
-                    handles.push((l, Some(t)));
+                    let r = t.task_ref();
+                    handles.push((l, Some(t), r));
                 }
                 Step::Await(h) => {
-                    let (l, t) = &mut handles[h];
+                    let (l, t, _) = &mut handles[h];
                     let t = t.take().expect("normalize: each handle awaited once");
                     let r = t.await;
                     rec.push(format!("{label} await {l} -> {}", describe_task(&r)));
                 }
                 Step::Cancel(h) => {
-                    if let Some(t) = &handles[h].1 {
-                        t.cancel();
-                    }
+                    let (l, _, r) = &handles[h];
+                    let asked = r.cancel();
+                    rec.push(format!("{label} cancel {l} -> {asked}"));
                 }
                 Step::Gather(mode, bodies) => {
                     let children: Vec<BoxFut> = bodies
@@ -294,7 +332,7 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
 pub fn run(program: &Body, workers: usize) -> Vec<String> {
     quiet_program_panics();
     let rec = Arc::new(Recorder::default());
-    let running = Running::enter();
+    let running = collector::enter();
     let lp = evloop::Builder::new()
         .virtual_time(true)
         .workers(workers)
@@ -303,8 +341,7 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| lp.try_run_until_complete(main)));
     rec.stop();
     lp.close();
-    drop(running);
-    for p in std::mem::take(&mut *UNEXPECTED_PANICS.lock().unwrap_or_else(|e| e.into_inner())) {
+    for p in running.finish() {
         rec.lines.lock().push(format!("- unexpected panic: {p}"));
     }
     let result = match outcome {

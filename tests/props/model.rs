@@ -305,10 +305,13 @@ impl Sim {
                 }
                 Step::Cancel(h) => {
                     let target = self.tasks[tid].handles[h];
-                    if self.tasks[target].outcome.is_none() {
+                    let pending = self.tasks[target].outcome.is_none();
+                    if pending {
                         self.tasks[target].cancel_requested = true;
                         self.wake(target);
                     }
+                    let target_label = self.tasks[target].label.clone();
+                    self.record(format!("{label} cancel {target_label} -> {pending}"));
                 }
                 Step::Gather(mode, bodies) => {
                     let g = self.gathers.len();

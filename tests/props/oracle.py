@@ -127,7 +127,9 @@ async def body(run, prog, label, raising):
                     d = describe_exc(e)
                 run.rec(f"{label} await {lab} -> {d}")
             elif k == "cancel":
-                handles[st[1]][1].cancel()
+                lab, t = handles[st[1]]
+                asked = "true" if t.cancel() else "false"
+                run.rec(f"{label} cancel {lab} -> {asked}")
             elif k == "gather":
                 mode, children = st[1], st[2]
                 coros = [

@@ -220,7 +220,7 @@ pub fn body_strategy(cross_thread: bool) -> BoxedStrategy<Body> {
     .boxed()
 }
 
-/// A whole program: the main task's body (2 to 10 steps, so there is always something going
+/// A whole program: the main task's body (2 to 9 steps, so there is always something going
 /// on), normalized.
 pub fn program(cross_thread: bool) -> impl Strategy<Value = Body> {
     (
