@@ -4,7 +4,7 @@
 //! was cancelled; evloop returns these as values from the `try_` functions and panics with the same
 //! sentence from the plain ones.
 
-use evloop_model::sync::Arc;
+use evloop_model::sync::{Arc, Mutex};
 use std::any::Any;
 use std::error::Error;
 use std::fmt;
@@ -88,9 +88,12 @@ impl fmt::Display for TaskError {
 impl Error for TaskError {}
 
 /// A caught panic: its message for display, and its payload to re-raise.
+///
+/// The payload sits behind a lock only so that `Panic` (and with it `TaskError`, `RunError` and
+/// `GatherError`) is `Sync` and fits `Box<dyn Error + Send + Sync>` / `anyhow`; nothing contends it.
 pub struct Panic {
     message: String,
-    payload: Box<dyn Any + Send>,
+    payload: Mutex<Box<dyn Any + Send>>,
 }
 
 impl Panic {
@@ -102,7 +105,10 @@ impl Panic {
         } else {
             "<non-string panic payload>".to_owned()
         };
-        Panic { message, payload }
+        Panic {
+            message,
+            payload: Mutex::new(payload),
+        }
     }
 
     /// The panic message (or a placeholder when the payload is not a string).
@@ -112,7 +118,7 @@ impl Panic {
 
     /// The payload, for `std::panic::resume_unwind`.
     pub fn into_payload(self) -> Box<dyn Any + Send> {
-        self.payload
+        self.payload.into_inner()
     }
 }
 

@@ -197,7 +197,6 @@ fn run_coroutine_threadsafe_runs_work_on_a_loop_in_another_thread() {
 }
 
 fn send_sync<T: Send + Sync>() {}
-fn send<T: Send>() {}
 
 /// Spec: THREAD-6
 #[test]
@@ -226,8 +225,10 @@ fn public_types_are_send_and_sync_as_documented() {
     send_sync::<SharedError>();
     send_sync::<Deadlock>();
     send_sync::<PendingTask>();
-    send::<TaskError>();
-    send::<RunError>();
-    send::<GatherError<String>>();
-    send::<Panic>();
+    // Errors fit `Box<dyn Error + Send + Sync>` (and so `anyhow`).
+    send_sync::<TaskError>();
+    send_sync::<RunError>();
+    send_sync::<GatherError<String>>();
+    send_sync::<Panic>();
+    let _: Box<dyn std::error::Error + Send + Sync> = Box::new(TaskError::Cancelled);
 }
