@@ -287,7 +287,9 @@ fn main() {
             "Instructions per operation (one task spawned+joined, one child gathered, one yield, \
              one hand-off, one cross-thread completion, one timer), from `valgrind \
              --tool=callgrind` as (Ir at 2n − Ir at n) / n, so start-up cancels out. Repeatable \
-             run to run, unlike wall time here; blind to what atomics and cache misses cost.\n\n\
+             run to run, unlike wall time here (except cross_thread_wake, whose count depends on how \
+             valgrind interleaves the helper thread with the loop); blind to what atomics and \
+             cache misses cost.\n\n\
              | workload | evloop | tokio_ct | smol_local | futures_localpool | evloop / fewest |\n\
              |---|---|---|---|---|---|\n",
         );
