@@ -7,6 +7,7 @@
 //! ```
 
 use crate::error::Panic;
+use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -26,9 +27,18 @@ enum Slot {
     Ran,
 }
 
+const NO_DEADLINE: u32 = u32::MAX;
+
 pub(crate) struct HandleCell {
     slot: Mutex<Slot>,
-    when: Option<Duration>,
+    /// Mirrors `slot == Cancelled`, stored in the same critical section that empties the slot, so
+    /// the timer heap can skip cancelled entries without a lock per entry.
+    cancelled: AtomicBool,
+    // `when` split in two so the flag above fits in the padding and the cell stays in the same
+    // allocation size class (a larger cell made glibc's malloc_consolidate dominate `timers`).
+    when_secs: u64,
+    /// `NO_DEADLINE` for a `call_soon` handle; a real `Duration` never has that many nanoseconds.
+    when_nanos: u32,
     created_at: &'static Location<'static>,
 }
 
@@ -40,23 +50,32 @@ impl HandleCell {
     ) -> Arc<HandleCell> {
         Arc::new(HandleCell {
             slot: Mutex::new(Slot::Armed(cb)),
-            when,
+            cancelled: AtomicBool::new(false),
+            when_secs: when.map_or(0, |w| w.as_secs()),
+            when_nanos: when.map_or(NO_DEADLINE, |w| w.subsec_nanos()),
             created_at,
         })
     }
 
     pub(crate) fn cancel(&self) {
-        let old = std::mem::replace(&mut *self.slot.lock(), Slot::Cancelled);
-        match old {
-            // Dropped here, outside the lock: the callback may own anything.
-            Slot::Armed(cb) => drop(cb),
-            Slot::Ran => *self.slot.lock() = Slot::Ran,
-            Slot::Cancelled => {}
-        }
+        let taken = {
+            let mut slot = self.slot.lock();
+            match &*slot {
+                Slot::Armed(_) => {
+                    self.cancelled.store(true, Ordering::Release);
+                    Some(std::mem::replace(&mut *slot, Slot::Cancelled))
+                }
+                Slot::Cancelled | Slot::Ran => None,
+            }
+        };
+        // Dropped here, outside the lock: the callback may own anything.
+        drop(taken);
     }
 
+    /// Set only once the slot holds `Cancelled` for good: an armed handle never reads as cancelled
+    /// before `cancel()` took the lock, and a handle that ran never reads as cancelled at all.
     pub(crate) fn is_cancelled(&self) -> bool {
-        matches!(*self.slot.lock(), Slot::Cancelled)
+        self.cancelled.load(Ordering::Acquire)
     }
 
     pub(crate) fn has_run(&self) -> bool {
@@ -91,8 +110,12 @@ impl HandleCell {
         }
     }
 
+    fn when(&self) -> Option<Duration> {
+        (self.when_nanos != NO_DEADLINE).then(|| Duration::new(self.when_secs, self.when_nanos))
+    }
+
     pub(crate) fn describe(&self) -> String {
-        match self.when {
+        match self.when() {
             Some(when) => format!("timer at {when:?} (created at {})", self.created_at),
             None => format!("created at {}", self.created_at),
         }
@@ -171,7 +194,7 @@ impl TimerHandle {
 
     /// When the callback is due, on the loop's clock (see `EventLoop::time`).
     pub fn when(&self) -> Duration {
-        self.0.when.unwrap_or_default()
+        self.0.when().unwrap_or_default()
     }
 }
 
