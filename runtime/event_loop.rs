@@ -623,7 +623,10 @@ impl LoopInner {
     pub(crate) fn inflight_end(&self) {
         let mut s = self.sched.lock();
         s.inflight -= 1;
-        if s.idle > 0 {
+        // `decide()` (and the exploration hook) only ask whether the count is zero, and the wake
+        // this work delivered was queued, with its own notify, before this call: a parked
+        // worker has nothing new to see until the last one ends.
+        if s.inflight == 0 && s.idle > 0 {
             self.wakeup.notify_all();
         }
     }
