@@ -170,15 +170,23 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 "error/cancel"
             };
             trace::record(|| format!("loop future completed with {kind}"));
-            st.outcome = Some(outcome.clone());
+            // Moved, not cloned: waiters clone the stored outcome when polled, so only done
+            // callbacks (below) need a copy of their own.
+            st.outcome = Some(outcome);
             std::mem::take(&mut st.entries)
         };
+        let mut for_calls: Option<Outcome<T>> = None;
         for entry in entries {
             match entry {
                 Entry::Wake(Some(w)) => w.wake(),
                 Entry::Wake(None) => {}
                 Entry::Call(f) => {
-                    let out = outcome.clone();
+                    let out = for_calls
+                        .get_or_insert_with(|| {
+                            let st = self.cell.state.lock();
+                            st.outcome.clone().expect("stored above, never taken")
+                        })
+                        .clone();
                     self.cell
                         .lp
                         .schedule(Runnable::Call(Box::new(move || f(out))));
@@ -214,6 +222,9 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
         let this = self.get_mut();
         let mut st = this.cell.state.lock();
         if let Some(out) = &st.outcome {
+            // `complete()` took every entry when it stored the outcome: nothing is left for
+            // `drop` to clear, so it need not lock.
+            this.index = None;
             return Poll::Ready(out.clone());
         }
         let entry = Entry::Wake(Some(cx.waker().clone()));
