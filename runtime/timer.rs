@@ -50,6 +50,9 @@ impl Timers {
     /// Drops cancelled timers at the front (asyncio does this first in `_run_once`), so the next
     /// deadline is a live one. A cancelled handle has already dropped its callback, so dropping it
     /// here runs no user code.
+    // Out of line: inlined, its loop sits in `decide()`, which every turn runs, and costs the
+    // timer-free turn a few instructions (callgrind: yield_loop 456 -> 460 per yield).
+    #[inline(never)]
     fn prune(&mut self) {
         while let Some(Reverse(e)) = self.heap.peek() {
             if !e.handle.is_cancelled() {
