@@ -187,6 +187,9 @@ pub(crate) struct LoopInner {
     registry: Mutex<Registry>,
     next_task_id: AtomicU64,
     running: AtomicBool,
+    /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
+    /// run (LOOP-4).
+    runs: AtomicU64,
     pub(crate) pool: Pool,
 }
 
@@ -223,6 +226,7 @@ impl EventLoop {
             registry: Mutex::new(Registry::default()),
             next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
+            runs: AtomicU64::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
         });
@@ -307,18 +311,23 @@ impl EventLoop {
         let _not_running = ResetOnDrop(&inner.running);
         let mut main = self.spawn(fut, None, at)?;
         {
-            let lp = inner.clone();
-            // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
-            // after the turn in which the callback runs (LOOP-4).
-            TaskCell::add_done_entry(
-                &main.task_ref().cell().clone(),
-                DoneEntry::Call(Box::new(move || lp.request_stop())),
-            );
-        }
-        {
             let mut s = inner.sched.lock();
             s.stopping = false;
             s.deadlock = false;
+        }
+        // Runs never overlap (`running`), so the count cannot move while this one runs.
+        let run = inner.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        {
+            let lp = inner.clone();
+            // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
+            // after the turn in which the callback runs (LOOP-4). asyncio removes the callback
+            // when `run_until_complete` returns; here it stays on the done list, so it stops
+            // only the run it was added for (a main task left pending by a deadlocked run may
+            // finish during a later one).
+            TaskCell::add_done_entry(
+                &main.task_ref().cell().clone(),
+                DoneEntry::Call(Box::new(move || lp.request_stop_of(run))),
+            );
         }
         trace::record(|| "loop starts".into());
         self.run_workers();
@@ -612,6 +621,13 @@ impl LoopInner {
         let mut s = self.sched.lock();
         s.stopping = true;
         self.wakeup.notify_all();
+    }
+
+    /// Stops the loop if it is still in run number `run` (LOOP-4).
+    fn request_stop_of(&self, run: u64) {
+        if self.runs.load(Ordering::Relaxed) == run {
+            self.request_stop();
+        }
     }
 
     /// Cross-thread work has begun: a virtual clock must wait for it (TIME-4).
