@@ -20,6 +20,7 @@ use crate::task::body::{Body, Stage};
 use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
+use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::time::Clock;
@@ -175,7 +176,8 @@ struct LoopOwner {
 
 impl Drop for LoopOwner {
     fn drop(&mut self) {
-        self.inner.close_now();
+        // Never running here: a run holds a handle to the loop until it returns.
+        let _ = self.inner.close_now();
     }
 }
 
@@ -301,12 +303,20 @@ impl EventLoop {
             }
             .into());
         }
-        if inner
-            .running
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
         {
-            return Err(LoopError::AlreadyRunning.into());
+            // Under the lock `close` holds while it checks `running` and closes, so a run either
+            // starts on an open loop or finds it closed (LOOP-6).
+            let s = inner.sched.lock();
+            if s.closed {
+                return Err(LoopError::Closed.into());
+            }
+            if inner
+                .running
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return Err(LoopError::AlreadyRunning.into());
+            }
         }
         let _not_running = ResetOnDrop(&inner.running);
         let mut main = self.spawn(fut, None, at)?;
@@ -419,11 +429,7 @@ impl EventLoop {
 
     /// [`EventLoop::close`], returning [`LoopError::CloseWhileRunning`] instead of panicking.
     pub fn try_close(&self) -> Result<(), LoopError> {
-        if self.is_running() {
-            return Err(LoopError::CloseWhileRunning);
-        }
-        self.inner().close_now();
-        Ok(())
+        self.inner().close_now()
     }
 
     /// The loop's clock in seconds (asyncio's `loop.time()`): real monotonic time since the loop
@@ -688,12 +694,26 @@ impl LoopInner {
         cell
     }
 
-    /// Closes the loop (LOOP-6). Idempotent.
-    pub(crate) fn close_now(&self) {
+    /// Closes the loop unless it is running (LOOP-6). Idempotent.
+    pub(crate) fn close_now(&self) -> Result<(), LoopError> {
+        let racy = bug::enabled(Bug::CloseRace);
+        if racy {
+            // Injected: "is it running?" is asked before the lock, so a run that starts in
+            // between finds its loop closed under it.
+            if self.running.load(Ordering::Acquire) {
+                return Err(LoopError::CloseWhileRunning);
+            }
+            evloop_model::thread::yield_now();
+        }
         let (ready, timers) = {
             let mut s = self.sched.lock();
+            // `run_inner` sets `running` under this lock, so no run can start between this
+            // check and `closed` being set: a running loop is never torn down under its workers.
+            if !racy && self.running.load(Ordering::Acquire) {
+                return Err(LoopError::CloseWhileRunning);
+            }
             if s.closed {
-                return;
+                return Ok(());
             }
             s.closed = true;
             (std::mem::take(&mut s.ready), s.timers.drain())
@@ -719,6 +739,7 @@ impl LoopInner {
         }
         drop(tasks);
         self.pool.shutdown();
+        Ok(())
     }
 }
 

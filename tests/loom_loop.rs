@@ -1,7 +1,7 @@
 //! loom: the loop's parking, cross-thread injection, the thread pool, and shutdown.
 #![cfg(feature = "loom")]
 
-use evloop::{Builder, EventLoop};
+use evloop::{Builder, EventLoop, LoopError, RunError};
 use evloop_model::check;
 use evloop_model::sync::atomic::{AtomicUsize, Ordering};
 use evloop_model::sync::Arc;
@@ -156,4 +156,24 @@ fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
             assert!(again.contains("after 1 schedule(s)"), "{again}");
         }
     }
+}
+
+/// `close` from another thread races `run_until_complete` starting: either the close comes first
+/// and the run reports `Closed`, or the run goes ahead and the close is refused or comes after it.
+/// A running loop is never closed under its worker (which would tear its main task down and leave
+/// the run with nothing to do: a deadlock report, or a hang on the real clock).
+/// Spec: LOOP-6
+#[test]
+fn close_racing_a_run_from_another_thread_never_closes_a_running_loop() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).build();
+        let closer = lp.clone();
+        let t = thread::spawn("closer".into(), move || closer.try_close());
+        let run = lp.try_run_until_complete(async { 7 });
+        let closed = t.join().unwrap();
+        match (&run, &closed) {
+            (Ok(7), _) | (Err(RunError::Loop(LoopError::Closed)), Ok(())) => {}
+            _ => panic!("LOOP-6 violated: run returned {run:?} while close returned {closed:?}"),
+        }
+    });
 }

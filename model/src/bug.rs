@@ -25,11 +25,14 @@ pub enum Bug {
     EarlyTimer,
     /// A wake that arrives after the task completed re-queues it.
     WakeAfterComplete,
+    /// `close` asks whether the loop is running and closes it in two steps, so a run can start
+    /// in between.
+    CloseRace,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -37,6 +40,7 @@ impl Bug {
         Bug::CancelRace,
         Bug::EarlyTimer,
         Bug::WakeAfterComplete,
+        Bug::CloseRace,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -49,6 +53,7 @@ impl Bug {
             Bug::CancelRace => "cancel_race",
             Bug::EarlyTimer => "early_timer",
             Bug::WakeAfterComplete => "wake_after_complete",
+            Bug::CloseRace => "close_race",
         }
     }
 
