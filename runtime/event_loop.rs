@@ -11,7 +11,7 @@
 //! the last `EventLoop` handle closes it too.
 
 use crate::context;
-use crate::error::{Deadlock, LoopError, PendingTask, RunError, TaskError};
+use crate::error::{or_panic, Deadlock, LoopError, PendingTask, RunError, TaskError};
 use crate::future::LoopFuture;
 use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
@@ -138,10 +138,7 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.try_run(main) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.try_run(main))
     }
 
     /// [`Builder::run`], returning misuse, cancellation and deadlock as values.
@@ -259,10 +256,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.run_inner(fut, Location::caller()) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.run_inner(fut, Location::caller()))
     }
 
     /// [`EventLoop::run_until_complete`], returning misuse, cancellation and deadlock as values.
@@ -422,9 +416,7 @@ impl EventLoop {
     /// # Panics
     /// When the loop is running ([`EventLoop::try_close`] returns the error instead).
     pub fn close(&self) {
-        if let Err(e) = self.try_close() {
-            panic!("{e}");
-        }
+        or_panic(self.try_close())
     }
 
     /// [`EventLoop::close`], returning [`LoopError::CloseWhileRunning`] instead of panicking.
@@ -490,10 +482,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.spawn(fut, None, Location::caller()) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.spawn(fut, None, Location::caller()))
     }
 
     /// [`EventLoop::create_task`] with a name for traces and warnings.
@@ -503,10 +492,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.spawn(fut, Some(name.into()), Location::caller()) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.spawn(fut, Some(name.into()), Location::caller()))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.

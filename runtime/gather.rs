@@ -16,7 +16,7 @@
 //! that is not done (GATHER-5). Once it has resolved, dropping it cancels nothing.
 
 use crate::context;
-use crate::error::{GatherError, LoopError, TaskError};
+use crate::error::{or_panic, GatherError, LoopError, TaskError};
 use crate::task::{Task, TaskRef};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
@@ -74,10 +74,7 @@ impl<T: Send + 'static> Core<T> {
         // GATHER-2: children become tasks here, in argument order.
         let tasks: Vec<Task<T>> = futures
             .into_iter()
-            .map(|f| match lp.spawn(f, None, at) {
-                Ok(t) => t,
-                Err(e) => panic!("{e}"),
-            })
+            .map(|f| or_panic(lp.spawn(f, None, at)))
             .collect();
         let n = tasks.len();
         let shared = Arc::new(Shared {
