@@ -159,6 +159,25 @@ impl<T: Send + 'static> Core<T> {
     }
 }
 
+impl<T> Core<T> {
+    /// Cancels every child that has not finished: each variant's `cancel`. Asks every child,
+    /// not only up to the first that was still running.
+    fn cancel(&self) -> bool {
+        let mut any = false;
+        for child in &self.children {
+            any |= child.cancel();
+        }
+        any
+    }
+
+    /// Each variant's `Debug`, under the variant's name.
+    fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("children", &self.children.len())
+            .finish()
+    }
+}
+
 struct TakenState<T> {
     slots: Vec<Option<Result<T, TaskError>>>,
     failed: Option<usize>,
@@ -218,11 +237,7 @@ impl<T: Send + 'static> Gather<T> {
     /// Cancels every child that has not finished; the gather then resolves with
     /// `Err(TaskError::Cancelled)` when the first cancelled child reports in.
     pub fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in &self.core.children {
-            any |= child.cancel();
-        }
-        any
+        self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
@@ -257,9 +272,7 @@ impl<T: Send + 'static> Future for Gather<T> {
 
 impl<T> fmt::Debug for Gather<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Gather")
-            .field("children", &self.core.children.len())
-            .finish()
+        self.core.fmt_as("Gather", f)
     }
 }
 
@@ -299,11 +312,7 @@ where
 impl<T: Send + 'static, E: Send + 'static> TryGather<T, E> {
     /// See [`Gather::cancel`].
     pub fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in &self.core.children {
-            any |= child.cancel();
-        }
-        any
+        self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
@@ -337,9 +346,7 @@ impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
 
 impl<T, E> fmt::Debug for TryGather<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryGather")
-            .field("children", &self.core.children.len())
-            .finish()
+        self.core.fmt_as("TryGather", f)
     }
 }
 
@@ -379,11 +386,7 @@ impl<T: Send + 'static> GatherSettled<T> {
     /// Cancels every child that has not finished; each cancelled child's slot then holds
     /// `Err(TaskError::Cancelled)`.
     pub fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in &self.core.children {
-            any |= child.cancel();
-        }
-        any
+        self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
@@ -408,9 +411,7 @@ impl<T: Send + 'static> Future for GatherSettled<T> {
 
 impl<T> fmt::Debug for GatherSettled<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatherSettled")
-            .field("children", &self.core.children.len())
-            .finish()
+        self.core.fmt_as("GatherSettled", f)
     }
 }
 
