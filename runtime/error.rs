@@ -101,9 +101,11 @@ impl Error for TaskError {}
 ///
 /// The payload sits behind a lock only so that `Panic` (and with it `TaskError`, `RunError` and
 /// `GatherError`) is `Sync` and fits `Box<dyn Error + Send + Sync>` / `anyhow`; nothing contends it.
+/// The lock is boxed: a model checker's mutex is a few hundred bytes, and every `Result` carrying
+/// a `TaskError` would grow by that much.
 pub struct Panic {
     message: String,
-    payload: Mutex<Box<dyn Any + Send>>,
+    payload: Box<Mutex<Box<dyn Any + Send>>>,
 }
 
 impl Panic {
@@ -117,7 +119,7 @@ impl Panic {
         };
         Panic {
             message,
-            payload: Mutex::new(payload),
+            payload: Box::new(Mutex::new(payload)),
         }
     }
 
@@ -128,7 +130,7 @@ impl Panic {
 
     /// The payload, for `std::panic::resume_unwind`.
     pub fn into_payload(self) -> Box<dyn Any + Send> {
-        self.payload.into_inner()
+        (*self.payload).into_inner()
     }
 }
 
