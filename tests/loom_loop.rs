@@ -177,3 +177,40 @@ fn close_racing_a_run_from_another_thread_never_closes_a_running_loop() {
         }
     });
 }
+
+/// Polls `fut` once and returns whether it finished, so that a test can arm a sleep's timer with
+/// one task's waker and then hand the sleep to another task.
+async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx).is_ready())
+    })
+    .await
+}
+
+/// A sleep armed by one task and then awaited by another, on two workers: its timer fires on one
+/// worker while the new owner polls it on the other. The poll either sees that the timer ran or
+/// leaves its own waker for the timer to wake, so the new owner is never left asleep.
+/// Spec: TIME-1, THREAD-2
+#[test]
+fn a_sleep_handed_to_another_task_wakes_its_new_owner() {
+    check(|| {
+        let v = Builder::new().virtual_time(true).workers(2).run(async {
+            let mut own = evloop::sleep(Duration::from_millis(1));
+            assert!(!poll_once(&mut own).await);
+            let slot: Arc<evloop_model::sync::Mutex<Option<evloop::Sleep>>> = Arc::default();
+            let s = slot.clone();
+            evloop::create_task(async move {
+                let mut handed = evloop::sleep(Duration::from_millis(1));
+                assert!(!poll_once(&mut handed).await);
+                *s.lock() = Some(handed);
+            })
+            .await
+            .unwrap();
+            own.await;
+            let handed = slot.lock().take().unwrap();
+            handed.await;
+            1
+        });
+        assert_eq!(v, 1);
+    });
+}
