@@ -11,6 +11,7 @@
 //! thread: while one is alive, a virtual clock knows a result may still arrive and does not jump.
 
 use crate::context;
+use crate::entries::Entries;
 use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
@@ -32,7 +33,7 @@ struct FutureCell<T> {
 
 struct FutState<T> {
     outcome: Option<Outcome<T>>,
-    entries: Vec<Entry<T>>,
+    entries: Entries<Entry<T>>,
 }
 
 enum Entry<T> {
@@ -65,8 +66,9 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     /// When no loop is running on this thread (use `EventLoop::create_future` instead).
     #[track_caller]
     pub fn new() -> Self {
-        match context::running_loop() {
-            Some(lp) => LoopFuture::new_on(lp.inner().clone()),
+        // Borrow the running loop rather than clone its handle: this runs once per future.
+        match context::with_running(|lp| lp.map(|lp| lp.inner().clone())) {
+            Some(inner) => LoopFuture::new_on(inner),
             None => panic!("{}", LoopError::NoRunningLoop),
         }
     }
@@ -77,7 +79,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 lp,
                 state: Mutex::new(FutState {
                     outcome: None,
-                    entries: Vec::new(),
+                    entries: Entries::default(),
                 }),
             }),
             index: None,
@@ -137,7 +139,9 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                     .lp
                     .schedule(Runnable::Call(Box::new(move || f(out))));
             }
-            None => st.entries.push(Entry::Call(Box::new(f))),
+            None => {
+                st.entries.push(Entry::Call(Box::new(f)));
+            }
         }
     }
 
@@ -204,19 +208,18 @@ impl<T> Clone for LoopFuture<T> {
 impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
     type Output = Outcome<T>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
-        let cell = self.cell.clone();
-        let mut st = cell.state.lock();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
+        // `LoopFuture` is `Unpin`; splitting the borrow lets the lock guard and the index live
+        // side by side without an extra reference count on the cell.
+        let this = self.get_mut();
+        let mut st = this.cell.state.lock();
         if let Some(out) = &st.outcome {
             return Poll::Ready(out.clone());
         }
         let entry = Entry::Wake(Some(cx.waker().clone()));
-        match self.index {
+        match this.index {
             Some(i) => st.entries[i] = entry,
-            None => {
-                self.index = Some(st.entries.len());
-                st.entries.push(entry);
-            }
+            None => this.index = Some(st.entries.push(entry)),
         }
         Poll::Pending
     }

@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 mod context;
+mod entries;
 mod error;
 mod event_loop;
 pub mod explore;

@@ -10,6 +10,7 @@
 //! - **R4** the loop's registry holds one strong reference from creation until completion, so a
 //!   task runs to the end even when every handle is dropped (TASK-9).
 
+use crate::entries::Entries;
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
 use crate::task::body::Body;
@@ -49,61 +50,8 @@ pub(crate) struct DoneList {
     pub(crate) registry_key: usize,
 }
 
-/// The done list's entries in the order they were added, the first one stored inline: most tasks
-/// get exactly one (the handle awaiting them, or gather's callback), and that one should not cost
-/// an allocation of its own.
-#[derive(Default)]
-pub(crate) struct DoneEntries {
-    first: Option<DoneEntry>,
-    rest: Vec<DoneEntry>,
-}
-
-impl DoneEntries {
-    /// Appends `entry`; returns its index for later replacement.
-    pub(crate) fn push(&mut self, entry: DoneEntry) -> usize {
-        // Entries are replaced in place, never removed, so an empty `first` means an empty list.
-        if self.first.is_none() {
-            self.first = Some(entry);
-            0
-        } else {
-            self.rest.push(entry);
-            self.rest.len()
-        }
-    }
-
-    /// The entries in the order they were added.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &DoneEntry> {
-        self.first.iter().chain(&self.rest)
-    }
-}
-
-impl std::ops::Index<usize> for DoneEntries {
-    type Output = DoneEntry;
-    fn index(&self, i: usize) -> &DoneEntry {
-        match i {
-            0 => self.first.as_ref().expect("done entry 0 exists"),
-            _ => &self.rest[i - 1],
-        }
-    }
-}
-
-impl std::ops::IndexMut<usize> for DoneEntries {
-    fn index_mut(&mut self, i: usize) -> &mut DoneEntry {
-        match i {
-            0 => self.first.as_mut().expect("done entry 0 exists"),
-            _ => &mut self.rest[i - 1],
-        }
-    }
-}
-
-impl IntoIterator for DoneEntries {
-    type Item = DoneEntry;
-    type IntoIter =
-        std::iter::Chain<std::option::IntoIter<DoneEntry>, std::vec::IntoIter<DoneEntry>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.first.into_iter().chain(self.rest)
-    }
-}
+/// The done list's entries, in the order they were added (first one inline, see [`Entries`]).
+pub(crate) type DoneEntries = Entries<DoneEntry>;
 
 pub(crate) enum DoneEntry {
     /// Wake this waker (a task awaiting the handle, or a `TaskRef::wait` future).

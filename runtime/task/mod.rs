@@ -98,12 +98,18 @@ impl<T: Send + 'static> Task<T> {
     }
 
     fn take_output(&self) -> Option<Result<T, TaskError>> {
-        let mut slot: Option<Result<T, TaskError>> = None;
-        // R2 (cell): the task is complete, so nobody polls the body any more.
-        self.cell.body.lock().as_mut().take_output(&mut slot);
+        let slot = self.take_from_body();
         if slot.is_some() {
             self.cell.done.lock().taken = true;
         }
+        slot
+    }
+
+    /// Moves the outcome out of the body without marking it taken (the caller does).
+    fn take_from_body(&self) -> Option<Result<T, TaskError>> {
+        let mut slot: Option<Result<T, TaskError>> = None;
+        // R2 (cell): the task is complete, so nobody polls the body any more.
+        self.cell.body.lock().as_mut().take_output(&mut slot);
         slot
     }
 
@@ -153,9 +159,12 @@ impl<T: Send + 'static> Future for Task<T> {
                 }
                 return Poll::Pending;
             }
+            // Closed: the outcome is stored (TASK-5) and only this handle takes it, so it can be
+            // marked taken under this lock instead of a second one after the take.
+            done.taken = true;
         }
         let out = self
-            .take_output()
+            .take_from_body()
             .expect("a complete task always has an outcome until its handle takes it");
         self.consumed = true;
         Poll::Ready(out)

@@ -75,6 +75,21 @@ const WORKLOADS: &[Workload] = &[
 const EVLOOP_IDS: &[&str] = &["evloop", "evloop_workers2"];
 const PYTHON_IDS: &[&str] = &["cpython_asyncio", "uvloop"];
 
+const NOTES: &str = "
+Targets (issue 6): at least as fast as the fastest peer on every workload; cross_thread_wake \
+within 20% of the best peer; at least 50× CPython asyncio on gather; bytes per pending task no \
+more than the leanest peer's.
+
+How the peers run: each runtime's own entry point drives the workload (`run_until_complete`, \
+`block_on`, `LocalExecutor::run`, `LocalPool::run_until`), reused across iterations; yields are \
+`evloop::sleep(ZERO)`, `tokio::task::yield_now`, `futures_lite::future::yield_now`; a gather is \
+`evloop::gather` on evloop and spawn-every-child + `join_all` on the Rust peers; ping_pong uses \
+one `LoopFuture` per hand-off on evloop, one `oneshot` (tokio's, or futures') on the peers; \
+cross_thread_wake completes `LoopFuture`s through `Resolver`s (peers: oneshot senders) from a \
+helper thread started after every waiter has parked. futures' `LocalPool` has no timer and \
+smol no paused clock, so they sit out the timer rows they cannot run.
+";
+
 fn median_ns(dir: &Path) -> Option<f64> {
     let text = fs::read_to_string(dir.join("new").join("estimates.json")).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
@@ -128,7 +143,7 @@ fn main() {
     let mut headline = String::new();
     let mut detail = String::new();
     headline.push_str(
-        "| workload | evloop | fastest peer | evloop / fastest | evloop / tokio | evloop / CPython asyncio | target met |\n\
+        "| workload | evloop | fastest peer | evloop / fastest | evloop / tokio | CPython asyncio / evloop | target met |\n\
          |---|---|---|---|---|---|---|\n",
     );
     for w in WORKLOADS {
@@ -187,7 +202,7 @@ fn main() {
                 .unwrap_or_else(|| "–".into()),
             ratio(fastest.as_ref().map(|f| f.1)),
             ratio(tokio),
-            ratio(cpython),
+            cpython.map_or("–".into(), |c| format!("{:.0}×", c / ev)),
             verdict(met),
             target_note,
         );
@@ -259,6 +274,54 @@ fn main() {
         }
     }
 
+    // Instructions per operation (callgrind).
+    let mut instructions = String::new();
+    let instr: Vec<Value> = fs::read_to_string(extra.join("instructions.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if !instr.is_empty() {
+        let runtimes = ["evloop", "tokio_ct", "smol_local", "futures_localpool"];
+        instructions.push_str(
+            "Instructions per operation (one task spawned+joined, one child gathered, one yield, \
+             one hand-off, one cross-thread completion, one timer), from `valgrind \
+             --tool=callgrind` as (Ir at 2n − Ir at n) / n, so start-up cancels out. Repeatable \
+             run to run, unlike wall time here (except cross_thread_wake, whose count depends on how \
+             valgrind interleaves the helper thread with the loop); blind to what atomics and \
+             cache misses cost.\n\n\
+             | workload | evloop | tokio_ct | smol_local | futures_localpool | evloop / fewest |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        let mut workloads: Vec<&str> = Vec::new();
+        for v in &instr {
+            let w = v["workload"].as_str().unwrap_or("?");
+            if !workloads.contains(&w) {
+                workloads.push(w);
+            }
+        }
+        for w in workloads {
+            let get = |rt: &str| {
+                instr
+                    .iter()
+                    .find(|v| v["workload"] == w && v["runtime"] == rt)
+                    .and_then(|v| v["per_op"].as_f64())
+            };
+            let cells: Vec<String> = runtimes
+                .iter()
+                .map(|rt| get(rt).map_or("–".into(), |x| format!("{x:.0}")))
+                .collect();
+            let fewest = runtimes[1..]
+                .iter()
+                .filter_map(|rt| get(rt))
+                .fold(f64::INFINITY, f64::min);
+            let ratio = get("evloop")
+                .filter(|_| fewest.is_finite())
+                .map_or("–".into(), |e| format!("{:.2}", e / fewest));
+            let _ = writeln!(instructions, "| {w} | {} | {ratio} |", cells.join(" | "));
+        }
+    }
+
     let mut out = String::new();
     out.push_str("# evloop benchmark results\n\n");
     out.push_str(
@@ -273,8 +336,15 @@ fn main() {
          run.\n\n## Headline\n\n",
     );
     out.push_str(&headline);
+    out.push_str(NOTES);
     out.push_str("\n## Per workload\n");
     out.push_str(&detail);
+    out.push_str("\n## Instructions per operation\n\n");
+    out.push_str(if instructions.is_empty() {
+        "not measured in this run (needs valgrind)\n"
+    } else {
+        &instructions
+    });
     out.push_str("\n## Memory\n\n");
     out.push_str(if memory.is_empty() {
         "not measured in this run\n"
