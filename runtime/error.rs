@@ -9,6 +9,16 @@ use std::any::Any;
 use std::error::Error;
 use std::fmt;
 
+/// The value, or a panic with the error's message: what each plain function does where its
+/// `try_` twin returns the error. `#[track_caller]`, so the panic names the user's call site.
+#[track_caller]
+pub(crate) fn or_panic<T, E: fmt::Display>(r: Result<T, E>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Misuse of an event loop (asyncio's `RuntimeError` cases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

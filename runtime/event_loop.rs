@@ -11,7 +11,7 @@
 //! the last `EventLoop` handle closes it too.
 
 use crate::context;
-use crate::error::{Deadlock, LoopError, PendingTask, RunError, TaskError};
+use crate::error::{or_panic, Deadlock, LoopError, PendingTask, RunError, TaskError};
 use crate::future::LoopFuture;
 use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
@@ -20,6 +20,7 @@ use crate::task::body::{Body, Stage};
 use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
+use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::time::Clock;
@@ -137,10 +138,7 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.try_run(main) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.try_run(main))
     }
 
     /// [`Builder::run`], returning misuse, cancellation and deadlock as values.
@@ -175,7 +173,8 @@ struct LoopOwner {
 
 impl Drop for LoopOwner {
     fn drop(&mut self) {
-        self.inner.close_now();
+        // Never running here: a run holds a handle to the loop until it returns.
+        let _ = self.inner.close_now();
     }
 }
 
@@ -187,6 +186,9 @@ pub(crate) struct LoopInner {
     registry: Mutex<Registry>,
     next_task_id: AtomicU64,
     running: AtomicBool,
+    /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
+    /// run (LOOP-4).
+    runs: AtomicU64,
     pub(crate) pool: Pool,
 }
 
@@ -223,6 +225,7 @@ impl EventLoop {
             registry: Mutex::new(Registry::default()),
             next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
+            runs: AtomicU64::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
         });
@@ -253,10 +256,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.run_inner(fut, Location::caller()) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.run_inner(fut, Location::caller()))
     }
 
     /// [`EventLoop::run_until_complete`], returning misuse, cancellation and deadlock as values.
@@ -297,28 +297,41 @@ impl EventLoop {
             }
             .into());
         }
-        if inner
-            .running
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
         {
-            return Err(LoopError::AlreadyRunning.into());
+            // Under the lock `close` holds while it checks `running` and closes, so a run either
+            // starts on an open loop or finds it closed (LOOP-6).
+            let s = inner.sched.lock();
+            if s.closed {
+                return Err(LoopError::Closed.into());
+            }
+            if inner
+                .running
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return Err(LoopError::AlreadyRunning.into());
+            }
         }
         let _not_running = ResetOnDrop(&inner.running);
         let mut main = self.spawn(fut, None, at)?;
         {
-            let lp = inner.clone();
-            // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
-            // after the turn in which the callback runs (LOOP-4).
-            TaskCell::add_done_entry(
-                &main.task_ref().cell().clone(),
-                DoneEntry::Call(Box::new(move || lp.request_stop())),
-            );
-        }
-        {
             let mut s = inner.sched.lock();
             s.stopping = false;
             s.deadlock = false;
+        }
+        // Runs never overlap (`running`), so the count cannot move while this one runs.
+        let run = inner.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        {
+            let lp = inner.clone();
+            // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
+            // after the turn in which the callback runs (LOOP-4). asyncio removes the callback
+            // when `run_until_complete` returns; here it stays on the done list, so it stops
+            // only the run it was added for (a main task left pending by a deadlocked run may
+            // finish during a later one).
+            TaskCell::add_done_entry(
+                &main.task_ref().cell().clone(),
+                DoneEntry::Call(Box::new(move || lp.request_stop_of(run))),
+            );
         }
         trace::record(|| "loop starts".into());
         self.run_workers();
@@ -403,18 +416,12 @@ impl EventLoop {
     /// # Panics
     /// When the loop is running ([`EventLoop::try_close`] returns the error instead).
     pub fn close(&self) {
-        if let Err(e) = self.try_close() {
-            panic!("{e}");
-        }
+        or_panic(self.try_close())
     }
 
     /// [`EventLoop::close`], returning [`LoopError::CloseWhileRunning`] instead of panicking.
     pub fn try_close(&self) -> Result<(), LoopError> {
-        if self.is_running() {
-            return Err(LoopError::CloseWhileRunning);
-        }
-        self.inner().close_now();
-        Ok(())
+        self.inner().close_now()
     }
 
     /// The loop's clock in seconds (asyncio's `loop.time()`): real monotonic time since the loop
@@ -475,10 +482,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.spawn(fut, None, Location::caller()) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.spawn(fut, None, Location::caller()))
     }
 
     /// [`EventLoop::create_task`] with a name for traces and warnings.
@@ -488,10 +492,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.spawn(fut, Some(name.into()), Location::caller()) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.spawn(fut, Some(name.into()), Location::caller()))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
@@ -614,6 +615,13 @@ impl LoopInner {
         self.wakeup.notify_all();
     }
 
+    /// Stops the loop if it is still in run number `run` (LOOP-4).
+    fn request_stop_of(&self, run: u64) {
+        if self.runs.load(Ordering::Relaxed) == run {
+            self.request_stop();
+        }
+    }
+
     /// Cross-thread work has begun: a virtual clock must wait for it (TIME-4).
     pub(crate) fn inflight_begin(&self) {
         self.sched.lock().inflight += 1;
@@ -675,12 +683,26 @@ impl LoopInner {
         cell
     }
 
-    /// Closes the loop (LOOP-6). Idempotent.
-    pub(crate) fn close_now(&self) {
+    /// Closes the loop unless it is running (LOOP-6). Idempotent.
+    pub(crate) fn close_now(&self) -> Result<(), LoopError> {
+        let racy = bug::enabled(Bug::CloseRace);
+        if racy {
+            // Injected: "is it running?" is asked before the lock, so a run that starts in
+            // between finds its loop closed under it.
+            if self.running.load(Ordering::Acquire) {
+                return Err(LoopError::CloseWhileRunning);
+            }
+            evloop_model::thread::yield_now();
+        }
         let (ready, timers) = {
             let mut s = self.sched.lock();
+            // `run_inner` sets `running` under this lock, so no run can start between this
+            // check and `closed` being set: a running loop is never torn down under its workers.
+            if !racy && self.running.load(Ordering::Acquire) {
+                return Err(LoopError::CloseWhileRunning);
+            }
             if s.closed {
-                return;
+                return Ok(());
             }
             s.closed = true;
             (std::mem::take(&mut s.ready), s.timers.drain())
@@ -706,6 +728,7 @@ impl LoopInner {
         }
         drop(tasks);
         self.pool.shutdown();
+        Ok(())
     }
 }
 

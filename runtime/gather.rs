@@ -16,7 +16,7 @@
 //! that is not done (GATHER-5). Once it has resolved, dropping it cancels nothing.
 
 use crate::context;
-use crate::error::{GatherError, LoopError, TaskError};
+use crate::error::{or_panic, GatherError, LoopError, TaskError};
 use crate::task::{Task, TaskRef};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
@@ -74,10 +74,7 @@ impl<T: Send + 'static> Core<T> {
         // GATHER-2: children become tasks here, in argument order.
         let tasks: Vec<Task<T>> = futures
             .into_iter()
-            .map(|f| match lp.spawn(f, None, at) {
-                Ok(t) => t,
-                Err(e) => panic!("{e}"),
-            })
+            .map(|f| or_panic(lp.spawn(f, None, at)))
             .collect();
         let n = tasks.len();
         let shared = Arc::new(Shared {
@@ -162,6 +159,25 @@ impl<T: Send + 'static> Core<T> {
     }
 }
 
+impl<T> Core<T> {
+    /// Cancels every child that has not finished: each variant's `cancel`. Asks every child,
+    /// not only up to the first that was still running.
+    fn cancel(&self) -> bool {
+        let mut any = false;
+        for child in &self.children {
+            any |= child.cancel();
+        }
+        any
+    }
+
+    /// Each variant's `Debug`, under the variant's name.
+    fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("children", &self.children.len())
+            .finish()
+    }
+}
+
 struct TakenState<T> {
     slots: Vec<Option<Result<T, TaskError>>>,
     failed: Option<usize>,
@@ -221,11 +237,7 @@ impl<T: Send + 'static> Gather<T> {
     /// Cancels every child that has not finished; the gather then resolves with
     /// `Err(TaskError::Cancelled)` when the first cancelled child reports in.
     pub fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in &self.core.children {
-            any |= child.cancel();
-        }
-        any
+        self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
@@ -260,9 +272,7 @@ impl<T: Send + 'static> Future for Gather<T> {
 
 impl<T> fmt::Debug for Gather<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Gather")
-            .field("children", &self.core.children.len())
-            .finish()
+        self.core.fmt_as("Gather", f)
     }
 }
 
@@ -302,11 +312,7 @@ where
 impl<T: Send + 'static, E: Send + 'static> TryGather<T, E> {
     /// See [`Gather::cancel`].
     pub fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in &self.core.children {
-            any |= child.cancel();
-        }
-        any
+        self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
@@ -340,9 +346,7 @@ impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
 
 impl<T, E> fmt::Debug for TryGather<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryGather")
-            .field("children", &self.core.children.len())
-            .finish()
+        self.core.fmt_as("TryGather", f)
     }
 }
 
@@ -382,11 +386,7 @@ impl<T: Send + 'static> GatherSettled<T> {
     /// Cancels every child that has not finished; each cancelled child's slot then holds
     /// `Err(TaskError::Cancelled)`.
     pub fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in &self.core.children {
-            any |= child.cancel();
-        }
-        any
+        self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
@@ -411,9 +411,7 @@ impl<T: Send + 'static> Future for GatherSettled<T> {
 
 impl<T> fmt::Debug for GatherSettled<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatherSettled")
-            .field("children", &self.core.children.len())
-            .finish()
+        self.core.fmt_as("GatherSettled", f)
     }
 }
 

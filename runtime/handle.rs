@@ -91,6 +91,22 @@ impl HandleCell {
         }
     }
 
+    /// For a `sleep` timer: true once it has run; otherwise leaves `waker` for it to wake. One
+    /// lock for both, so a timer running on another worker is either seen as run or wakes this
+    /// very waker (THREAD-2), even when the sleep moved to another task since it was armed.
+    pub(crate) fn ran_or_set_waker(&self, waker: &Waker) -> bool {
+        match &mut *self.slot.lock() {
+            Slot::Ran => true,
+            Slot::Armed(Callback::Wake(w)) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                false
+            }
+            Slot::Armed(Callback::Call(_)) | Slot::Cancelled => false,
+        }
+    }
+
     pub(crate) fn run(&self) {
         let taken = {
             let mut slot = self.slot.lock();

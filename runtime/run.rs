@@ -1,7 +1,7 @@
 //! `run`: asyncio's `asyncio.run(main)` — a fresh loop per call, cancel what is left, close.
 
 use crate::context;
-use crate::error::{LoopError, RunError};
+use crate::error::{or_panic, LoopError, RunError};
 use crate::event_loop::Builder;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
@@ -26,10 +26,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match run_with(&Builder::new(), main, Location::caller()) {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(run_with(&Builder::new(), main, Location::caller()))
 }
 
 /// [`run`], returning misuse, cancellation and deadlock as values.

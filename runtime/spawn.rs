@@ -1,7 +1,7 @@
 //! Creating tasks on the running loop (asyncio's `asyncio.create_task` and `ensure_future`).
 
 use crate::context;
-use crate::error::LoopError;
+use crate::error::{or_panic, LoopError};
 use crate::task::Task;
 use std::future::Future;
 use std::panic::Location;
@@ -25,10 +25,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match spawn_here(fut, None, Location::caller()) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(spawn_here(fut, None, Location::caller()))
 }
 
 /// [`create_task`] with a name, shown in traces, warnings and deadlock reports.
@@ -38,10 +35,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match spawn_here(fut, Some(name.into()), Location::caller()) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(spawn_here(fut, Some(name.into()), Location::caller()))
 }
 
 /// [`create_task`], returning [`LoopError::NoRunningLoop`] instead of panicking.
@@ -74,10 +68,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match spawn_here(fut, None, Location::caller()) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(spawn_here(fut, None, Location::caller()))
 }
 
 fn spawn_here<F>(

@@ -3,11 +3,12 @@
 
 use crate::context;
 use crate::error::TaskError;
-use crate::event_loop::EventLoop;
+use crate::event_loop::{EventLoop, LoopInner};
 use crate::queue::Runnable;
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 
 struct Shared<T> {
     result: Mutex<Option<Result<T, TaskError>>>,
@@ -54,6 +55,7 @@ impl<T> Drop for Completer<T> {
 ///     assert_eq!(answer.await.unwrap(), 42);
 /// });
 /// ```
+#[track_caller]
 pub fn run_coroutine_threadsafe<F>(fut: F, lp: &EventLoop) -> ConcurrentFuture<F::Output>
 where
     F: Future + Send + 'static,
@@ -66,11 +68,14 @@ where
     let mut completer = Completer {
         shared: Some(shared.clone()),
     };
-    let target = lp.clone();
+    // The loop's core, not an `EventLoop` handle: a handle in a callback on the loop's own queue
+    // would keep the loop from closing when the user's last handle goes (LOOP-6), leaking it.
+    let target = lp.inner().clone();
+    let at = Location::caller();
     // On a closed loop `schedule` drops the callback, and with it the completer: the waiter gets
     // `Err(Cancelled)` rather than waiting forever.
     lp.inner().schedule(Runnable::Call(Box::new(move || {
-        match target.try_create_task(fut) {
+        match LoopInner::spawn(&target, fut, None, at) {
             Ok(task) => task.on_output(move |r| completer.complete(r)),
             Err(_) => completer.complete(Err(TaskError::Cancelled)),
         }

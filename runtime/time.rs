@@ -9,6 +9,7 @@ use crate::context;
 use crate::error::LoopError;
 use crate::event_loop::LoopInner;
 use crate::handle::HandleCell;
+use evloop_model::bug::{self, Bug};
 use evloop_model::sync::Arc;
 use std::future::Future;
 use std::panic::Location;
@@ -94,11 +95,20 @@ impl Future for Sleep {
                 Poll::Ready(())
             }
             SleepState::Waiting(timer) => {
-                if timer.has_run() {
+                let ran = if bug::enabled(Bug::SleepWakerRace) {
+                    // Injected: "has it run?" and "wake me" under two locks; a timer that runs in
+                    // between wakes the waker it was armed with, not this one.
+                    timer.has_run() || {
+                        timer.set_waker(cx.waker());
+                        false
+                    }
+                } else {
+                    timer.ran_or_set_waker(cx.waker())
+                };
+                if ran {
                     self.state = SleepState::Done;
                     Poll::Ready(())
                 } else {
-                    timer.set_waker(cx.waker());
                     Poll::Pending
                 }
             }

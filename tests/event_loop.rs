@@ -369,3 +369,26 @@ fn debug_mode_warns_about_slow_steps_naming_the_task_and_where_it_was_created() 
         "debug is off by default: {quiet}"
     );
 }
+
+/// A main task left pending by a deadlocked run finishes during a later run: only the later run's
+/// own main task may stop that run (asyncio removes `_run_until_complete_cb` when
+/// `run_until_complete` returns).
+/// Spec: LOOP-4
+#[test]
+fn a_main_task_left_by_an_earlier_run_does_not_stop_a_later_run() {
+    let lp = vloop();
+    let gate = lp.create_future::<()>();
+    let waiter = gate.clone();
+    let first = lp.try_run_until_complete(async move {
+        let _ = waiter.await;
+    });
+    assert!(matches!(first, Err(RunError::Deadlock(_))));
+    let second = lp.try_run_until_complete(async move {
+        gate.set_result(()).unwrap();
+        // The first run's main task finishes now; this task is still sleeping.
+        evloop::sleep(Duration::from_secs(1)).await;
+        7
+    });
+    assert_eq!(second.unwrap(), 7);
+    lp.close();
+}

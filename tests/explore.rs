@@ -611,3 +611,36 @@ fn a_chooser_of_your_own_answers_every_choice_point() {
     );
     assert_eq!(again.timeline, f.timeline);
 }
+
+/// Always the last option, saying so in the timeline.
+struct NotingLast;
+
+impl Chooser for NotingLast {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        let chosen = point.keys.len() - 1;
+        note(format_args!(
+            "chooser took option {chosen} of {}",
+            point.keys.len()
+        ));
+        chosen
+    }
+}
+
+/// A chooser of your own is user code: it runs with none of the explorer's locks held, so it may
+/// call `note` (which takes them) without hanging its run.
+/// Spec: EXPLORE-1
+#[test]
+fn a_chooser_of_your_own_may_write_notes() {
+    let f = fails(
+        Config::robustness()
+            .custom(1, |_| Box::new(NotingLast))
+            .shrink_budget(0),
+        tickets_assume_gather_start_order,
+    );
+    assert!(
+        f.timeline
+            .iter()
+            .any(|l| l.contains("note: chooser took option")),
+        "{f}"
+    );
+}

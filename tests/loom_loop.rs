@@ -1,7 +1,7 @@
 //! loom: the loop's parking, cross-thread injection, the thread pool, and shutdown.
 #![cfg(feature = "loom")]
 
-use evloop::{Builder, EventLoop};
+use evloop::{Builder, EventLoop, LoopError, RunError};
 use evloop_model::check;
 use evloop_model::sync::atomic::{AtomicUsize, Ordering};
 use evloop_model::sync::Arc;
@@ -156,4 +156,61 @@ fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
             assert!(again.contains("after 1 schedule(s)"), "{again}");
         }
     }
+}
+
+/// `close` from another thread races `run_until_complete` starting: either the close comes first
+/// and the run reports `Closed`, or the run goes ahead and the close is refused or comes after it.
+/// A running loop is never closed under its worker (which would tear its main task down and leave
+/// the run with nothing to do: a deadlock report, or a hang on the real clock).
+/// Spec: LOOP-6
+#[test]
+fn close_racing_a_run_from_another_thread_never_closes_a_running_loop() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).build();
+        let closer = lp.clone();
+        let t = thread::spawn("closer".into(), move || closer.try_close());
+        let run = lp.try_run_until_complete(async { 7 });
+        let closed = t.join().unwrap();
+        match (&run, &closed) {
+            (Ok(7), _) | (Err(RunError::Loop(LoopError::Closed)), Ok(())) => {}
+            _ => panic!("LOOP-6 violated: run returned {run:?} while close returned {closed:?}"),
+        }
+    });
+}
+
+/// Polls `fut` once and returns whether it finished, so that a test can arm a sleep's timer with
+/// one task's waker and then hand the sleep to another task.
+async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx).is_ready())
+    })
+    .await
+}
+
+/// A sleep armed by one task and then awaited by another, on two workers: its timer fires on one
+/// worker while the new owner polls it on the other. The poll either sees that the timer ran or
+/// leaves its own waker for the timer to wake, so the new owner is never left asleep.
+/// Spec: TIME-1, THREAD-2
+#[test]
+fn a_sleep_handed_to_another_task_wakes_its_new_owner() {
+    check(|| {
+        let v = Builder::new().virtual_time(true).workers(2).run(async {
+            let mut own = evloop::sleep(Duration::from_millis(1));
+            assert!(!poll_once(&mut own).await);
+            let slot: Arc<evloop_model::sync::Mutex<Option<evloop::Sleep>>> = Arc::default();
+            let s = slot.clone();
+            evloop::create_task(async move {
+                let mut handed = evloop::sleep(Duration::from_millis(1));
+                assert!(!poll_once(&mut handed).await);
+                *s.lock() = Some(handed);
+            })
+            .await
+            .unwrap();
+            own.await;
+            let handed = slot.lock().take().unwrap();
+            handed.await;
+            1
+        });
+        assert_eq!(v, 1);
+    });
 }

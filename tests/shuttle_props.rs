@@ -44,11 +44,15 @@ fn check_all_schedules(prog: &program::Body, workers: usize) {
         let bug = evloop_model::bug::from_env()
             .map(|b| format!("EVLOOP_BUG={b} "))
             .unwrap_or_default();
+        // The harness printed the failing schedule's token just before re-raising; a shuttle
+        // deadlock it did not see leaves none, and then the whole budget is replayed.
+        let schedule = evloop_model::report::take_last_schedule()
+            .map(|t| format!("EVLOOP_REPLAY='{t}' "))
+            .unwrap_or_default();
         panic!(
-            "{VERDICT_PREFIX}{why}\nreplay this program on the failing schedule (the token is in \
-             the harness's report above):\n  {bug}EVLOOP_PROP_PROGRAM='{}' \
-             EVLOOP_PROP_WORKERS={workers} EVLOOP_REPLAY='<token>' cargo test --profile model \
-             --features shuttle --test shuttle_props -- --ignored --exact \
+            "{VERDICT_PREFIX}{why}\nreplay this program on the failing schedule:\n  \
+             {bug}EVLOOP_PROP_PROGRAM='{}' EVLOOP_PROP_WORKERS={workers} {schedule}cargo test \
+             --profile model --features shuttle --test shuttle_props -- --ignored --exact \
              replay_program_from_env\n",
             program::to_json(prog)
         );

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{capture_logs, vrun, yield_now, DropGuard, Trace};
-use evloop::{TaskError, TaskRef};
+use evloop::{Task, TaskError, TaskRef};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -411,4 +411,28 @@ fn the_loop_keeps_a_task_alive_when_every_handle_is_dropped() {
         t.push("main finished");
     });
     assert_eq!(trace.get(), ["unowned task finished", "main finished"]);
+}
+
+/// A task handed its own handle and awaiting it would wait for itself forever; instead it panics
+/// there, saying why (asyncio raises `RuntimeError: Task cannot await on itself`).
+/// Spec: TASK-2
+#[test]
+fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
+    let (panicked, message) = vrun(async {
+        let slot: Arc<Mutex<Option<Task<()>>>> = Arc::default();
+        let mine = slot.clone();
+        let task = evloop::create_task(async move {
+            let me = mine
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the handle was handed over");
+            let _ = me.await;
+        });
+        let r = task.task_ref();
+        *slot.lock().unwrap() = Some(task);
+        r.wait().await;
+        (r.panicked(), format!("{r:?}"))
+    });
+    assert!(panicked, "{message}");
 }

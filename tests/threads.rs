@@ -232,3 +232,22 @@ fn public_types_are_send_and_sync_as_documented() {
     send_sync::<Panic>();
     let _: Box<dyn std::error::Error + Send + Sync> = Box::new(TaskError::Cancelled);
 }
+
+/// Work submitted to a loop that never runs again does not keep the loop alive: when the last
+/// handles go, the loop closes (LOOP-6) and the submitted future is dropped unrun.
+/// Spec: THREAD-5, LOOP-6
+#[test]
+fn work_submitted_to_a_loop_does_not_keep_the_loop_alive() {
+    let trace = Trace::new();
+    let lp = vloop();
+    let guard = common::DropGuard(trace.clone(), "future dropped");
+    let cf = run_coroutine_threadsafe(
+        async move {
+            let _guard = guard;
+        },
+        &lp,
+    );
+    drop(cf);
+    drop(lp);
+    assert_eq!(trace.get(), ["future dropped"]);
+}

@@ -25,11 +25,17 @@ pub enum Bug {
     EarlyTimer,
     /// A wake that arrives after the task completed re-queues it.
     WakeAfterComplete,
+    /// `close` asks whether the loop is running and closes it in two steps, so a run can start
+    /// in between.
+    CloseRace,
+    /// A `sleep` polled again asks whether its timer ran and leaves its waker in two steps, so a
+    /// timer running in between wakes the waker it was armed with.
+    SleepWakerRace,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 9] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -37,6 +43,8 @@ impl Bug {
         Bug::CancelRace,
         Bug::EarlyTimer,
         Bug::WakeAfterComplete,
+        Bug::CloseRace,
+        Bug::SleepWakerRace,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -49,6 +57,8 @@ impl Bug {
             Bug::CancelRace => "cancel_race",
             Bug::EarlyTimer => "early_timer",
             Bug::WakeAfterComplete => "wake_after_complete",
+            Bug::CloseRace => "close_race",
+            Bug::SleepWakerRace => "sleep_waker_race",
         }
     }
 

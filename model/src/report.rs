@@ -5,6 +5,17 @@ use crate::trace::{self, Event};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+std::thread_local! {
+    static LAST_SCHEDULE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The schedule of the last failure printed on this OS thread, taken: a test that wraps a check
+/// (a property test naming its generated program, say) puts it into its own replay line, so that
+/// one line carries everything needed to reproduce the failure.
+pub fn take_last_schedule() -> Option<String> {
+    LAST_SCHEDULE.with(|l| l.borrow_mut().take())
+}
+
 /// How many timeline events a failure prints to stderr (the JSON record keeps all of them).
 pub const PRINTED_EVENTS: usize = 400;
 
@@ -63,6 +74,7 @@ impl Failure {
         let _ = writeln!(out, "evloop-model: to replay this failure exactly, run:");
         let _ = writeln!(out, "{}", self.replay);
         eprint!("{out}");
+        LAST_SCHEDULE.with(|l| *l.borrow_mut() = Some(self.schedule.clone()));
     }
 
     /// Writes the machine-readable record; `None` when the directory cannot be written.

@@ -42,11 +42,13 @@ pub(crate) struct Hook {
     /// False in joint mode (EXPLORE-16): jobs go to the pool's (model) threads, and the loop
     /// parks for cross-thread work as production does.
     pub(crate) defers_jobs: bool,
+    /// Apart from `state`: a chooser may be the user's (`Config::custom`), and user code must be
+    /// free to call `note`, which takes `state`.
+    chooser: Mutex<Box<dyn Chooser>>,
     state: Mutex<RunState>,
 }
 
 pub(crate) struct RunState {
-    chooser: Box<dyn Chooser>,
     pub(crate) choices: Vec<Taken>,
     pub(crate) timeline: Vec<String>,
     jobs: VecDeque<(u64, Job)>,
@@ -90,8 +92,8 @@ impl Hook {
         Hook {
             robust,
             defers_jobs,
+            chooser: Mutex::new(chooser),
             state: Mutex::new(RunState {
-                chooser,
                 choices: Vec::new(),
                 timeline: Vec::new(),
                 jobs: VecDeque::new(),
@@ -126,9 +128,10 @@ impl Hook {
     }
 
     fn choose(&self, kind: Kind, keys: &[u64]) -> usize {
-        let mut st = self.state.lock();
-        let ordinal = st.choices.len();
-        let chosen = st.chooser.choose(&ChoicePoint {
+        let ordinal = self.state.lock().choices.len();
+        // `state` is not held here (see `Hook::chooser`); the loop is one thread, so nothing
+        // else adds a choice in between.
+        let chosen = self.chooser.lock().choose(&ChoicePoint {
             kind,
             ordinal,
             keys,
@@ -138,6 +141,7 @@ impl Hook {
             "evloop explore: a Chooser answered {chosen} at a choice point with {} option(s)",
             keys.len()
         );
+        let mut st = self.state.lock();
         if chosen != 0 {
             let line = format!(
                 "{}choice #{ordinal} ({}): option {chosen} of {}, where FIFO takes 0",
@@ -191,7 +195,7 @@ impl Hook {
                 turns: st.turns,
                 steps: st.steps,
                 livelock: st.livelock,
-                divergence: st.chooser.divergence(),
+                divergence: self.chooser.lock().divergence(),
                 awaits: std::mem::take(&mut st.awaits),
             };
             (record, std::mem::take(&mut st.jobs))

@@ -4,6 +4,7 @@
 use super::token::Token;
 use super::{timeline_hash, Config, Mode, Run, Strategy, Verdict};
 use crate::error::PendingTask;
+use evloop_model::report::json_str;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -238,24 +239,6 @@ fn write_record(f: &Failure) -> Option<PathBuf> {
     let path = dir.join(format!("{file}.json"));
     std::fs::write(&path, to_json(f)).ok()?;
     Some(path)
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn to_json(f: &Failure) -> String {

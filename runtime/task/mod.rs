@@ -11,6 +11,7 @@ pub(crate) mod state;
 
 use crate::error::TaskError;
 use cell::{DoneEntry, TaskCell, TaskRc};
+use evloop_model::task::waker;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -140,6 +141,14 @@ impl<T: Send + 'static> Future for Task<T> {
         {
             let mut done = self.cell.done.lock();
             if !done.closed {
+                if done.join_index.is_none() && cx.waker().will_wake(&waker(&self.cell)) {
+                    // Only on the first wait: the task's own waker means it awaits itself.
+                    drop(done);
+                    panic!(
+                        "a task awaited its own handle and would wait for itself forever \
+                         (asyncio: RuntimeError: Task cannot await on itself)"
+                    );
+                }
                 // R3: not closed yet, so completion will find this waker.
                 let waker = cx.waker().clone();
                 match done.join_index {
