@@ -88,29 +88,6 @@ impl Drop for Guard {
     }
 }
 
-/// Runs one test of this binary in a child process with extra environment (loom aborts the
-/// whole process after a deadlock, so a deadlocking model can only be watched from outside).
-fn run_child(test: &str, env: &[(&str, String)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([test, "--exact", "--test-threads=1"])
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("LOOM_CHECKPOINT_FILE")
-        .env_remove("LOOM_CHECKPOINT_INTERVAL")
-        .env_remove("EVLOOP_BUG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    // A failure on purpose: keep its record out of the directory CI collects.
-    if let Some(dir) = evloop_model::report::failures_dir() {
-        cmd.env("EVLOOP_FAILURES_DIR", dir.join("expected"));
-    }
-    let out = cmd.output().expect("the child test runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 /// The value of `NAME='value'` in a replay line.
 fn env_value(line: &str, name: &str) -> String {
     let start = line.find(&format!("{name}='")).expect(name) + name.len() + 2;
@@ -125,7 +102,7 @@ fn env_value(line: &str, name: &str) -> String {
 fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
     let check = "call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost";
     let bug = ("EVLOOP_BUG", "park_race".to_owned());
-    let (passed, first) = run_child(check, std::slice::from_ref(&bug));
+    let (passed, first) = evloop_model::report::run_child_test(check, std::slice::from_ref(&bug));
     assert!(!passed, "the check must fail with the bug on:\n{first}");
     assert!(first.contains("FAILED under loom"), "{first}");
     assert!(first.contains("deadlock"), "{first}");
@@ -149,7 +126,7 @@ fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
         ),
     ];
     for run in 0..2 {
-        let (passed, again) = run_child(check, &env);
+        let (passed, again) = evloop_model::report::run_child_test(check, &env);
         assert!(!passed, "replay run {run} must fail again:\n{again}");
         assert!(again.contains("deadlock"), "{again}");
         if run == 1 {

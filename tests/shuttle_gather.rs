@@ -177,28 +177,6 @@ impl Drop for Guard {
     }
 }
 
-/// Runs one test of this binary in a child process with extra environment; returns whether it
-/// passed and everything it printed.
-fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([test, "--exact", "--test-threads=1"])
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("EVLOOP_REPLAY")
-        .env_remove("EVLOOP_BUG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    // A failure on purpose: keep its record out of the directory CI collects.
-    if let Some(dir) = evloop_model::report::failures_dir() {
-        cmd.env("EVLOOP_FAILURES_DIR", dir.join("expected"));
-    }
-    let out = cmd.output().expect("the child test runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 /// The timeline block a failure prints.
 fn timeline(out: &str) -> String {
     let start = out.find("timeline of that schedule").expect("a timeline");
@@ -213,7 +191,8 @@ fn timeline(out: &str) -> String {
 #[test]
 fn a_failure_replays_exactly_from_its_printed_line() {
     let check = "gather_of_many_children_woken_from_helper_threads_keeps_argument_order";
-    let (passed, first) = run_child(check, &[("EVLOOP_BUG", "lost_wakeup")]);
+    let (passed, first) =
+        evloop_model::report::run_child_test(check, &[("EVLOOP_BUG", "lost_wakeup")]);
     assert!(!passed, "the check must fail with the bug on:\n{first}");
     let lines: Vec<&str> = first
         .lines()
@@ -228,7 +207,7 @@ fn a_failure_replays_exactly_from_its_printed_line() {
         .unwrap();
     let original = timeline(&first);
     for _ in 0..2 {
-        let (passed, again) = run_child(
+        let (passed, again) = evloop_model::report::run_child_test(
             check,
             &[("EVLOOP_BUG", "lost_wakeup"), ("EVLOOP_REPLAY", token)],
         );

@@ -345,3 +345,38 @@ pub fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
         "<non-string panic payload>".to_owned()
     }
 }
+
+/// Runs one test of the current test binary in a child process, with the model environment
+/// (`EVLOOP_BUG`, `EVLOOP_REPLAY`, loom's checkpoint variables) cleared and then `env` set;
+/// returns whether it passed and everything it printed. This is how a test watches a check that
+/// fails on purpose: a loom deadlock aborts its whole process, so it can only be seen from
+/// outside. Records of these expected failures go to `<failures dir>/expected`, away from the
+/// directory CI collects.
+pub fn run_child_test<K, V>(test: &str, env: &[(K, V)]) -> (bool, String)
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([test, "--exact", "--test-threads=1"])
+        .env("RUST_BACKTRACE", "0");
+    for var in [
+        "EVLOOP_BUG",
+        "EVLOOP_REPLAY",
+        "LOOM_CHECKPOINT_FILE",
+        "LOOM_CHECKPOINT_INTERVAL",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(dir) = failures_dir() {
+        cmd.env("EVLOOP_FAILURES_DIR", dir.join("expected"));
+    }
+    let out = cmd.output().expect("the child test runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
