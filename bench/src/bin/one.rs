@@ -1,5 +1,7 @@
 //! Runs one workload once on one runtime, for profilers (`valgrind --tool=callgrind`, `perf`):
-//! `one <workload> <runtime> [n]`, e.g. `one spawn_join evloop 100000`.
+//! `one <workload> <runtime> [n]`, e.g. `one spawn_join evloop 100000`. The two-worker rows
+//! (`_mt` in the criterion groups) are `evloop_workers2`, `tokio_mt2` and `smol_mt2` on
+//! `spawn_join`, `gather` or `cross_thread_wake`.
 
 use evloop_bench::*;
 use futures::executor::LocalPool;
@@ -42,6 +44,24 @@ fn main() {
                 "timers_virtual" => tok::timers(&rt, n, virtual_deadline),
                 "timers_real" => tok::timers(&rt, n, real_deadline),
                 w => panic!("unknown workload {w}"),
+            }
+        }
+        "tokio_mt2" => {
+            let rt = tok::multi_thread(2);
+            match workload {
+                "spawn_join" => tok::spawn_join(&rt, n),
+                "gather" => tok::gather(&rt, n),
+                "cross_thread_wake" => tok::cross_thread_wake(&rt, n),
+                w => panic!("no two-worker row for {w}"),
+            }
+        }
+        "smol_mt2" => {
+            let mt = smol::Mt::new(2);
+            match workload {
+                "spawn_join" => smol::spawn_join_mt(&mt, n),
+                "gather" => smol::gather_mt(&mt, n),
+                "cross_thread_wake" => smol::cross_thread_wake_mt(&mt, n),
+                w => panic!("no two-worker row for {w}"),
             }
         }
         "smol_local" => {
