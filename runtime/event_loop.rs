@@ -189,6 +189,9 @@ pub(crate) struct LoopInner {
     /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
     /// run (LOOP-4).
     runs: AtomicU64,
+    /// `Sched::stopping`, readable without the lock: a worker running a chunk of entries checks
+    /// it after each one (LOOP-4 with several workers, `turn::run_shared_turn`).
+    stop_asked: AtomicBool,
     pub(crate) pool: Pool,
 }
 
@@ -226,6 +229,7 @@ impl EventLoop {
             next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
+            stop_asked: AtomicBool::new(false),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
         });
@@ -317,6 +321,7 @@ impl EventLoop {
         {
             let mut s = inner.sched.lock();
             s.stopping = false;
+            inner.stop_asked.store(false, Ordering::Relaxed);
             s.deadlock = false;
         }
         // Runs never overlap (`running`), so the count cannot move while this one runs.
@@ -564,17 +569,20 @@ impl LoopInner {
             } else {
                 s.ready.push_back(item);
                 let idle = s.idle;
+                let notify = s.claim_wakeup();
                 trace::record(|| {
                     format!(
                         "queued an item; {idle} worker(s) parked{}",
-                        if idle > 0 {
+                        if notify {
                             ", notified one"
+                        } else if idle > 0 {
+                            ", one already notified"
                         } else {
                             ", nobody to notify"
                         }
                     )
                 });
-                if idle > 0 {
+                if notify {
                     self.wakeup.notify_one();
                 }
                 None
@@ -612,7 +620,13 @@ impl LoopInner {
     pub(crate) fn request_stop(&self) {
         let mut s = self.sched.lock();
         s.stopping = true;
+        self.stop_asked.store(true, Ordering::Release);
         self.wakeup.notify_all();
+    }
+
+    /// A stop was requested (a hint; `Sched::stopping` under the lock decides).
+    pub(crate) fn stop_asked(&self) -> bool {
+        self.stop_asked.load(Ordering::Acquire)
     }
 
     /// Stops the loop if it is still in run number `run` (LOOP-4).

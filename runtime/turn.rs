@@ -31,6 +31,8 @@ pub(crate) struct Sched {
     pub(crate) timers: Timers,
     /// Workers waiting on the loop's condition variable.
     pub(crate) idle: usize,
+    /// Wakeups `schedule` has sent that no parked worker has taken up yet (see `claim_wakeup`).
+    pub(crate) notified: usize,
     /// Workers running an item right now.
     pub(crate) busy: usize,
     /// Cross-thread work the loop knows of (thread-pool jobs, live resolvers): while non-zero a
@@ -40,6 +42,34 @@ pub(crate) struct Sched {
     pub(crate) stopping: bool,
     pub(crate) deadlock: bool,
     pub(crate) closed: bool,
+    /// Entries taken from `ready` by several workers so far: tells a stopping worker whether
+    /// another one has taken an entry behind its chunk since it took it.
+    pub(crate) taken: u64,
+}
+
+impl Sched {
+    /// Whether a producer that just queued an item must notify a parked worker. Not when every
+    /// parked worker already has a wakeup on its way: `notify_one` is a futex system call each
+    /// time, and a burst of spawns used to make one per item until the woken worker got the lock.
+    ///
+    /// No wake is lost (LOOP-5): `notified` never exceeds the parked workers already unblocked
+    /// (a `notify_one` either unblocks a waiter or finds every parked worker unblocked already,
+    /// and each unblocked worker takes one back in `unparked`). So while a wakeup is
+    /// outstanding some parked worker is on its way to the lock, and will see this item.
+    pub(crate) fn claim_wakeup(&mut self) -> bool {
+        if self.idle > self.notified {
+            self.notified += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A parked worker has the lock again (notified, timed out, or woken spuriously).
+    pub(crate) fn unparked(&mut self) {
+        self.idle -= 1;
+        self.notified = self.notified.saturating_sub(1);
+    }
 }
 
 /// What the worker does next after looking at the queue.
@@ -85,15 +115,14 @@ fn run_turns(lp: &LoopInner, worker: usize) {
                     Some(t) => lp.wakeup.wait_timeout(s, t),
                     None => lp.wakeup.wait(s),
                 };
-                s.idle -= 1;
+                s.unparked();
                 trace::record(|| format!("worker {worker} unparked"));
             }
             Next::RunTurn => {
-                let ntodo = s.ready.len();
                 if single {
                     // Nobody else takes from the queue: take the whole turn under one lock. The
-                    // batch is empty here, so swapping the two buffers takes exactly the `ntodo`
-                    // items ready now, without copying them, and hands the queue the batch's
+                    // batch is empty here, so swapping the two buffers takes exactly the items
+                    // ready now, without copying them, and hands the queue the batch's
                     // spare capacity for what this turn makes ready.
                     debug_assert!(batch.is_empty());
                     std::mem::swap(&mut batch, &mut s.ready);
@@ -105,23 +134,77 @@ fn run_turns(lp: &LoopInner, worker: usize) {
                     s = lp.sched.lock();
                     s.busy -= 1;
                 } else {
-                    for _ in 0..ntodo {
-                        let Some(item) = s.ready.pop_front() else {
-                            break;
-                        };
-                        s.busy += 1;
-                        drop(s);
-                        run_item(lp, worker, item);
-                        s = lp.sched.lock();
-                        s.busy -= 1;
-                        if s.stopping {
-                            break;
-                        }
-                    }
+                    s = run_shared_turn(lp, worker, s, &mut batch);
                 }
             }
         }
     }
+}
+
+/// The most entries a worker takes from the shared queue under one lock. Bounded so that an
+/// idle worker still finds work while a busy one runs a long entry; measured with callgrind and
+/// perf on the two-worker benchmarks (bench/PROFILING.md).
+const MAX_CHUNK: usize = 32;
+
+/// One turn of one worker when several share the queue (THREAD-1). Entries are taken from the
+/// front in chunks, one lock acquisition per chunk instead of one per entry; every chunk is a
+/// contiguous run of the queue's front, so entries are still *taken* in FIFO order, and the
+/// worker takes no more than the `ntodo` entries that were ready when its turn began (LOOP-3).
+/// A chunk is at most the worker's share of what is ready (`len / workers`), so a short queue is
+/// taken one entry at a time, exactly as before, and the other workers are left their part.
+///
+/// A stop (LOOP-4) is noticed after each entry: the worker stops after the entry it is running
+/// and puts the rest of its chunk back at the front of the queue, in order, so they are the next
+/// entries taken, as if never taken. That keeps FIFO take order only while no other worker has
+/// taken an entry behind the chunk; if one has, those later entries were taken (and may have
+/// run) already, so the worker runs the rest of its chunk instead of putting it back: FIFO take
+/// order wins over stopping at once (see the worker notes in bench/PROFILING.md).
+fn run_shared_turn<'a>(
+    lp: &'a LoopInner,
+    worker: usize,
+    mut s: MutexGuard<'a, Sched>,
+    batch: &mut VecDeque<Runnable>,
+) -> MutexGuard<'a, Sched> {
+    let workers = lp.config.workers;
+    let mut left = s.ready.len();
+    while left > 0 {
+        // Other workers may have emptied the queue since this turn began.
+        let ready = s.ready.len();
+        if ready == 0 {
+            break;
+        }
+        let take = (ready / workers).clamp(1, MAX_CHUNK).min(left);
+        debug_assert!(batch.is_empty());
+        batch.extend(s.ready.drain(..take));
+        left -= batch.len();
+        s.taken += batch.len() as u64;
+        let taken_through = s.taken;
+        s.busy += 1;
+        drop(s);
+        let mut finish_chunk = false;
+        while let Some(item) = batch.pop_front() {
+            run_item(lp, worker, item);
+            if !finish_chunk && !batch.is_empty() && lp.stop_asked() {
+                let mut g = lp.sched.lock();
+                if g.taken == taken_through {
+                    let back = batch.len();
+                    trace::record(|| format!("worker {worker} stops; puts {back} entries back"));
+                    g.taken -= back as u64;
+                    while let Some(item) = batch.pop_back() {
+                        g.ready.push_front(item);
+                    }
+                } else {
+                    finish_chunk = true;
+                }
+            }
+        }
+        s = lp.sched.lock();
+        s.busy -= 1;
+        if s.stopping {
+            break;
+        }
+    }
+    s
 }
 
 fn decide(lp: &LoopInner, s: &mut MutexGuard<'_, Sched>, worker: usize) -> Next {

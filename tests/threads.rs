@@ -251,3 +251,58 @@ fn work_submitted_to_a_loop_does_not_keep_the_loop_alive() {
     drop(lp);
     assert_eq!(trace.get(), ["future dropped"]);
 }
+
+/// Spec: THREAD-1, LOOP-4
+#[test]
+fn stopping_several_workers_mid_turn_loses_no_entry_and_runs_none_twice() {
+    // 50 callback chains (not a multiple of a chunk) keep the shared queue long, so workers take it in chunks, and every
+    // stop lands in the middle of someone's chunk: what a stopping worker does not run must be
+    // the first thing the next run takes, once.
+    const CHAINS: usize = 50;
+    const STEPS: usize = 200;
+    fn step(
+        lp: EventLoop,
+        seen: Arc<Vec<AtomicUsize>>,
+        chain: usize,
+        k: usize,
+        bad: Arc<AtomicUsize>,
+    ) {
+        if seen[chain].swap(k + 1, Ordering::SeqCst) != k {
+            bad.fetch_add(1, Ordering::SeqCst);
+        }
+        if k + 1 < STEPS {
+            let next = lp.clone();
+            lp.call_soon(move || step(next, seen, chain, k + 1, bad));
+        }
+    }
+    let lp = Builder::new().workers(2).virtual_time(true).build();
+    let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..CHAINS).map(|_| AtomicUsize::new(0)).collect());
+    let bad = Arc::new(AtomicUsize::new(0));
+    for chain in 0..CHAINS {
+        let (l, s, b) = (lp.clone(), seen.clone(), bad.clone());
+        lp.call_soon(move || step(l, s, chain, 0, b));
+    }
+    // Many short runs, each stopping while the chains are still going.
+    for _ in 0..20 {
+        lp.run_until_complete(async {
+            yield_now().await;
+        });
+    }
+    let s = seen.clone();
+    let finished = lp.run_until_complete(async move {
+        for _ in 0..100_000 {
+            if s.iter().all(|c| c.load(Ordering::SeqCst) == STEPS) {
+                return true;
+            }
+            yield_now().await;
+        }
+        false
+    });
+    lp.close();
+    assert_eq!(
+        bad.load(Ordering::SeqCst),
+        0,
+        "a chain step ran twice or out of order"
+    );
+    assert!(finished, "a chain step was lost across a stop");
+}

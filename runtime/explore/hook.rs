@@ -248,7 +248,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
             // (TIME-4, LOOP-5). Its arrival is the model checker's choice.
             s.idle += 1;
             s = lp.wakeup.wait(s);
-            s.idle -= 1;
+            s.unparked();
             continue;
         }
         if s.ready.is_empty() {
