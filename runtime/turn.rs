@@ -185,6 +185,11 @@ fn run_shared_turn<'a>(
         while let Some(item) = batch.pop_front() {
             run_item(lp, worker, item);
             if !finish_chunk && !batch.is_empty() && lp.stop_asked() {
+                if bug::enabled(Bug::StopDropsChunk) {
+                    // Injected: the rest of the chunk stays in this worker's buffer, which is
+                    // dropped when the worker returns.
+                    break;
+                }
                 let mut g = lp.sched.lock();
                 if g.taken == taken_through {
                     let back = batch.len();

@@ -1,8 +1,8 @@
-//! shuttle: timers under contention in virtual time, and FIFO order with one worker while other
-//! threads inject work.
+//! shuttle: timers under contention in virtual time, FIFO order with one worker while other
+//! threads inject work, and two workers stopping in the middle of the chunks they took.
 #![cfg(feature = "shuttle")]
 
-use evloop::{Builder, LoopFuture};
+use evloop::{Builder, EventLoop, LoopFuture};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::{check, thread};
 use std::time::Duration;
@@ -131,5 +131,60 @@ fn one_worker_keeps_fifo_order_while_other_threads_inject_work() {
                 "callbacks from one thread run in the order queued"
             );
         }
+    });
+}
+
+/// Nine callback chains keep the shared queue long enough that two workers take it in chunks,
+/// and three short runs stop while the chains are going, so a stop lands in the middle of a
+/// chunk: whatever a stopping worker did not run must run in a later run, once and in its
+/// chain's order, in every schedule (what it leaves is put back at the queue's front, or run if
+/// another worker already took entries behind it).
+/// Spec: THREAD-1, LOOP-4
+#[test]
+fn stopping_two_workers_mid_chunk_loses_no_entry_and_runs_none_twice() {
+    const CHAINS: usize = 9;
+    const STEPS: usize = 4;
+    type Seen = Arc<Mutex<Vec<usize>>>;
+    fn step(lp: EventLoop, seen: Seen, chain: usize, k: usize) {
+        {
+            let mut s = seen.lock();
+            assert_eq!(
+                s[chain], k,
+                "chain {chain}: step {k} ran after step {} (an entry ran twice or was lost)",
+                s[chain]
+            );
+            s[chain] = k + 1;
+        }
+        if k + 1 < STEPS {
+            let next = lp.clone();
+            lp.call_soon(move || step(next, seen, chain, k + 1));
+        }
+    }
+    check(|| {
+        let lp = Builder::new().workers(2).virtual_time(true).build();
+        let seen: Seen = Arc::new(Mutex::new(vec![0; CHAINS]));
+        for chain in 0..CHAINS {
+            let (l, s) = (lp.clone(), seen.clone());
+            lp.call_soon(move || step(l, s, chain, 0));
+        }
+        for _ in 0..3 {
+            lp.run_until_complete(async {});
+        }
+        let s = seen.clone();
+        let finished = lp.run_until_complete(async move {
+            for _ in 0..4 * STEPS {
+                if s.lock().iter().all(|&k| k == STEPS) {
+                    return true;
+                }
+                evloop::sleep(Duration::ZERO).await;
+            }
+            false
+        });
+        lp.close();
+        assert!(
+            finished,
+            "a chain stopped: an entry a stopping worker took was lost ({:?})",
+            seen.lock()
+        );
     });
 }

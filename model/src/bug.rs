@@ -31,11 +31,14 @@ pub enum Bug {
     /// A `sleep` polled again asks whether its timer ran and leaves its waker in two steps, so a
     /// timer running in between wakes the waker it was armed with.
     SleepWakerRace,
+    /// With several workers, a worker that stops in the middle of the chunk of entries it took
+    /// leaves the rest of the chunk in its own buffer, which is dropped when it returns.
+    StopDropsChunk,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -45,6 +48,7 @@ impl Bug {
         Bug::WakeAfterComplete,
         Bug::CloseRace,
         Bug::SleepWakerRace,
+        Bug::StopDropsChunk,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -59,6 +63,7 @@ impl Bug {
             Bug::WakeAfterComplete => "wake_after_complete",
             Bug::CloseRace => "close_race",
             Bug::SleepWakerRace => "sleep_waker_race",
+            Bug::StopDropsChunk => "stop_drops_chunk",
         }
     }
 
