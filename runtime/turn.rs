@@ -95,71 +95,99 @@ pub(crate) fn run_worker(lp: &LoopInner, worker: usize) {
         // answered by the explorer. One branch per run, outside the turn loop, so the loop's code
         // is what it would be without exploration (EXPLORE-12).
         Some(hook) => crate::explore::hook::run_loop(lp, hook),
-        None => run_turns(lp, worker),
+        None if lp.config.workers == 1 => run_turns(lp, worker),
+        None => run_shared_turns(lp, worker),
     }
 }
 
-/// Kept out of line: inlined into `run_worker` next to the explorer's branch, its code came out
-/// a few instructions longer per turn (EXPLORE-12, measured with callgrind).
+/// A single worker's loop. Kept out of line: inlined into `run_worker` next to the explorer's
+/// branch, its code came out a few instructions longer per turn (EXPLORE-12, measured with
+/// callgrind); and apart from the loop of several workers, whose changes otherwise moved its
+/// per-turn and per-entry instruction counts.
 #[inline(never)]
 fn run_turns(lp: &LoopInner, worker: usize) {
-    let single = lp.config.workers == 1;
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
-    let mut spins = 0;
     loop {
         let next = decide(lp, &mut s, worker);
         match next {
             Next::Stop => break,
-            Next::Park(timeout) => {
-                if s.busy > 0 && spins < SPINS_BEFORE_PARK {
-                    // Only while another worker is busy: otherwise nothing on the loop can
-                    // queue work, and an idle loop must not burn its core.
-                    spins += 1;
-                    drop(s);
-                    evloop_model::thread::yield_now();
-                    s = lp.sched.lock();
-                    continue;
-                }
-                spins = 0;
-                if bug::enabled(Bug::ParkRace) {
-                    // Injected: the "nothing to do" decision is acted on after the lock was let
-                    // go, so a wake that lands in between notifies nobody.
-                    drop(s);
-                    evloop_model::thread::yield_now();
-                    s = lp.sched.lock();
-                }
-                trace::record(|| format!("worker {worker} parks"));
-                s.idle += 1;
-                s = match timeout {
-                    Some(t) => lp.wakeup.wait_timeout(s, t),
-                    None => lp.wakeup.wait(s),
-                };
-                s.unparked();
-                trace::record(|| format!("worker {worker} unparked"));
-            }
+            // Never spins: with one worker nobody else is ever busy.
+            Next::Park(timeout) => s = park(lp, s, worker, timeout),
             Next::RunTurn => {
-                spins = 0;
-                if single {
-                    // Nobody else takes from the queue: take the whole turn under one lock. The
-                    // batch is empty here, so swapping the two buffers takes exactly the items
-                    // ready now, without copying them, and hands the queue the batch's
-                    // spare capacity for what this turn makes ready.
-                    debug_assert!(batch.is_empty());
-                    std::mem::swap(&mut batch, &mut s.ready);
-                    s.busy += 1;
-                    drop(s);
-                    while let Some(item) = batch.pop_front() {
-                        run_item(lp, worker, item);
-                    }
-                    s = lp.sched.lock();
-                    s.busy -= 1;
-                } else {
-                    s = run_shared_turn(lp, worker, s, &mut batch);
+                // Nobody else takes from the queue: take the whole turn under one lock. The
+                // batch is empty here, so swapping the two buffers takes exactly the items ready
+                // now, without copying them, and hands the queue the batch's spare capacity for
+                // what this turn makes ready.
+                debug_assert!(batch.is_empty());
+                std::mem::swap(&mut batch, &mut s.ready);
+                s.busy += 1;
+                drop(s);
+                while let Some(item) = batch.pop_front() {
+                    run_item(lp, worker, item);
                 }
+                s = lp.sched.lock();
+                s.busy -= 1;
             }
         }
     }
+}
+
+/// The loop of one of several workers sharing the queue (THREAD-1).
+#[inline(never)]
+fn run_shared_turns(lp: &LoopInner, worker: usize) {
+    let mut batch: VecDeque<Runnable> = VecDeque::new();
+    let mut s = lp.sched.lock();
+    loop {
+        match decide(lp, &mut s, worker) {
+            Next::Stop => break,
+            Next::Park(timeout) => s = park(lp, s, worker, timeout),
+            Next::RunTurn => s = run_shared_turn(lp, worker, s, &mut batch),
+        }
+    }
+}
+
+/// Waits for work: first, while another worker is busy, by yielding and deciding again
+/// (`SPINS_BEFORE_PARK`), then on the loop's condition variable. Returns with the lock held; the
+/// caller decides again.
+#[inline]
+fn park<'a>(
+    lp: &'a LoopInner,
+    mut s: MutexGuard<'a, Sched>,
+    worker: usize,
+    mut timeout: Option<Duration>,
+) -> MutexGuard<'a, Sched> {
+    for _ in 0..SPINS_BEFORE_PARK {
+        // Only while another worker is busy: otherwise nothing on the loop can queue work, and
+        // an idle loop must not burn its core.
+        if s.busy == 0 {
+            break;
+        }
+        drop(s);
+        evloop_model::thread::yield_now();
+        s = lp.sched.lock();
+        match decide(lp, &mut s, worker) {
+            Next::Park(t) => timeout = t,
+            // Work came (or a stop): the caller's `decide` finds it again.
+            _ => return s,
+        }
+    }
+    if bug::enabled(Bug::ParkRace) {
+        // Injected: the "nothing to do" decision is acted on after the lock was let go, so a
+        // wake that lands in between notifies nobody.
+        drop(s);
+        evloop_model::thread::yield_now();
+        s = lp.sched.lock();
+    }
+    trace::record(|| format!("worker {worker} parks"));
+    s.idle += 1;
+    s = match timeout {
+        Some(t) => lp.wakeup.wait_timeout(s, t),
+        None => lp.wakeup.wait(s),
+    };
+    s.unparked();
+    trace::record(|| format!("worker {worker} unparked"));
+    s
 }
 
 /// The most entries a worker takes from the shared queue under one lock. Bounded so that an
