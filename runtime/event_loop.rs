@@ -21,7 +21,7 @@ use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
 use evloop_model::bug::{self, Bug};
-use evloop_model::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::time::Clock;
 use evloop_model::trace;
@@ -189,6 +189,11 @@ pub(crate) struct LoopInner {
     /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
     /// run (LOOP-4).
     runs: AtomicU64,
+    /// Cross-thread work the loop knows of (thread-pool jobs, live resolvers): while non-zero a
+    /// virtual clock must not jump, because a result may still arrive (TIME-4). An atomic rather
+    /// than a `Sched` field so that beginning and ending such work does not take the `sched` lock
+    /// the loop takes every turn (see `inflight_end` for why parking stays safe).
+    pub(crate) inflight: AtomicUsize,
     pub(crate) pool: Pool,
 }
 
@@ -226,6 +231,7 @@ impl EventLoop {
             next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
+            inflight: AtomicUsize::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
         });
@@ -624,18 +630,22 @@ impl LoopInner {
 
     /// Cross-thread work has begun: a virtual clock must wait for it (TIME-4).
     pub(crate) fn inflight_begin(&self) {
-        self.sched.lock().inflight += 1;
+        self.inflight.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Cross-thread work has delivered (after its wake was scheduled) or was abandoned.
     pub(crate) fn inflight_end(&self) {
-        let mut s = self.sched.lock();
-        s.inflight -= 1;
         // `decide()` (and the exploration hook) only ask whether the count is zero, and the wake
         // this work delivered was queued, with its own notify, before this call: a parked
-        // worker has nothing new to see until the last one ends.
-        if s.inflight == 0 && s.idle > 0 {
-            self.wakeup.notify_all();
+        // worker has nothing new to see until the last one ends, so only that one takes the lock.
+        // No lost unpark: a worker reads the count under `sched` and parks without letting go of
+        // it, and the decrement comes before this lock, so either the worker reads zero or it is
+        // counted in `idle` by the time the lock is ours.
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let s = self.sched.lock();
+            if s.idle > 0 {
+                self.wakeup.notify_all();
+            }
         }
     }
 
