@@ -176,23 +176,21 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
             std::mem::take(&mut st.entries)
         };
         let mut for_calls: Option<Outcome<T>> = None;
-        for entry in entries {
-            match entry {
-                Entry::Wake(Some(w)) => w.wake(),
-                Entry::Wake(None) => {}
-                Entry::Call(f) => {
-                    let out = for_calls
-                        .get_or_insert_with(|| {
-                            let st = self.cell.state.lock();
-                            st.outcome.clone().expect("stored above, never taken")
-                        })
-                        .clone();
-                    self.cell
-                        .lp
-                        .schedule(Runnable::Call(Box::new(move || f(out))));
-                }
+        entries.drain_in_order(|entry| match entry {
+            Entry::Wake(Some(w)) => w.wake(),
+            Entry::Wake(None) => {}
+            Entry::Call(f) => {
+                let out = for_calls
+                    .get_or_insert_with(|| {
+                        let st = self.cell.state.lock();
+                        st.outcome.clone().expect("stored above, never taken")
+                    })
+                    .clone();
+                self.cell
+                    .lp
+                    .schedule(Runnable::Call(Box::new(move || f(out))));
             }
-        }
+        });
         Ok(())
     }
 }
