@@ -641,7 +641,9 @@ impl LoopInner {
         // No lost unpark: a worker reads the count under `sched` and parks without letting go of
         // it, and the decrement comes before this lock, so either the worker reads zero or it is
         // counted in `idle` by the time the lock is ours.
-        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1
+            && !bug::enabled(Bug::SilentInflightEnd)
+        {
             let s = self.sched.lock();
             if s.idle > 0 {
                 self.wakeup.notify_all();

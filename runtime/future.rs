@@ -278,6 +278,7 @@ pub struct Resolver<T> {
 impl<T: Clone + Send + 'static> Resolver<T> {
     /// Completes the future with `value`.
     pub fn resolve(mut self, value: T) -> Result<(), InvalidStateError> {
+        self.finish_early_if_injected();
         let r = self.fut.set_result(value);
         self.finish();
         r
@@ -288,6 +289,7 @@ impl<T: Clone + Send + 'static> Resolver<T> {
         mut self,
         error: impl Into<Box<dyn Error + Send + Sync>>,
     ) -> Result<(), InvalidStateError> {
+        self.finish_early_if_injected();
         let r = self.fut.set_error(error);
         self.finish();
         r
@@ -295,6 +297,7 @@ impl<T: Clone + Send + 'static> Resolver<T> {
 
     /// Cancels the future; false if it was already done.
     pub fn cancel(mut self) -> bool {
+        self.finish_early_if_injected();
         let r = self.fut.cancel();
         self.finish();
         r
@@ -302,6 +305,13 @@ impl<T: Clone + Send + 'static> Resolver<T> {
 }
 
 impl<T> Resolver<T> {
+    /// Injected (`InflightEndEarly`): the count is released before the wake is queued.
+    fn finish_early_if_injected(&mut self) {
+        if bug::enabled(Bug::InflightEndEarly) {
+            self.finish();
+        }
+    }
+
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;

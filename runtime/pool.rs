@@ -8,6 +8,7 @@
 use crate::context;
 use crate::error::{LoopError, Panic, TaskError};
 use crate::event_loop::LoopInner;
+use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::thread::JoinHandle;
 use evloop_model::trace;
@@ -150,6 +151,11 @@ impl<T: Send + 'static> ToThread<T> {
         let lp2 = lp.clone();
         let job: Job = Box::new(move || {
             trace::record(|| "to_thread job runs".into());
+            let early = bug::enabled(Bug::InflightEndEarly);
+            if early {
+                // Injected: released before the result is handed back (THREAD-4).
+                lp2.inflight_end();
+            }
             let result =
                 catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked(Panic::new(p)));
             let waker = {
@@ -163,7 +169,9 @@ impl<T: Send + 'static> ToThread<T> {
             trace::record(|| "to_thread job delivered".into());
             // After the wake is queued: the loop never sees "nothing in flight, nothing ready"
             // between the two (THREAD-4).
-            lp2.inflight_end();
+            if !early {
+                lp2.inflight_end();
+            }
         });
         if !lp.pool.submit(job) {
             slot.lock().result = Some(Err(TaskError::Cancelled));
