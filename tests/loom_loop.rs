@@ -43,7 +43,7 @@ fn a_resolver_dropped_on_another_thread_wakes_the_loop_to_report_the_deadlock() 
         let fut = lp.create_future::<u32>();
         let resolver = fut.resolver();
         let helper = thread::spawn("dropper".into(), move || drop(resolver));
-        let out = lp.try_run_until_complete(async move { fut.await });
+        let out = lp.try_run_until_complete(fut);
         helper.join().unwrap();
         assert!(
             matches!(out, Err(RunError::Deadlock(_))),
