@@ -9,6 +9,17 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// How much of the schedule space an exploration covered.
+///
+/// ```
+/// use evloop::explore::{explore, Config, Mode};
+/// let report = explore(Config::robustness().dfs(1), || async {
+///     evloop::gather([1, 2].map(|n| async move { n })).await.unwrap();
+/// });
+/// assert_eq!(report.mode, Mode::Robustness);
+/// assert_eq!(report.strategy, "dfs(k = 1)");
+/// assert!(report.exhausted && report.runs >= report.distinct_schedules);
+/// assert!(report.distinct_schedules >= report.distinct_timelines);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// The mode explored.
@@ -47,6 +58,14 @@ impl fmt::Display for Report {
 }
 
 /// Why a schedule failed.
+///
+/// ```
+/// use evloop::explore::{try_explore, Config, FailureKind};
+/// let config = Config::conformance().write_record(false);
+/// let failure = try_explore(config, || async { panic!("bad state") }).unwrap_err();
+/// assert_eq!(failure.kind, FailureKind::Panic);
+/// assert!(failure.message.starts_with("bad state"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// The body (or a task it awaited and unwrapped) panicked.
@@ -74,6 +93,22 @@ impl FailureKind {
 }
 
 /// A failing schedule, shrunk (EXPLORE-11), with everything needed to replay it.
+///
+/// ```
+/// use evloop::explore::{try_explore, Config};
+/// use std::sync::{Arc, Mutex};
+/// let config = Config::robustness().write_record(false).name("start order");
+/// let failure = try_explore(config, || async {
+///     let started = Arc::new(Mutex::new(Vec::new()));
+///     let child = |n| { let s = started.clone(); async move { s.lock().unwrap().push(n) } };
+///     evloop::gather([child(0), child(1)]).await.unwrap();
+///     assert_eq!(*started.lock().unwrap(), [0, 1]);
+/// })
+/// .unwrap_err();
+/// assert_eq!(failure.deviations, 1); // one step out of FIFO order is enough
+/// assert!(failure.replay_command.contains(&failure.token));
+/// assert!(failure.to_string().contains("replay it with"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// The test's name.
