@@ -167,11 +167,33 @@ pub struct Handle(pub(crate) Arc<HandleCell>);
 
 impl Handle {
     /// Cancels the callback if it has not run yet; its closure is dropped at once.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// evloop::run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     let resource = Arc::new(());
+    ///     let held = resource.clone();
+    ///     let h = lp.call_soon(move || drop(held));
+    ///     h.cancel();
+    ///     assert_eq!(Arc::strong_count(&resource), 1); // the closure is already gone
+    /// });
+    /// ```
     pub fn cancel(&self) {
         self.0.cancel()
     }
 
     /// True once cancelled.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     let h = lp.call_soon(|| {});
+    ///     evloop::sleep(std::time::Duration::ZERO).await; // the callback runs
+    ///     h.cancel(); // too late: does nothing
+    ///     assert!(!h.cancelled()); // a handle that ran never reads as cancelled (asyncio says True)
+    /// });
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.0.is_cancelled()
     }
@@ -199,16 +221,47 @@ pub struct TimerHandle(pub(crate) Arc<HandleCell>);
 
 impl TimerHandle {
     /// Cancels the callback if it has not run yet.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let fired = Arc::new(AtomicBool::new(false));
+    /// let flag = fired.clone();
+    /// let h = lp.call_later(Duration::from_secs(1), move || flag.store(true, Ordering::SeqCst));
+    /// h.cancel();
+    /// lp.run_until_complete(evloop::sleep(Duration::from_secs(2)));
+    /// assert!(!fired.load(Ordering::SeqCst));
+    /// ```
     pub fn cancel(&self) {
         self.0.cancel()
     }
 
     /// True once cancelled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let h = lp.call_later(Duration::from_secs(1), || {});
+    /// assert!(!h.cancelled());
+    /// h.cancel();
+    /// assert!(h.cancelled());
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.0.is_cancelled()
     }
 
     /// When the callback is due, on the loop's clock (see `EventLoop::time`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let at = lp.call_at(Duration::from_secs(5), || {});
+    /// assert_eq!(at.when(), Duration::from_secs(5));
+    /// let later = lp.call_later(Duration::from_secs(2), || {});
+    /// assert_eq!(later.when(), lp.now() + Duration::from_secs(2));
+    /// ```
     pub fn when(&self) -> Duration {
         self.0.when().unwrap_or_default()
     }
