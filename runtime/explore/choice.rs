@@ -20,23 +20,20 @@
 ///
 /// ```
 /// use evloop::explore::{explore, ChoicePoint, Chooser, Config, Kind};
-/// use std::sync::{Arc, Mutex};
-/// /// Takes FIFO's answer, remembering what was asked.
-/// struct Record(Arc<Mutex<Vec<Kind>>>);
-/// impl Chooser for Record {
+/// /// Takes FIFO's answer, checking what is asked.
+/// struct OnlyJobs;
+/// impl Chooser for OnlyJobs {
 ///     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
-///         self.0.lock().unwrap().push(point.kind);
+///         // Conformance mode keeps each turn in FIFO order: it asks only about `to_thread` jobs.
+///         assert!(matches!(point.kind, Kind::Arrival | Kind::Idle));
 ///         0
 ///     }
 /// }
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let s = seen.clone();
-/// explore(Config::conformance().custom(1, move |_| Box::new(Record(s.clone()))), || async {
+/// explore(Config::conformance().custom(1, |_| Box::new(OnlyJobs)), || async {
+///     let other = evloop::create_task(async {}); // two ready items: no question in this mode
 ///     evloop::to_thread(|| ()).await.unwrap(); // when does the job's result land?
+///     other.await.unwrap();
 /// });
-/// let seen = seen.lock().unwrap();
-/// assert!(seen.contains(&Kind::Idle));
-/// assert!(!seen.contains(&Kind::Ready)); // conformance mode keeps each turn in FIFO order
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -120,13 +117,12 @@ pub trait Chooser: Send {
 ///
 /// ```
 /// use evloop::explore::{explore, Config, Fifo};
-/// use std::sync::{Arc, Mutex};
 /// // Always option 0: the order `evloop::run` uses, so the children start in argument order.
 /// explore(Config::robustness().custom(1, |_| Box::new(Fifo)), || async {
-///     let started = Arc::new(Mutex::new(Vec::new()));
-///     let child = |n| { let s = started.clone(); async move { s.lock().unwrap().push(n) } };
+///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
 ///     evloop::gather([child(0), child(1)]).await.unwrap();
-///     assert_eq!(*started.lock().unwrap(), [0, 1]);
+///     assert_eq!(first.await.unwrap(), 0);
 /// });
 /// ```
 #[derive(Debug, Default, Clone, Copy)]

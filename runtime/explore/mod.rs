@@ -44,14 +44,13 @@ use token::Token;
 ///
 /// ```
 /// use evloop::explore::{try_explore, Config, Mode};
-/// use std::sync::{Arc, Mutex};
 /// // Assumes gather starts its children in argument order: asyncio's FIFO does, but does not
-/// // promise it.
+/// // promise it. Only the first `set_result` counts, so `first` names the child that ran first.
 /// let body = || async {
-///     let started = Arc::new(Mutex::new(Vec::new()));
-///     let child = |n| { let s = started.clone(); async move { s.lock().unwrap().push(n) } };
+///     let first = evloop::LoopFuture::new();
+///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
 ///     evloop::gather([child(0), child(1)]).await.unwrap();
-///     assert_eq!(*started.lock().unwrap(), [0, 1]);
+///     assert_eq!(first.await.unwrap(), 0);
 /// };
 /// // Conformance keeps FIFO within a turn: the assumption holds in every schedule...
 /// assert!(try_explore(Config::conformance(), body).is_ok());
@@ -291,10 +290,10 @@ impl Config {
     /// }
     /// let config = Config::robustness().custom(1, |_run| Box::new(Last)).write_record(false);
     /// let failure = try_explore(config, || async {
-    ///     let started = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    ///     let child = |n| { let s = started.clone(); async move { s.lock().unwrap().push(n) } };
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
     ///     evloop::gather([child(0), child(1)]).await.unwrap();
-    ///     assert_eq!(*started.lock().unwrap(), [0, 1], "children started in reverse");
+    ///     assert_eq!(first.await.unwrap(), 0, "children started in reverse");
     /// })
     /// .unwrap_err();
     /// assert!(failure.message.contains("children started in reverse"));
@@ -315,12 +314,11 @@ impl Config {
     ///
     /// ```
     /// use evloop::explore::{try_explore, Config};
-    /// use std::sync::{Arc, Mutex};
     /// let body = || async {
-    ///     let started = Arc::new(Mutex::new(Vec::new()));
-    ///     let child = |n| { let s = started.clone(); async move { s.lock().unwrap().push(n) } };
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
     ///     evloop::gather([child(0), child(1)]).await.unwrap();
-    ///     assert_eq!(*started.lock().unwrap(), [0, 1]);
+    ///     assert_eq!(first.await.unwrap(), 0);
     /// };
     /// let found = try_explore(Config::robustness().write_record(false), body).unwrap_err();
     /// // The token alone runs that one schedule again (its mode comes from the token).
@@ -373,10 +371,10 @@ impl Config {
     /// use evloop::explore::{try_explore, Config};
     /// let config = Config::robustness().shrink_budget(0).write_record(false);
     /// let failure = try_explore(config, || async {
-    ///     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    ///     let child = |n| { let o = out.clone(); async move { o.lock().unwrap().push(n) } };
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
     ///     evloop::gather([child(0), child(1)]).await.unwrap();
-    ///     assert_eq!(*out.lock().unwrap(), [0, 1]);
+    ///     assert_eq!(first.await.unwrap(), 0);
     /// })
     /// .unwrap_err();
     /// assert_eq!(failure.shrunk_from, None); // reported as found
@@ -483,10 +481,16 @@ impl fmt::Display for Strategy {
 /// ```
 /// use evloop::explore::{note, try_explore, Config};
 /// let failure = try_explore(Config::robustness().write_record(false), || async {
-///     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-///     let child = |n| { let l = log.clone(); async move { note(format!("child {n} starts")); l.lock().unwrap().push(n) } };
+///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+///     let child = |n: u32| {
+///         let f = first.clone();
+///         async move {
+///             note(format!("child {n} starts"));
+///             let _ = f.set_result(n);
+///         }
+///     };
 ///     evloop::gather([child(0), child(1)]).await.unwrap();
-///     assert_eq!(*log.lock().unwrap(), [0, 1]);
+///     assert_eq!(first.await.unwrap(), 0);
 /// })
 /// .unwrap_err();
 /// // The notes show the order that failed.
@@ -727,8 +731,8 @@ where
 ///
 /// ```
 /// use evloop::explore::{joint, Mode};
-/// // Meant for a shuttle check (`--features shuttle`); on the std build a body with no choice
-/// // point (conformance mode, no `to_thread`) runs once, in FIFO order.
+/// // Meant for a randomized model check (see `specs/exploration.md`); without one, a body with
+/// // no choice point (conformance mode, no `to_thread`) runs once, in FIFO order.
 /// joint(Mode::Conformance, || async {
 ///     let t = evloop::create_task(async { 6 * 7 });
 ///     assert_eq!(t.await.unwrap(), 42);

@@ -96,13 +96,12 @@ impl FailureKind {
 ///
 /// ```
 /// use evloop::explore::{try_explore, Config};
-/// use std::sync::{Arc, Mutex};
 /// let config = Config::robustness().write_record(false).name("start order");
 /// let failure = try_explore(config, || async {
-///     let started = Arc::new(Mutex::new(Vec::new()));
-///     let child = |n| { let s = started.clone(); async move { s.lock().unwrap().push(n) } };
+///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
 ///     evloop::gather([child(0), child(1)]).await.unwrap();
-///     assert_eq!(*started.lock().unwrap(), [0, 1]);
+///     assert_eq!(first.await.unwrap(), 0);
 /// })
 /// .unwrap_err();
 /// assert_eq!(failure.deviations, 1); // one step out of FIFO order is enough
