@@ -162,12 +162,13 @@ impl Builder {
     /// The most threads `to_thread` / `run_in_executor` may use at once.
     ///
     /// ```
-    /// let (a, b) = evloop::Builder::new().max_threads(1).run(async {
-    ///     let a = evloop::to_thread(|| std::thread::current().id());
-    ///     let b = evloop::to_thread(|| std::thread::current().id());
+    /// let sums = evloop::Builder::new().max_threads(1).run(async {
+    ///     // Two jobs, one pool thread: the second waits for the first, and both finish.
+    ///     let a = evloop::to_thread(|| (1..=10).sum::<u32>());
+    ///     let b = evloop::to_thread(|| (1..=100).sum::<u32>());
     ///     (a.await.unwrap(), b.await.unwrap())
     /// });
-    /// assert_eq!(a, b); // one pool thread ran both jobs, one after the other
+    /// assert_eq!(sums, (55, 5050));
     /// ```
     pub fn max_threads(mut self, n: usize) -> Builder {
         assert!(n >= 1, "the thread pool needs at least one thread");
@@ -615,15 +616,15 @@ impl EventLoop {
     /// Callable from any thread.
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// use std::cell::RefCell;
+    /// // A one-worker loop runs callbacks on the thread that runs it: a thread-local log will do.
+    /// thread_local!(static LOG: RefCell<Vec<u32>> = RefCell::new(Vec::new()));
     /// let lp = evloop::EventLoop::new();
     /// for i in 0..3 {
-    ///     let log = log.clone();
-    ///     lp.call_soon(move || log.lock().unwrap().push(i));
+    ///     lp.call_soon(move || LOG.with(|log| log.borrow_mut().push(i)));
     /// }
     /// lp.run_until_complete(async {});
-    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]); // FIFO
+    /// assert_eq!(LOG.with(|log| log.take()), [0, 1, 2]); // FIFO
     /// ```
     ///
     /// # Panics
@@ -644,11 +645,12 @@ impl EventLoop {
     ///     let lp = evloop::get_running_loop().unwrap();
     ///     let fut = lp.create_future::<&str>();
     ///     let setter = fut.clone();
-    ///     // The loop parks while it waits; the callback from another thread wakes it.
-    ///     std::thread::spawn(move || {
+    ///     // From another thread (here a pool thread): the callback runs on the loop.
+    ///     let job = evloop::to_thread(move || {
     ///         lp.call_soon_threadsafe(move || setter.set_result("hello").unwrap());
     ///     });
     ///     assert_eq!(fut.await.unwrap(), "hello");
+    ///     job.await.unwrap();
     /// });
     /// ```
     #[track_caller]
@@ -659,15 +661,15 @@ impl EventLoop {
     /// Schedules `f` to run `delay` from now (asyncio's `call_later`).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
+    /// use std::cell::RefCell;
     /// use std::time::Duration;
-    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// thread_local!(static LOG: RefCell<Vec<&'static str>> = RefCell::new(Vec::new()));
+    /// let push = |s| move || LOG.with(|log| log.borrow_mut().push(s));
     /// let lp = evloop::Builder::new().virtual_time(true).build();
-    /// let (a, b) = (log.clone(), log.clone());
-    /// lp.call_later(Duration::from_secs(2), move || a.lock().unwrap().push("later"));
-    /// lp.call_later(Duration::from_secs(1), move || b.lock().unwrap().push("sooner"));
+    /// lp.call_later(Duration::from_secs(2), push("later"));
+    /// lp.call_later(Duration::from_secs(1), push("sooner"));
     /// lp.run_until_complete(evloop::sleep(Duration::from_secs(3)));
-    /// assert_eq!(*log.lock().unwrap(), ["sooner", "later"]); // deadline order
+    /// assert_eq!(LOG.with(|log| log.take()), ["sooner", "later"]); // deadline order
     /// ```
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
@@ -678,17 +680,16 @@ impl EventLoop {
     /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
+    /// use std::cell::RefCell;
     /// use std::time::Duration;
-    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// thread_local!(static LOG: RefCell<Vec<u32>> = RefCell::new(Vec::new()));
     /// let lp = evloop::Builder::new().virtual_time(true).build();
     /// let when = lp.now() + Duration::from_secs(1);
     /// for i in 0..3 {
-    ///     let log = log.clone();
-    ///     lp.call_at(when, move || log.lock().unwrap().push(i));
+    ///     lp.call_at(when, move || LOG.with(|log| log.borrow_mut().push(i)));
     /// }
     /// lp.run_until_complete(evloop::sleep(Duration::from_secs(2)));
-    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]); // equal deadlines: the order they were set
+    /// assert_eq!(LOG.with(|log| log.take()), [0, 1, 2]); // equal deadlines: the order they were set
     /// ```
     #[track_caller]
     pub fn call_at(&self, when: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
