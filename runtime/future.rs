@@ -198,16 +198,14 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     /// `call_soon`) if it already is (FUT-3).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
     /// evloop::run(async {
     ///     let fut = evloop::LoopFuture::<u32>::new();
-    ///     let seen = Arc::new(Mutex::new(None));
+    ///     let seen = evloop::LoopFuture::<u32>::new();
     ///     let s = seen.clone();
-    ///     fut.add_done_callback(move |out| *s.lock().unwrap() = Some(out.unwrap()));
+    ///     fut.add_done_callback(move |out| s.set_result(out.unwrap() * 10).unwrap());
     ///     fut.set_result(3).unwrap();
-    ///     assert_eq!(*seen.lock().unwrap(), None); // never inline: it goes through call_soon
-    ///     evloop::sleep(std::time::Duration::ZERO).await;
-    ///     assert_eq!(*seen.lock().unwrap(), Some(3));
+    ///     assert!(!seen.done()); // never inline: the callback goes through call_soon
+    ///     assert_eq!(seen.await.unwrap(), 30);
     /// });
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(Outcome<T>) + Send + 'static) {
@@ -233,10 +231,10 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     /// evloop::Builder::new().virtual_time(true).run(async {
     ///     let fut = evloop::LoopFuture::<u32>::new();
     ///     let resolver = fut.resolver();
-    ///     // Nothing is ready and no timer is set, but the resolver is alive: the loop waits for it
-    ///     // instead of reporting a deadlock.
-    ///     std::thread::spawn(move || resolver.resolve(7).unwrap());
+    ///     // Any thread may complete it; here a pool thread does.
+    ///     let job = evloop::to_thread(move || resolver.resolve(7).unwrap());
     ///     assert_eq!(fut.await.unwrap(), 7);
+    ///     job.await.unwrap();
     /// });
     /// ```
     pub fn resolver(&self) -> Resolver<T> {
@@ -394,9 +392,10 @@ impl<T: Clone + Send + 'static> Resolver<T> {
     /// evloop::run(async {
     ///     let fut = evloop::LoopFuture::<u32>::new();
     ///     let resolver = fut.resolver();
-    ///     std::thread::spawn(move || resolver.fail("no route to host").unwrap());
+    ///     let job = evloop::to_thread(move || resolver.fail("no route to host").unwrap());
     ///     let err = fut.await.unwrap_err();
     ///     assert_eq!(err.to_string(), "the future failed: no route to host");
+    ///     job.await.unwrap();
     /// });
     /// ```
     pub fn fail(
@@ -414,8 +413,9 @@ impl<T: Clone + Send + 'static> Resolver<T> {
     /// evloop::run(async {
     ///     let fut = evloop::LoopFuture::<u32>::new();
     ///     let resolver = fut.resolver();
-    ///     std::thread::spawn(move || assert!(resolver.cancel()));
+    ///     let job = evloop::to_thread(move || resolver.cancel());
     ///     assert!(fut.await.unwrap_err().is_cancelled());
+    ///     assert!(job.await.unwrap()); // it was not done before
     /// });
     /// ```
     pub fn cancel(mut self) -> bool {

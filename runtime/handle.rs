@@ -169,14 +169,13 @@ impl Handle {
     /// Cancels the callback if it has not run yet; its closure is dropped at once.
     ///
     /// ```
-    /// use std::sync::Arc;
     /// evloop::run(async {
     ///     let lp = evloop::get_running_loop().unwrap();
-    ///     let resource = Arc::new(());
-    ///     let held = resource.clone();
-    ///     let h = lp.call_soon(move || drop(held));
-    ///     h.cancel();
-    ///     assert_eq!(Arc::strong_count(&resource), 1); // the closure is already gone
+    ///     let fut = lp.create_future::<&str>();
+    ///     let (a, b) = (fut.clone(), fut.clone());
+    ///     lp.call_soon(move || a.set_result("cancelled").unwrap()).cancel();
+    ///     lp.call_soon(move || b.set_result("ran").unwrap());
+    ///     assert_eq!(fut.await.unwrap(), "ran"); // the first callback never ran
     /// });
     /// ```
     pub fn cancel(&self) {
@@ -223,16 +222,13 @@ impl TimerHandle {
     /// Cancels the callback if it has not run yet.
     ///
     /// ```
-    /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use std::sync::Arc;
     /// use std::time::Duration;
     /// let lp = evloop::Builder::new().virtual_time(true).build();
-    /// let fired = Arc::new(AtomicBool::new(false));
-    /// let flag = fired.clone();
-    /// let h = lp.call_later(Duration::from_secs(1), move || flag.store(true, Ordering::SeqCst));
-    /// h.cancel();
-    /// lp.run_until_complete(evloop::sleep(Duration::from_secs(2)));
-    /// assert!(!fired.load(Ordering::SeqCst));
+    /// let fut = lp.create_future::<&str>();
+    /// let (a, b) = (fut.clone(), fut.clone());
+    /// lp.call_later(Duration::from_secs(1), move || a.set_result("cancelled").unwrap()).cancel();
+    /// lp.call_later(Duration::from_secs(2), move || b.set_result("fired").unwrap());
+    /// assert_eq!(lp.run_until_complete(fut).unwrap(), "fired"); // the 1 s timer never fired
     /// ```
     pub fn cancel(&self) {
         self.0.cancel()

@@ -143,17 +143,17 @@ impl<T: Send + 'static> Task<T> {
     /// (still via `call_soon`) if it already has. Never inline (TASK-6).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
     /// evloop::run(async {
-    ///     let log = Arc::new(Mutex::new(Vec::new()));
     ///     let t = evloop::create_task(async {});
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
     ///     for i in 0..2 {
-    ///         let log = log.clone();
-    ///         t.add_done_callback(move |r| log.lock().unwrap().push((i, r.done())));
+    ///         let f = first.clone();
+    ///         t.add_done_callback(move |r| {
+    ///             let _ = f.set_result((i, r.done()));
+    ///         });
     ///     }
     ///     t.await.unwrap();
-    ///     evloop::sleep(std::time::Duration::ZERO).await;
-    ///     assert_eq!(*log.lock().unwrap(), [(0, true), (1, true)]); // registration order
+    ///     assert_eq!(first.await.unwrap(), (0, true)); // registration order, after the end
     /// });
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + Send + 'static) {
@@ -403,17 +403,14 @@ impl TaskRef {
     /// See [`Task::add_done_callback`].
     ///
     /// ```
-    /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use std::sync::Arc;
     /// evloop::run(async {
     ///     let r = evloop::create_task(async {}).task_ref();
     ///     r.wait().await;
-    ///     let ran = Arc::new(AtomicBool::new(false));
+    ///     let ran = evloop::LoopFuture::new();
     ///     let flag = ran.clone();
-    ///     r.add_done_callback(move |_| flag.store(true, Ordering::SeqCst)); // already done
-    ///     assert!(!ran.load(Ordering::SeqCst)); // still not inline: via call_soon
-    ///     evloop::sleep(std::time::Duration::ZERO).await;
-    ///     assert!(ran.load(Ordering::SeqCst));
+    ///     r.add_done_callback(move |_| flag.set_result(()).unwrap()); // already done
+    ///     assert!(!ran.done()); // still not inline: via call_soon
+    ///     ran.await.unwrap();
     /// });
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + Send + 'static) {
