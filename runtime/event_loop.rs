@@ -151,7 +151,9 @@ impl Builder {
     /// ```
     /// use std::time::Duration;
     /// // Report only steps that block the loop for more than a second.
-    /// let builder = evloop::Builder::new().debug(true).slow_callback_duration(Duration::from_secs(1));
+    /// let builder = evloop::Builder::new()
+    ///     .debug(true)
+    ///     .slow_callback_duration(Duration::from_secs(1));
     /// assert_eq!(builder.run(async { 40 + 2 }), 42);
     /// ```
     pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
@@ -689,7 +691,8 @@ impl EventLoop {
     ///     lp.call_at(when, move || LOG.with(|log| log.borrow_mut().push(i)));
     /// }
     /// lp.run_until_complete(evloop::sleep(Duration::from_secs(2)));
-    /// assert_eq!(LOG.with(|log| log.take()), [0, 1, 2]); // equal deadlines: the order they were set
+    /// // Equal deadlines: the order they were set.
+    /// assert_eq!(LOG.with(|log| log.take()), [0, 1, 2]);
     /// ```
     #[track_caller]
     pub fn call_at(&self, when: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {

@@ -461,7 +461,8 @@ impl<T: Send + 'static> GatherSettled<T> {
     /// ```
     /// use std::time::Duration;
     /// evloop::Builder::new().virtual_time(true).run(async {
-    ///     let g = evloop::gather_settled([1u64, 2].map(|n| evloop::sleep(Duration::from_secs(n))));
+    ///     let naps = [1u64, 2].map(|n| evloop::sleep(Duration::from_secs(n)));
+    ///     let g = evloop::gather_settled(naps);
     ///     g.cancel();
     ///     let out = g.await;
     ///     assert!(out.iter().all(|r| r.as_ref().unwrap_err().is_cancelled()));

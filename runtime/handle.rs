@@ -190,7 +190,8 @@ impl Handle {
     ///     let h = lp.call_soon(|| {});
     ///     evloop::sleep(std::time::Duration::ZERO).await; // the callback runs
     ///     h.cancel(); // too late: does nothing
-    ///     assert!(!h.cancelled()); // a handle that ran never reads as cancelled (asyncio says True)
+    ///     // A handle that ran never reads as cancelled (asyncio's `cancelled()` says True here).
+    ///     assert!(!h.cancelled());
     /// });
     /// ```
     pub fn cancelled(&self) -> bool {
