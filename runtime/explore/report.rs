@@ -234,16 +234,34 @@ fn replay_command(token: &str, test: &str) -> String {
         format!("cargo run --example {binary}")
     } else if binary == "evloop" {
         "cargo test --lib".to_owned()
+    } else if binary == "rust_out" {
+        // rustdoc names every doctest binary this way; the doctest itself has no exact name.
+        "cargo test --doc".to_owned()
     } else {
         format!("cargo test --test {binary}")
     };
-    if test == super::UNNAMED {
+    let quoted = shell_quote(test);
+    if test == super::UNNAMED || binary == "rust_out" {
         format!("EVLOOP_REPLAY='{token}' {target}")
     } else if in_examples {
         // A program may explore several bodies: only the named one replays.
-        format!("EVLOOP_REPLAY='{token}' EVLOOP_REPLAY_ONLY='{test}' {target}")
+        format!("EVLOOP_REPLAY='{token}' EVLOOP_REPLAY_ONLY={quoted} {target}")
     } else {
-        format!("EVLOOP_REPLAY='{token}' {target} -- --exact {test}")
+        format!("EVLOOP_REPLAY='{token}' {target} -- --exact {quoted}")
+    }
+}
+
+/// Quotes `word` for a POSIX shell when it holds anything but a plain test path, so a name with
+/// spaces or quotes reaches the test binary as one argument.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '/'));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -373,5 +391,18 @@ impl fmt::Display for Failure {
             writeln!(f, "record: {}", p.display())?;
         }
         write!(f, "{}", self.coverage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn a_test_name_with_spaces_or_quotes_stays_one_shell_word() {
+        assert_eq!(shell_quote("tests::gather_order"), "tests::gather_order");
+        assert_eq!(shell_quote("my check"), "'my check'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }
