@@ -66,6 +66,10 @@ impl Sched {
     /// A parked worker has the lock again (notified, timed out, or woken spuriously).
     pub(crate) fn unparked(&mut self) {
         self.idle -= 1;
+        if bug::enabled(Bug::StaleWakeup) {
+            // Injected: the wakeup this worker got stays counted as on its way.
+            return;
+        }
         self.notified = self.notified.saturating_sub(1);
     }
 }

@@ -4,7 +4,7 @@
 use evloop::{Builder, EventLoop, LoopError, RunError};
 use evloop_model::check;
 use evloop_model::sync::atomic::{AtomicUsize, Ordering};
-use evloop_model::sync::Arc;
+use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::thread;
 use std::time::Duration;
 
@@ -27,6 +27,50 @@ fn call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost() {
         let v = lp.run_until_complete(async move { fut.await.unwrap() });
         assert_eq!(v, 5);
         producer.join().unwrap();
+        lp.close();
+    });
+}
+
+/// The loop parks, is woken by a resolve from another thread, parks again and is woken by a
+/// second resolve: every wake reaches the parked loop, not only the first (LOOP-5). The helper
+/// keeps a third resolver alive, and blocks until the loop has seen both values, so nothing else
+/// (the end of the last work in flight) wakes the loop: a lost second wake leaves both threads
+/// blocked, which loom reports as a deadlock.
+/// Spec: LOOP-5, THREAD-2
+#[test]
+fn a_loop_parked_again_after_a_wake_from_another_thread_is_woken_again() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).build();
+        let (f1, f2, f3) = (
+            lp.create_future::<u32>(),
+            lp.create_future::<u32>(),
+            lp.create_future::<u32>(),
+        );
+        let (r1, r2, keep) = (f1.resolver(), f2.resolver(), f3.resolver());
+        let seen = Arc::new((Mutex::new(false), Condvar::new()));
+        let s = seen.clone();
+        let helper = thread::spawn("resolver".into(), move || {
+            r1.resolve(1).unwrap();
+            r2.resolve(2).unwrap();
+            let (flag, cv) = &*s;
+            let mut g = flag.lock();
+            while !*g {
+                g = cv.wait(g);
+            }
+            drop(g);
+            drop(keep);
+        });
+        let sum = lp.run_until_complete(async move {
+            let a = f1.await.unwrap();
+            let b = f2.await.unwrap();
+            let (flag, cv) = &*seen;
+            *flag.lock() = true;
+            cv.notify_all();
+            a + b
+        });
+        assert_eq!(sum, 3);
+        helper.join().unwrap();
+        drop(f3);
         lp.close();
     });
 }

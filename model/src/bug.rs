@@ -40,11 +40,14 @@ pub enum Bug {
     /// With several workers, a worker that stops in the middle of the chunk of entries it took
     /// leaves the rest of the chunk in its own buffer, which is dropped when it returns.
     StopDropsChunk,
+    /// A parked worker that wakes does not take back the wakeup sent to it, so producers go on
+    /// believing one is on its way and notify nobody.
+    StaleWakeup,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -57,6 +60,7 @@ impl Bug {
         Bug::InflightEndEarly,
         Bug::SilentInflightEnd,
         Bug::StopDropsChunk,
+        Bug::StaleWakeup,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -74,6 +78,7 @@ impl Bug {
             Bug::InflightEndEarly => "inflight_end_early",
             Bug::SilentInflightEnd => "silent_inflight_end",
             Bug::StopDropsChunk => "stop_drops_chunk",
+            Bug::StaleWakeup => "stale_wakeup",
         }
     }
 
