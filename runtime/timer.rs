@@ -37,8 +37,9 @@ struct Entry {
 }
 
 impl Entry {
-    fn key(&self) -> (u64, u64) {
-        (self.deadline, self.seq)
+    /// `(deadline, seq)` as one integer, so sorting a bucket compares once per pair.
+    fn key(&self) -> u128 {
+        (u128::from(self.deadline) << 64) | u128::from(self.seq)
     }
 }
 
