@@ -8,6 +8,7 @@
 use crate::context;
 use crate::error::{LoopError, Panic, TaskError};
 use crate::event_loop::LoopInner;
+use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::thread::JoinHandle;
 use evloop_model::trace;
@@ -131,6 +132,14 @@ struct Slot<T> {
 /// The future returned by [`to_thread`] and `EventLoop::run_in_executor`: the blocking function's
 /// result, or `Err(TaskError::Panicked)` if it panicked, or `Err(TaskError::Cancelled)` if the loop
 /// closed before it ran.
+///
+/// ```
+/// let r = evloop::run(async {
+///     // A panic on the pool thread comes back as a value; the loop keeps running.
+///     evloop::to_thread(|| -> u32 { panic!("disk on fire") }).await
+/// });
+/// assert!(r.unwrap_err().is_panic());
+/// ```
 #[must_use = "the function runs anyway; await this to get its result"]
 pub struct ToThread<T> {
     slot: Arc<Mutex<Slot<T>>>,
@@ -150,6 +159,11 @@ impl<T: Send + 'static> ToThread<T> {
         let lp2 = lp.clone();
         let job: Job = Box::new(move || {
             trace::record(|| "to_thread job runs".into());
+            let early = bug::enabled(Bug::InflightEndEarly);
+            if early {
+                // Injected: released before the result is handed back (THREAD-4).
+                lp2.inflight_end();
+            }
             let result =
                 catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked(Panic::new(p)));
             let waker = {
@@ -163,7 +177,9 @@ impl<T: Send + 'static> ToThread<T> {
             trace::record(|| "to_thread job delivered".into());
             // After the wake is queued: the loop never sees "nothing in flight, nothing ready"
             // between the two (THREAD-4).
-            lp2.inflight_end();
+            if !early {
+                lp2.inflight_end();
+            }
         });
         if !lp.pool.submit(job) {
             slot.lock().result = Some(Err(TaskError::Cancelled));

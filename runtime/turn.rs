@@ -18,6 +18,7 @@ use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
 use crate::timer::Timers;
 use evloop_model::bug::{self, Bug};
+use evloop_model::sync::atomic::Ordering;
 use evloop_model::sync::MutexGuard;
 use evloop_model::time::Stopwatch;
 use evloop_model::trace;
@@ -33,9 +34,6 @@ pub(crate) struct Sched {
     pub(crate) idle: usize,
     /// Workers running an item right now.
     pub(crate) busy: usize,
-    /// Cross-thread work the loop knows of (thread-pool jobs, live resolvers): while non-zero a
-    /// virtual clock must not jump, because a result may still arrive.
-    pub(crate) inflight: usize,
     /// The main future is done: finish this turn, then return.
     pub(crate) stopping: bool,
     pub(crate) deadlock: bool,
@@ -147,7 +145,7 @@ fn decide(lp: &LoopInner, s: &mut MutexGuard<'_, Sched>, worker: usize) -> Next 
         }
         let next_deadline = s.timers.next_deadline();
         if lp.clock.is_virtual() {
-            if s.busy == 0 && s.inflight == 0 {
+            if s.busy == 0 && lp.inflight.load(Ordering::SeqCst) == 0 {
                 match next_deadline {
                     Some(d) => {
                         trace::record(|| format!("virtual clock jumps to {d:?}"));

@@ -31,6 +31,28 @@ fn call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost() {
     });
 }
 
+/// A resolver dropped unused on another thread while the loop waits only for it: whether the drop
+/// lands before or after the loop parks, the loop decides again, finds nothing ready and nothing
+/// in flight, and reports the deadlock instead of sleeping forever (which loom reports as a
+/// deadlock of every thread).
+/// Spec: FUT-4, LOOP-8
+#[test]
+fn a_resolver_dropped_on_another_thread_wakes_the_loop_to_report_the_deadlock() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).build();
+        let fut = lp.create_future::<u32>();
+        let resolver = fut.resolver();
+        let helper = thread::spawn("dropper".into(), move || drop(resolver));
+        let out = lp.try_run_until_complete(fut);
+        helper.join().unwrap();
+        assert!(
+            matches!(out, Err(RunError::Deadlock(_))),
+            "LOOP-8: expected a deadlock report, got {out:?}"
+        );
+        lp.close();
+    });
+}
+
 /// `to_thread`: the pool thread's result reaches the awaiting task, and the virtual clock does not
 /// declare a deadlock while the job is in flight.
 /// Spec: THREAD-3, THREAD-4

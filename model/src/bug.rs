@@ -31,11 +31,17 @@ pub enum Bug {
     /// A `sleep` polled again asks whether its timer ran and leaves its waker in two steps, so a
     /// timer running in between wakes the waker it was armed with.
     SleepWakerRace,
+    /// Cross-thread work (a resolver, a `to_thread` job) stops counting as in flight before its
+    /// wake is queued, so a virtual clock can see "nothing ready, nothing in flight" in between.
+    InflightEndEarly,
+    /// The last cross-thread work to end does not wake parked workers, so a loop that waits only
+    /// for it never decides again.
+    SilentInflightEnd,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 11] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -45,6 +51,8 @@ impl Bug {
         Bug::WakeAfterComplete,
         Bug::CloseRace,
         Bug::SleepWakerRace,
+        Bug::InflightEndEarly,
+        Bug::SilentInflightEnd,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -59,6 +67,8 @@ impl Bug {
             Bug::WakeAfterComplete => "wake_after_complete",
             Bug::CloseRace => "close_race",
             Bug::SleepWakerRace => "sleep_waker_race",
+            Bug::InflightEndEarly => "inflight_end_early",
+            Bug::SilentInflightEnd => "silent_inflight_end",
         }
     }
 

@@ -21,6 +21,7 @@
 use super::choice::{ChoicePoint, Chooser, Kind};
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
+use evloop_model::sync::atomic::Ordering;
 use evloop_model::sync::Mutex;
 use std::collections::VecDeque;
 use std::fmt;
@@ -243,7 +244,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
         sched
             .timers
             .pop_due(now, |h| sched.ready.push_back(Runnable::Handle(h)));
-        if s.ready.is_empty() && !hook.defers_jobs && s.inflight > 0 {
+        if s.ready.is_empty() && !hook.defers_jobs && lp.inflight.load(Ordering::SeqCst) > 0 {
             // Joint mode: a model thread still owes a result; wait for it as production does
             // (TIME-4, LOOP-5). Its arrival is the model checker's choice.
             s.idle += 1;
@@ -253,7 +254,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
         }
         if s.ready.is_empty() {
             let next = s.timers.next_deadline();
-            let inflight = s.inflight;
+            let inflight = lp.inflight.load(Ordering::SeqCst);
             drop(s);
             let jobs = hook.job_keys();
             if !jobs.is_empty() {
