@@ -874,16 +874,81 @@ impl LoopInner {
         }
     }
 
-    /// A timer that wakes `waker` at `when` (what `sleep` uses).
-    pub(crate) fn timer_waking(
+    /// A `sleep`'s timer that wakes `waker` at `when`: the slot the `Sleep` asks about, or `None`
+    /// on a closed loop (the sleep then never ends, like a timer cancelled by `close`).
+    pub(crate) fn sleep_timer(
         &self,
         when: Duration,
         waker: Waker,
         at: &'static Location<'static>,
-    ) -> Arc<HandleCell> {
-        let cell = HandleCell::new(Callback::Wake(waker), Some(when), at);
-        self.add_timer(when, cell.clone());
-        cell
+    ) -> Option<u32> {
+        let mut s = self.sched.lock();
+        if s.closed {
+            drop(s);
+            drop(waker);
+            return None;
+        }
+        let slot = s.timers.push_sleep(when, waker, at);
+        if s.idle > 0 {
+            // The new deadline may be earlier than the one a worker sleeps until.
+            self.wakeup.notify_all();
+        }
+        Some(slot)
+    }
+
+    /// A sleep's timer came due and its turn to run has come: the waker of the sleeping task,
+    /// to wake outside the lock (none if the `Sleep` is gone).
+    pub(crate) fn fire_sleep_timer(&self, slot: u32) -> Option<Waker> {
+        let mut s = self.sched.lock();
+        if s.closed {
+            return None;
+        }
+        s.timers.fire_sleep(slot)
+    }
+
+    /// For `Sleep::poll`: true once its timer ran; otherwise leaves `waker` for it to wake.
+    pub(crate) fn sleep_ran_or_set_waker(&self, slot: u32, waker: &Waker) -> bool {
+        let mut s = self.sched.lock();
+        !s.closed && s.timers.sleep_ran_or_set_waker(slot, waker)
+    }
+
+    /// `sleep_ran_or_set_waker` in two critical sections: the injected `SleepWakerRace`.
+    pub(crate) fn sleep_ran_then_set_waker(&self, slot: u32, waker: &Waker) -> bool {
+        {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return false;
+            }
+            if s.timers.sleep_ran(slot) {
+                return true;
+            }
+        }
+        let mut s = self.sched.lock();
+        if !s.closed {
+            s.timers.sleep_set_waker(slot, waker);
+        }
+        false
+    }
+
+    /// A pending `Sleep` is dropped: its timer will not wake anyone.
+    pub(crate) fn cancel_sleep(&self, slot: u32) {
+        let waker = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return;
+            }
+            s.timers.cancel_sleep(slot)
+        };
+        // Dropped here, outside the lock: the waker may hold the last reference to a task.
+        drop(waker);
+    }
+
+    pub(crate) fn describe_sleep(&self, slot: u32) -> String {
+        let s = self.sched.lock();
+        if s.closed {
+            return "timer of a sleep (loop closed)".to_owned();
+        }
+        s.timers.describe_sleep(slot)
     }
 
     pub(crate) fn request_stop(&self) {
@@ -977,7 +1042,7 @@ impl LoopInner {
             }
             evloop_model::thread::yield_now();
         }
-        let (ready, timers) = {
+        let (ready, (timers, sleep_wakers)) = {
             let mut s = self.sched.lock();
             // `run_inner` sets `running` under this lock, so no run can start between this
             // check and `closed` being set: a running loop is never torn down under its workers.
@@ -1009,6 +1074,7 @@ impl LoopInner {
         for t in timers {
             t.cancel();
         }
+        drop(sleep_wakers);
         drop(tasks);
         self.pool.shutdown();
         Ok(())

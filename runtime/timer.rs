@@ -23,17 +23,27 @@
 use crate::handle::HandleCell;
 use evloop_model::sync::Arc;
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::Location;
+use std::task::Waker;
 use std::time::Duration;
 
 const NANOS_PER_BUCKET: u64 = 1_000_000;
 /// Buckets in the window: deadlines up to about 4 s ahead of `base` are pushed without a lookup.
 const WINDOW: u64 = 4096;
 
+/// What a timer does when it comes due.
+pub(crate) enum Due {
+    /// Run a `call_later` / `call_at` callback.
+    Handle(Arc<HandleCell>),
+    /// Wake a `sleep`: the slot in [`Sleeps`] that holds its waker.
+    Sleep(u32),
+}
+
 struct Entry {
     /// Nanoseconds since the clock's epoch (saturated at `u64::MAX`, as the virtual clock is).
     deadline: u64,
     seq: u64,
-    handle: Arc<HandleCell>,
+    due: Due,
 }
 
 impl Entry {
@@ -81,13 +91,14 @@ impl Bucket {
     /// Drops cancelled entries at the front (asyncio does this first in `_run_once`) and returns
     /// the first live deadline. A cancelled handle has already dropped its callback, so dropping
     /// it here runs no user code.
-    fn first_live(&mut self, len: &mut usize) -> Option<u64> {
+    fn first_live(&mut self, len: &mut usize, sleeps: &mut Sleeps) -> Option<u64> {
         self.sort();
         while let Some(e) = self.entries.front() {
-            if !e.handle.is_cancelled() {
+            if !sleeps.is_cancelled(&e.due) {
                 return Some(e.deadline);
             }
-            self.entries.pop_front();
+            let e = self.entries.pop_front().expect("looked at");
+            sleeps.release(e.due);
             *len -= 1;
         }
         None
@@ -98,7 +109,8 @@ impl Bucket {
         &mut self,
         now: u64,
         len: &mut usize,
-        out: &mut impl FnMut(Arc<HandleCell>),
+        sleeps: &mut Sleeps,
+        out: &mut impl FnMut(Due),
     ) -> usize {
         self.sort();
         let mut n = 0;
@@ -108,8 +120,10 @@ impl Bucket {
             }
             let e = self.entries.pop_front().expect("looked at");
             *len -= 1;
-            if !e.handle.is_cancelled() {
-                out(e.handle);
+            if sleeps.is_cancelled(&e.due) {
+                sleeps.release(e.due);
+            } else {
+                out(e.due);
                 n += 1;
             }
         }
@@ -144,6 +158,7 @@ pub(crate) struct Timers {
     /// `malloc_consolidate` 7 M instructions of 300 M in `timers_virtual`). Like the binary heap
     /// before, this keeps the peak's memory for the loop's lifetime.
     spare: Vec<VecDeque<Entry>>,
+    sleeps: Sleeps,
 }
 
 fn recycle(spare: &mut Vec<VecDeque<Entry>>, buf: VecDeque<Entry>) {
@@ -159,15 +174,27 @@ fn nanos(d: Duration) -> u64 {
 
 impl Timers {
     pub(crate) fn push(&mut self, deadline: Duration, handle: Arc<HandleCell>) {
+        self.push_due(deadline, Due::Handle(handle));
+    }
+
+    /// Arms a `sleep`'s timer; the slot is the `Sleep`'s to ask about (`sleep_*`).
+    pub(crate) fn push_sleep(
+        &mut self,
+        deadline: Duration,
+        waker: Waker,
+        at: &'static Location<'static>,
+    ) -> u32 {
+        let slot = self.sleeps.arm(deadline, waker, at);
+        self.push_due(deadline, Due::Sleep(slot));
+        slot
+    }
+
+    fn push_due(&mut self, deadline: Duration, due: Due) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.len += 1;
         let deadline = nanos(deadline);
-        let e = Entry {
-            deadline,
-            seq,
-            handle,
-        };
+        let e = Entry { deadline, seq, due };
         let i = (deadline / NANOS_PER_BUCKET).saturating_sub(self.base);
         if i < WINDOW {
             let i = i as usize;
@@ -202,16 +229,17 @@ impl Timers {
             return None;
         }
         let len = &mut self.len;
+        let sleeps = &mut self.sleeps;
         for b in self.window.iter_mut() {
             if b.entries.is_empty() {
                 continue;
             }
-            if let Some(d) = b.first_live(len) {
+            if let Some(d) = b.first_live(len, sleeps) {
                 return Some(Duration::from_nanos(d));
             }
         }
         while let Some(mut first) = self.far.first_entry() {
-            if let Some(d) = first.get_mut().first_live(len) {
+            if let Some(d) = first.get_mut().first_live(len, sleeps) {
                 return Some(Duration::from_nanos(d));
             }
             recycle(&mut self.spare, first.remove().entries);
@@ -220,7 +248,7 @@ impl Timers {
     }
 
     /// Moves every live timer with `deadline <= now` to `out`, earliest first.
-    pub(crate) fn pop_due(&mut self, now: Duration, mut out: impl FnMut(Arc<HandleCell>)) -> usize {
+    pub(crate) fn pop_due(&mut self, now: Duration, mut out: impl FnMut(Due)) -> usize {
         let now = nanos(now);
         let now_ms = now / NANOS_PER_BUCKET;
         let mut n = 0;
@@ -232,7 +260,7 @@ impl Timers {
                     break;
                 }
                 if !b.entries.is_empty() {
-                    n += b.pop_due(now, &mut self.len, &mut out);
+                    n += b.pop_due(now, &mut self.len, &mut self.sleeps, &mut out);
                 }
             }
             if !self.advance(now_ms) {
@@ -271,14 +299,196 @@ impl Timers {
         due
     }
 
-    pub(crate) fn drain(&mut self) -> Vec<Arc<HandleCell>> {
+    /// Empties everything (the loop is closing): the callbacks' handles, to cancel, and every
+    /// armed sleep's waker, to drop outside the lock. Sleep slots are not used after this.
+    pub(crate) fn drain(&mut self) -> (Vec<Arc<HandleCell>>, Vec<Waker>) {
         self.len = 0;
         let mut handles = Vec::new();
         let far = std::mem::take(&mut self.far);
         for mut b in self.window.drain(..).chain(far.into_values()) {
-            handles.extend(b.entries.drain(..).map(|e| e.handle));
+            handles.extend(b.entries.drain(..).filter_map(|e| match e.due {
+                Due::Handle(h) => Some(h),
+                Due::Sleep(_) => None,
+            }));
             recycle(&mut self.spare, b.entries);
         }
-        handles
+        (handles, self.sleeps.drain())
+    }
+
+    /// A queued sleep timer runs: its waker, unless the `Sleep` is gone.
+    pub(crate) fn fire_sleep(&mut self, slot: u32) -> Option<Waker> {
+        self.sleeps.fire(slot)
+    }
+
+    /// For the `Sleep`: true once its timer ran (the slot is then freed); otherwise leaves
+    /// `waker` for it to wake. One critical section for both (THREAD-2).
+    pub(crate) fn sleep_ran_or_set_waker(&mut self, slot: u32, waker: &Waker) -> bool {
+        self.sleeps.ran(slot) || {
+            self.sleeps.set_waker(slot, waker);
+            false
+        }
+    }
+
+    /// The first half of [`Timers::sleep_ran_or_set_waker`], for the injected `SleepWakerRace`.
+    pub(crate) fn sleep_ran(&mut self, slot: u32) -> bool {
+        self.sleeps.ran(slot)
+    }
+
+    /// The second half of [`Timers::sleep_ran_or_set_waker`], for the injected `SleepWakerRace`.
+    pub(crate) fn sleep_set_waker(&mut self, slot: u32, waker: &Waker) {
+        self.sleeps.set_waker(slot, waker)
+    }
+
+    /// The `Sleep` is dropped before it saw its timer run: returns the waker to drop outside the
+    /// lock.
+    pub(crate) fn cancel_sleep(&mut self, slot: u32) -> Option<Waker> {
+        self.sleeps.cancel(slot)
+    }
+
+    pub(crate) fn describe_sleep(&self, slot: u32) -> String {
+        self.sleeps.describe(slot)
+    }
+}
+
+/// The loop's table of `sleep` timers: a sleep needs no allocation of its own (an `Arc` cell per
+/// sleep was a tenth of `timers_virtual`), only a slot here, under the `sched` lock.
+///
+/// ```text
+///   Armed ── fire() (its queued timer runs) ──► Ran ── ran() (the Sleep sees it) ──► free
+///     └───── cancel() (the Sleep is dropped) ─► Cancelled ── release() (its entry or queued
+///                                                            timer is dropped or runs) ──► free
+/// ```
+/// Each slot is freed by exactly one side: by the `Sleep` once the timer ran, by the timer's entry
+/// (in a bucket or on the ready queue) once the `Sleep` is gone.
+struct Sleeps {
+    slots: Vec<SleepSlot>,
+    /// Head of the free list (`NONE` when empty).
+    free: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Default for Sleeps {
+    fn default() -> Sleeps {
+        Sleeps {
+            slots: Vec::new(),
+            free: NONE,
+        }
+    }
+}
+
+struct SleepSlot {
+    state: SleepSlotState,
+    when: Duration,
+    at: &'static Location<'static>,
+}
+
+enum SleepSlotState {
+    Free { next: u32 },
+    Armed(Waker),
+    Ran,
+    Cancelled,
+}
+
+impl Sleeps {
+    fn arm(&mut self, when: Duration, waker: Waker, at: &'static Location<'static>) -> u32 {
+        let slot = SleepSlot {
+            state: SleepSlotState::Armed(waker),
+            when,
+            at,
+        };
+        if self.free == NONE {
+            let i = u32::try_from(self.slots.len()).expect("fewer than 4 billion sleeps");
+            self.slots.push(slot);
+            i
+        } else {
+            let i = self.free;
+            let s = &mut self.slots[i as usize];
+            match s.state {
+                SleepSlotState::Free { next } => self.free = next,
+                _ => unreachable!("the free list holds free slots"),
+            }
+            *s = slot;
+            i
+        }
+    }
+
+    fn free_slot(&mut self, i: u32) {
+        self.slots[i as usize].state = SleepSlotState::Free { next: self.free };
+        self.free = i;
+    }
+
+    fn is_cancelled(&self, due: &Due) -> bool {
+        match due {
+            Due::Handle(h) => h.is_cancelled(),
+            Due::Sleep(i) => matches!(self.slots[*i as usize].state, SleepSlotState::Cancelled),
+        }
+    }
+
+    /// A cancelled entry leaves the timers: a sleep's slot is freed (its `Sleep` is gone).
+    fn release(&mut self, due: Due) {
+        if let Due::Sleep(i) = due {
+            self.free_slot(i);
+        }
+    }
+
+    fn fire(&mut self, i: u32) -> Option<Waker> {
+        let s = &mut self.slots[i as usize];
+        match std::mem::replace(&mut s.state, SleepSlotState::Ran) {
+            SleepSlotState::Armed(w) => Some(w),
+            SleepSlotState::Cancelled => {
+                self.free_slot(i);
+                None
+            }
+            SleepSlotState::Ran | SleepSlotState::Free { .. } => {
+                unreachable!("a sleep timer runs once, while its slot is held")
+            }
+        }
+    }
+
+    fn ran(&mut self, i: u32) -> bool {
+        let ran = matches!(self.slots[i as usize].state, SleepSlotState::Ran);
+        if ran {
+            self.free_slot(i);
+        }
+        ran
+    }
+
+    fn set_waker(&mut self, i: u32, waker: &Waker) {
+        if let SleepSlotState::Armed(w) = &mut self.slots[i as usize].state {
+            if !w.will_wake(waker) {
+                *w = waker.clone();
+            }
+        }
+    }
+
+    fn cancel(&mut self, i: u32) -> Option<Waker> {
+        let s = &mut self.slots[i as usize];
+        match std::mem::replace(&mut s.state, SleepSlotState::Cancelled) {
+            SleepSlotState::Armed(w) => Some(w),
+            SleepSlotState::Ran => {
+                self.free_slot(i);
+                None
+            }
+            SleepSlotState::Cancelled | SleepSlotState::Free { .. } => {
+                unreachable!("a Sleep cancels its slot once, while it holds it")
+            }
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Waker> {
+        self.free = NONE;
+        self.slots
+            .drain(..)
+            .filter_map(|s| match s.state {
+                SleepSlotState::Armed(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn describe(&self, i: u32) -> String {
+        let s = &self.slots[i as usize];
+        format!("timer at {:?} (created at {})", s.when, s.at)
     }
 }

@@ -181,7 +181,7 @@ fn fire_due_timers(lp: &LoopInner, s: &mut Sched) -> (Duration, usize) {
     }
     let moved = s
         .timers
-        .pop_due(now, |h| s.ready.push_back(Runnable::Handle(h)));
+        .pop_due(now, |d| s.ready.push_back(Runnable::from(d)));
     (now, moved)
 }
 
