@@ -27,7 +27,9 @@ pub(crate) type TaskRc = Arc<Wakeable<TaskCell>>;
 
 pub(crate) struct TaskCell {
     pub(crate) id: u64,
-    pub(crate) name: Option<String>,
+    /// Boxed twice so that the common unnamed task pays one pointer, not a fat one (the cell is
+    /// what a parked task costs, see `bench/src/bin/memory.rs`).
+    pub(crate) name: Option<Box<Box<str>>>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
     pub(crate) body: Mutex<Pin<Box<dyn Body>>>,
@@ -40,14 +42,15 @@ pub(crate) struct TaskCell {
 pub(crate) struct DoneList {
     pub(crate) closed: bool,
     pub(crate) entries: DoneEntries,
-    /// Where the typed handle's waker sits in `entries`, once it has awaited.
-    pub(crate) join_index: Option<usize>,
+    /// Where the typed handle's waker sits in `entries`, once it has awaited. `u32` keeps the
+    /// list, and so every parked task, smaller; nobody awaits one task four billion times.
+    pub(crate) join_index: Option<u32>,
     /// The typed handle was dropped before completion: nobody can read a panic any more.
     pub(crate) detached: bool,
     /// The outcome was moved out by the typed handle.
     pub(crate) taken: bool,
-    /// Slot in the loop's registry (R4).
-    pub(crate) registry_key: usize,
+    /// Slot in the loop's registry (R4); `u32` like the registry's keys.
+    pub(crate) registry_key: u32,
 }
 
 /// The done list's entries, in the order they were added (first one inline, see [`Entries`]).
@@ -66,12 +69,12 @@ impl TaskCell {
         name: Option<String>,
         created_at: &'static Location<'static>,
         body: Pin<Box<dyn Body>>,
-        registry_key: usize,
+        registry_key: u32,
         lp: Arc<LoopInner>,
     ) -> TaskRc {
         Arc::new(Wakeable::new(TaskCell {
             id,
-            name,
+            name: name.map(|n| Box::new(n.into_boxed_str())),
             created_at,
             state: State::new_scheduled(),
             body: Mutex::new(body),
@@ -90,7 +93,7 @@ impl TaskCell {
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
         match &self.name {
-            Some(n) => n.clone(),
+            Some(n) => String::from(&***n),
             None => format!("Task-{}", self.id),
         }
     }
