@@ -493,7 +493,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        or_panic(self.spawn(fut, Some(name.into()), Location::caller()))
+        or_panic(self.spawn(fut, Some(name.into().into_boxed_str()), Location::caller()))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
@@ -509,7 +509,7 @@ impl EventLoop {
     pub(crate) fn spawn<F>(
         &self,
         fut: F,
-        name: Option<String>,
+        name: Option<Box<str>>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
@@ -643,7 +643,7 @@ impl LoopInner {
     pub(crate) fn spawn<F>(
         this: &Arc<Self>,
         fut: F,
-        name: Option<String>,
+        name: Option<Box<str>>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where

@@ -35,7 +35,11 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    or_panic(spawn_here(fut, Some(name.into()), Location::caller()))
+    or_panic(spawn_here(
+        fut,
+        Some(name.into().into_boxed_str()),
+        Location::caller(),
+    ))
 }
 
 /// [`create_task`], returning [`LoopError::NoRunningLoop`] instead of panicking.
@@ -73,7 +77,7 @@ where
 
 fn spawn_here<F>(
     fut: F,
-    name: Option<String>,
+    name: Option<Box<str>>,
     at: &'static Location<'static>,
 ) -> Result<Task<F::Output>, LoopError>
 where

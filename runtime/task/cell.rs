@@ -27,9 +27,8 @@ pub(crate) type TaskRc = Arc<Wakeable<TaskCell>>;
 
 pub(crate) struct TaskCell {
     pub(crate) id: u64,
-    /// Boxed twice so that the common unnamed task pays one pointer, not a fat one (the cell is
-    /// what a parked task costs, see `bench/src/bin/memory.rs`).
-    pub(crate) name: Option<Box<Box<str>>>,
+    /// No spare capacity kept: the cell is most of what a parked task costs.
+    pub(crate) name: Option<Box<str>>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
     pub(crate) body: Mutex<Pin<Box<dyn Body>>>,
@@ -66,7 +65,7 @@ pub(crate) enum DoneEntry {
 impl TaskCell {
     pub(crate) fn new(
         id: u64,
-        name: Option<String>,
+        name: Option<Box<str>>,
         created_at: &'static Location<'static>,
         body: Pin<Box<dyn Body>>,
         registry_key: u32,
@@ -74,7 +73,7 @@ impl TaskCell {
     ) -> TaskRc {
         Arc::new(Wakeable::new(TaskCell {
             id,
-            name: name.map(|n| Box::new(n.into_boxed_str())),
+            name,
             created_at,
             state: State::new_scheduled(),
             body: Mutex::new(body),
@@ -93,7 +92,7 @@ impl TaskCell {
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
         match &self.name {
-            Some(n) => String::from(&***n),
+            Some(n) => String::from(&**n),
             None => format!("Task-{}", self.id),
         }
     }
