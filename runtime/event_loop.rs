@@ -17,7 +17,7 @@ use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
 use crate::task::body::{Body, Stage};
-use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
+use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
 use evloop_model::bug::{self, Bug};
@@ -493,7 +493,11 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        or_panic(self.spawn(fut, Some(name.into().into_boxed_str()), Location::caller()))
+        or_panic(self.spawn(
+            fut,
+            Some(Box::new(name.into().into_boxed_str())),
+            Location::caller(),
+        ))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
@@ -509,7 +513,7 @@ impl EventLoop {
     pub(crate) fn spawn<F>(
         &self,
         fut: F,
-        name: Option<Box<str>>,
+        name: Option<TaskName>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
@@ -643,7 +647,7 @@ impl LoopInner {
     pub(crate) fn spawn<F>(
         this: &Arc<Self>,
         fut: F,
-        name: Option<Box<str>>,
+        name: Option<TaskName>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where

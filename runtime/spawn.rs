@@ -2,6 +2,7 @@
 
 use crate::context;
 use crate::error::{or_panic, LoopError};
+use crate::task::cell::TaskName;
 use crate::task::Task;
 use std::future::Future;
 use std::panic::Location;
@@ -37,7 +38,7 @@ where
 {
     or_panic(spawn_here(
         fut,
-        Some(name.into().into_boxed_str()),
+        Some(Box::new(name.into().into_boxed_str())),
         Location::caller(),
     ))
 }
@@ -77,7 +78,7 @@ where
 
 fn spawn_here<F>(
     fut: F,
-    name: Option<Box<str>>,
+    name: Option<TaskName>,
     at: &'static Location<'static>,
 ) -> Result<Task<F::Output>, LoopError>
 where

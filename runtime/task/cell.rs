@@ -22,13 +22,17 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// A task's own name (see [`TaskCell::name`]).
+pub(crate) type TaskName = Box<Box<str>>;
+
 /// The shared reference every part of the runtime holds to a task.
 pub(crate) type TaskRc = Arc<Wakeable<TaskCell>>;
 
 pub(crate) struct TaskCell {
     pub(crate) id: u64,
-    /// No spare capacity kept: the cell is most of what a parked task costs.
-    pub(crate) name: Option<Box<str>>,
+    /// Boxed twice so that the usual unnamed task pays one word, not two: the cell is most of
+    /// what a parked task costs, and at 120 bytes it fits malloc's 144-byte chunks.
+    pub(crate) name: Option<TaskName>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
     pub(crate) body: Mutex<Pin<Box<dyn Body>>>,
@@ -65,7 +69,7 @@ pub(crate) enum DoneEntry {
 impl TaskCell {
     pub(crate) fn new(
         id: u64,
-        name: Option<Box<str>>,
+        name: Option<TaskName>,
         created_at: &'static Location<'static>,
         body: Pin<Box<dyn Body>>,
         registry_key: u32,
@@ -92,7 +96,7 @@ impl TaskCell {
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
         match &self.name {
-            Some(n) => String::from(&**n),
+            Some(n) => String::from(&***n),
             None => format!("Task-{}", self.id),
         }
     }
