@@ -25,16 +25,23 @@ impl<E> Default for Entries<E> {
 
 impl<E> Entries<E> {
     /// Appends `entry`; returns its index for later replacement.
+    #[inline]
     pub(crate) fn push(&mut self, entry: E) -> usize {
         // Nothing is ever removed, so an empty `first` means an empty list.
         if self.first.is_none() {
             self.first = Some(entry);
             0
         } else {
-            let rest = self.rest.get_or_insert_with(Box::default);
-            rest.push(entry);
-            rest.len()
+            self.push_rest(entry)
         }
+    }
+
+    /// Kept out of line so that `push` stays small enough to inline on the one-entry path.
+    #[cold]
+    fn push_rest(&mut self, entry: E) -> usize {
+        let rest = self.rest.get_or_insert_with(Box::default);
+        rest.push(entry);
+        rest.len()
     }
 
     /// The entries in the order they were added.
