@@ -83,12 +83,29 @@ pub fn get_event_loop() -> EventLoop {
 }
 
 /// Sets (or clears) this thread's current loop (asyncio's `set_event_loop`).
+///
+/// ```
+/// let lp = evloop::new_event_loop();
+/// evloop::set_event_loop(Some(lp.clone()));
+/// assert!(evloop::get_event_loop().same_loop(&lp));
+/// evloop::set_event_loop(None);
+/// // With no current loop, `get_event_loop` makes a fresh one.
+/// assert!(!evloop::get_event_loop().same_loop(&lp));
+/// ```
 pub fn set_event_loop(lp: Option<EventLoop>) {
     let old = CONTEXT.with(|c| std::mem::replace(&mut c.borrow_mut().current, lp));
     drop(old);
 }
 
 /// A new loop with the default configuration (asyncio's `new_event_loop`); it is not made current.
+///
+/// ```
+/// let current = evloop::get_event_loop();
+/// let fresh = evloop::new_event_loop();
+/// assert!(!fresh.same_loop(&current));
+/// assert!(evloop::get_event_loop().same_loop(&current)); // still the current one
+/// assert_eq!(fresh.run_until_complete(async { 2 + 2 }), 4);
+/// ```
 pub fn new_event_loop() -> EventLoop {
     EventLoop::new()
 }

@@ -20,6 +20,15 @@ pub(crate) fn or_panic<T, E: fmt::Display>(r: Result<T, E>) -> T {
 }
 
 /// Misuse of an event loop (asyncio's `RuntimeError` cases).
+///
+/// ```
+/// use evloop::LoopError;
+/// // asyncio: `get_running_loop()` outside a loop raises RuntimeError.
+/// let err = evloop::get_running_loop().unwrap_err();
+/// assert_eq!(err, LoopError::NoRunningLoop);
+/// // The message says what to do instead.
+/// assert!(err.to_string().contains("evloop::run(...)"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoopError {
@@ -65,6 +74,17 @@ impl fmt::Display for LoopError {
 impl Error for LoopError {}
 
 /// Why a task produced no value.
+///
+/// ```
+/// use evloop::TaskError;
+/// evloop::run(async {
+///     let t = evloop::create_task(async { panic!("boom") });
+///     match t.await {
+///         Err(TaskError::Panicked(p)) => assert_eq!(p.message(), "boom"),
+///         other => panic!("expected a panic, got {other:?}"),
+///     }
+/// });
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TaskError {
@@ -75,12 +95,28 @@ pub enum TaskError {
 }
 
 impl TaskError {
-    /// True for [`TaskError::Cancelled`].
+    /// True for [`TaskError::Cancelled`] (asyncio's `CancelledError`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 1 });
+    ///     t.cancel(); // before its first step: it never runs
+    ///     assert!(t.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, TaskError::Cancelled)
     }
 
     /// True for [`TaskError::Panicked`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { panic!("boom") });
+    ///     let err = t.await.unwrap_err();
+    ///     assert!(err.is_panic() && !err.is_cancelled());
+    /// });
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, TaskError::Panicked(_))
     }
@@ -103,6 +139,15 @@ impl Error for TaskError {}
 /// `GatherError`) is `Sync` and fits `Box<dyn Error + Send + Sync>` / `anyhow`; nothing contends it.
 /// The lock is boxed: a model checker's mutex is a few hundred bytes, and every `Result` carrying
 /// a `TaskError` would grow by that much.
+///
+/// ```
+/// use evloop::TaskError;
+/// let err = evloop::run(async {
+///     evloop::create_task(async { panic!("bad input: {}", 7) }).await.unwrap_err()
+/// });
+/// let TaskError::Panicked(p) = err else { unreachable!() };
+/// assert_eq!(p.message(), "bad input: 7");
+/// ```
 pub struct Panic {
     message: String,
     payload: Box<Mutex<Box<dyn Any + Send>>>,
@@ -124,11 +169,29 @@ impl Panic {
     }
 
     /// The panic message (or a placeholder when the payload is not a string).
+    ///
+    /// ```
+    /// use evloop::TaskError;
+    /// let err = evloop::run(async {
+    ///     evloop::create_task(async { std::panic::panic_any(42u8) }).await.unwrap_err()
+    /// });
+    /// let TaskError::Panicked(p) = err else { unreachable!() };
+    /// assert_eq!(p.message(), "<non-string panic payload>");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The payload, for `std::panic::resume_unwind`.
+    ///
+    /// ```
+    /// use evloop::TaskError;
+    /// let err = evloop::run(async {
+    ///     evloop::create_task(async { std::panic::panic_any(42u8) }).await.unwrap_err()
+    /// });
+    /// let TaskError::Panicked(p) = err else { unreachable!() };
+    /// assert_eq!(p.into_payload().downcast_ref::<u8>(), Some(&42));
+    /// ```
     pub fn into_payload(self) -> Box<dyn Any + Send> {
         (*self.payload).into_inner()
     }
@@ -142,6 +205,18 @@ impl fmt::Debug for Panic {
 
 /// The error half of a [`LoopFuture`](crate::LoopFuture)'s outcome: the future was cancelled, or
 /// it was completed with an error (asyncio's `set_exception`). Cheap to clone: every waiter gets it.
+///
+/// ```
+/// use evloop::FutureError;
+/// evloop::run(async {
+///     let fut = evloop::LoopFuture::<i32>::new();
+///     fut.set_error("disk full").unwrap();
+///     match fut.await {
+///         Err(FutureError::Failed(e)) => assert_eq!(e.to_string(), "disk full"),
+///         other => panic!("expected a failure, got {other:?}"),
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FutureError {
@@ -153,6 +228,14 @@ pub enum FutureError {
 
 impl FutureError {
     /// True for [`FutureError::Cancelled`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<i32>::new();
+    ///     assert!(fut.cancel());
+    ///     assert!(fut.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, FutureError::Cancelled)
     }
@@ -177,16 +260,43 @@ impl Error for FutureError {
 }
 
 /// An error shared by every waiter of a failed [`LoopFuture`](crate::LoopFuture).
+///
+/// ```
+/// use evloop::FutureError;
+/// evloop::run(async {
+///     let fut = evloop::LoopFuture::<()>::new();
+///     let (a, b) = (fut.clone(), fut.clone());
+///     fut.set_error("refused").unwrap();
+///     // Both waiters see the same error.
+///     for waiter in [a, b] {
+///         let Err(FutureError::Failed(e)) = waiter.await else { unreachable!() };
+///         assert_eq!(e.to_string(), "refused");
+///     }
+/// });
+/// ```
 #[derive(Clone)]
 pub struct SharedError(Arc<Box<dyn Error + Send + Sync>>);
 
 impl SharedError {
     /// Wraps an error so that every waiter can see it.
+    ///
+    /// ```
+    /// let e = evloop::SharedError::new("timed out");
+    /// let copy = e.clone(); // cheap: both share one error
+    /// assert_eq!(copy.to_string(), "timed out");
+    /// ```
     pub fn new(error: impl Into<Box<dyn Error + Send + Sync>>) -> SharedError {
         SharedError(Arc::new(error.into()))
     }
 
-    /// The error itself.
+    /// The error itself, e.g. to downcast it.
+    ///
+    /// ```
+    /// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+    /// let e = evloop::SharedError::new(io);
+    /// let inner = e.get().downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(inner.kind(), std::io::ErrorKind::NotFound);
+    /// ```
     pub fn get(&self) -> &(dyn Error + Send + Sync + 'static) {
         &**self.0
     }
@@ -206,6 +316,17 @@ impl fmt::Display for SharedError {
 
 /// asyncio's `InvalidStateError`: asking a future for a result it does not have yet, or setting a
 /// result on a future that is already done.
+///
+/// ```
+/// use evloop::InvalidStateError;
+/// evloop::run(async {
+///     let fut = evloop::LoopFuture::<i32>::new();
+///     assert_eq!(fut.result().unwrap_err(), InvalidStateError::NotDone);
+///     fut.set_result(1).unwrap();
+///     assert_eq!(fut.set_result(2), Err(InvalidStateError::AlreadyDone));
+///     assert_eq!(fut.result().unwrap().unwrap(), 1); // the first result stays
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidStateError {
@@ -231,6 +352,21 @@ impl fmt::Display for InvalidStateError {
 impl Error for InvalidStateError {}
 
 /// Why `try_gather` failed: the first child failure, with the child's argument position.
+///
+/// ```
+/// use evloop::GatherError;
+/// let r = evloop::run(async {
+///     evloop::try_gather([0, 1, 2].map(|i| async move {
+///         if i == 1 { panic!("child 1 broke") }
+///         Ok::<_, String>(i)
+///     }))
+///     .await
+/// });
+/// match r {
+///     Err(GatherError::Task { index, error }) => assert!(index == 1 && error.is_panic()),
+///     other => panic!("expected child 1's panic, got {other:?}"),
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum GatherError<E> {
@@ -265,6 +401,13 @@ impl<E: fmt::Debug + fmt::Display> Error for GatherError<E> {}
 
 /// Why `try_run_until_complete` (or `Builder::try_run`) returned no value. A panic in the main
 /// future is not one of these: it is re-raised, as asyncio re-raises the coroutine's exception.
+///
+/// ```
+/// use evloop::RunError;
+/// // In virtual time a main future that nothing can wake is reported, not hung.
+/// let r = evloop::Builder::new().virtual_time(true).try_run(std::future::pending::<()>());
+/// assert!(matches!(r, Err(RunError::Deadlock(_))));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RunError {
@@ -299,6 +442,15 @@ impl From<LoopError> for RunError {
 }
 
 /// A task that was still pending when a deadlock was found.
+///
+/// ```
+/// let r = evloop::Builder::new().virtual_time(true).try_run(async {
+///     evloop::create_task_named("stuck", std::future::pending::<()>()).await.unwrap()
+/// });
+/// let Err(evloop::RunError::Deadlock(d)) = r else { unreachable!() };
+/// let stuck = d.pending.iter().find(|t| t.name == "stuck").unwrap();
+/// assert!(stuck.created_at.file().ends_with(".rs"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct PendingTask {
     /// The task's id.
@@ -310,6 +462,17 @@ pub struct PendingTask {
 }
 
 /// The report of a deadlock found in virtual time.
+///
+/// ```
+/// let r = evloop::Builder::new().virtual_time(true).try_run(async {
+///     evloop::create_task_named("stuck", std::future::pending::<()>()).await.unwrap()
+/// });
+/// let Err(evloop::RunError::Deadlock(d)) = r else { unreachable!() };
+/// // Oldest first: the main task, then the task it awaits.
+/// let names: Vec<_> = d.pending.iter().map(|t| t.name.as_str()).collect();
+/// assert_eq!(names, ["Task-1", "stuck"]);
+/// assert!(d.to_string().contains("stuck (id 2)"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Deadlock {
     /// Every task still pending, oldest first.

@@ -78,6 +78,12 @@ pub struct Builder {
 
 impl Builder {
     /// The defaults: one worker (asyncio's single-threaded loop), real time, debug off.
+    ///
+    /// ```
+    /// let lp = evloop::Builder::new().build();
+    /// assert!(!lp.is_running() && !lp.is_closed()); // created idle
+    /// assert_eq!(lp.run_until_complete(async { 1 }), 1);
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
@@ -85,6 +91,14 @@ impl Builder {
     /// Runs tasks on `n` worker threads (the calling thread is one of them). With `n > 1` tasks
     /// may run in parallel and FIFO holds per queue only (see `specs/threads.md`). Tasks are
     /// `Send` either way.
+    ///
+    /// ```
+    /// let squares = evloop::Builder::new().workers(2).run(async {
+    ///     // Children may run in parallel; results still follow argument order.
+    ///     evloop::gather((0..4).map(|i| async move { i * i })).await.unwrap()
+    /// });
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
     pub fn workers(mut self, n: usize) -> Builder {
         assert!(n >= 1, "a loop needs at least one worker");
         self.config.workers = n;
@@ -93,6 +107,17 @@ impl Builder {
 
     /// Uses a virtual clock that jumps to the next timer deadline when nothing is ready and no
     /// cross-thread work is in flight. Always on under the model checkers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let slept = evloop::Builder::new().virtual_time(true).run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     let start = lp.now();
+    ///     evloop::sleep(Duration::from_secs(60)).await; // returns at once in real time
+    ///     lp.now() - start
+    /// });
+    /// assert!(slept >= Duration::from_secs(60));
+    /// ```
     pub fn virtual_time(mut self, on: bool) -> Builder {
         self.config.virtual_time = on;
         self
@@ -100,18 +125,53 @@ impl Builder {
 
     /// asyncio's debug mode: warns (through `tracing`) about every callback or task step slower
     /// than [`Builder::slow_callback_duration`], naming the task and where it was created.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let path = std::env::temp_dir().join(format!("evloop-debug-{}.log", std::process::id()));
+    /// let log = std::fs::File::create(&path).unwrap();
+    /// let subscriber = tracing_subscriber::fmt().with_writer(log).with_ansi(false).finish();
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     evloop::Builder::new()
+    ///         .debug(true)
+    ///         .slow_callback_duration(Duration::ZERO) // every step counts as slow
+    ///         .run(async { evloop::create_task_named("slowpoke", async {}).await.unwrap() })
+    /// });
+    /// let warnings = std::fs::read_to_string(&path).unwrap();
+    /// assert!(warnings.contains("Executing step of slowpoke"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn debug(mut self, on: bool) -> Builder {
         self.config.debug = on;
         self
     }
 
     /// The debug-mode threshold (asyncio's default, 100 ms, unless set).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Report only steps that block the loop for more than a second.
+    /// let builder = evloop::Builder::new()
+    ///     .debug(true)
+    ///     .slow_callback_duration(Duration::from_secs(1));
+    /// assert_eq!(builder.run(async { 40 + 2 }), 42);
+    /// ```
     pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
         self.config.slow_callback_duration = d;
         self
     }
 
     /// The most threads `to_thread` / `run_in_executor` may use at once.
+    ///
+    /// ```
+    /// let sums = evloop::Builder::new().max_threads(1).run(async {
+    ///     // Two jobs, one pool thread: the second waits for the first, and both finish.
+    ///     let a = evloop::to_thread(|| (1..=10).sum::<u32>());
+    ///     let b = evloop::to_thread(|| (1..=100).sum::<u32>());
+    ///     (a.await.unwrap(), b.await.unwrap())
+    /// });
+    /// assert_eq!(sums, (55, 5050));
+    /// ```
     pub fn max_threads(mut self, n: usize) -> Builder {
         assert!(n >= 1, "the thread pool needs at least one thread");
         self.config.max_threads = n;
@@ -127,11 +187,25 @@ impl Builder {
     }
 
     /// Creates the loop.
+    ///
+    /// ```
+    /// let builder = evloop::Builder::new().virtual_time(true);
+    /// let (a, b) = (builder.build(), builder.build());
+    /// assert!(!a.same_loop(&b)); // each call makes a new loop
+    /// assert_eq!(a.run_until_complete(async { 1 }) + b.run_until_complete(async { 2 }), 3);
+    /// ```
     pub fn build(&self) -> EventLoop {
         EventLoop::with_config(self.config.clone())
     }
 
     /// asyncio's `run(main, debug=...)` with this configuration; see [`run`](crate::run).
+    ///
+    /// ```
+    /// let lp = evloop::Builder::new().virtual_time(true).run(async {
+    ///     evloop::get_running_loop().unwrap()
+    /// });
+    /// assert!(lp.is_closed()); // like asyncio.run, it runs a fresh loop and closes it
+    /// ```
     #[track_caller]
     pub fn run<F>(&self, main: F) -> F::Output
     where
@@ -142,6 +216,16 @@ impl Builder {
     }
 
     /// [`Builder::run`], returning misuse, cancellation and deadlock as values.
+    ///
+    /// ```
+    /// use evloop::RunError;
+    /// let r = evloop::Builder::new().try_run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     lp.pending_tasks()[0].cancel(); // the main task itself
+    ///     evloop::sleep(std::time::Duration::ZERO).await; // cancelled here
+    /// });
+    /// assert!(matches!(r, Err(RunError::Cancelled)));
+    /// ```
     #[track_caller]
     pub fn try_run<F>(&self, main: F) -> Result<F::Output, RunError>
     where
@@ -210,11 +294,23 @@ impl Default for EventLoop {
 
 impl EventLoop {
     /// A new loop with the default configuration (asyncio's `new_event_loop()`).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// assert_eq!(lp.run_until_complete(async { 1 }), 1);
+    /// assert_eq!(lp.run_until_complete(async { 2 }), 2); // a loop runs again
+    /// lp.close();
+    /// ```
     pub fn new() -> EventLoop {
         EventLoop::with_config(Config::default())
     }
 
     /// Starts a [`Builder`].
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::builder().virtual_time(true).build();
+    /// assert_eq!(lp.time(), 0.0); // a virtual clock starts at zero
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -240,12 +336,29 @@ impl EventLoop {
     }
 
     /// True when both handles name the same loop.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// assert!(lp.same_loop(&lp.clone()));
+    /// assert!(!lp.same_loop(&evloop::EventLoop::new()));
+    /// ```
     pub fn same_loop(&self, other: &EventLoop) -> bool {
         Arc::ptr_eq(&self.owner, &other.owner)
     }
 
     /// Runs the loop until `fut` is done and returns its output. The future is wrapped in a task;
     /// a panic inside it is re-raised here.
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    /// let lp = evloop::EventLoop::new();
+    /// assert_eq!(lp.run_until_complete(async { "first" }), "first");
+    /// // asyncio re-raises the coroutine's exception; here the panic resumes in the caller...
+    /// let r = catch_unwind(AssertUnwindSafe(|| lp.run_until_complete(async { panic!("boom") })));
+    /// assert!(r.is_err());
+    /// // ...and the loop can run again.
+    /// assert_eq!(lp.run_until_complete(async { "again" }), "again");
+    /// ```
     ///
     /// # Panics
     /// With the message of the [`RunError`] when the loop is closed, already running, another
@@ -389,6 +502,17 @@ impl EventLoop {
     }
 
     /// Every task on this loop that has not finished, oldest first (asyncio's `all_tasks`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     let worker = evloop::create_task_named("worker", async {});
+    ///     let names: Vec<_> = lp.pending_tasks().iter().map(|t| t.name()).collect();
+    ///     assert_eq!(names, ["Task-1", "worker"]); // oldest first, the main task included
+    ///     worker.await.unwrap();
+    ///     assert_eq!(lp.pending_tasks().len(), 1);
+    /// });
+    /// ```
     pub fn pending_tasks(&self) -> Vec<TaskRef> {
         let reg = self.inner().registry.lock();
         let mut tasks: Vec<TaskRef> = reg
@@ -402,17 +526,41 @@ impl EventLoop {
     }
 
     /// True while `run_until_complete` runs.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let inside = lp.clone();
+    /// assert!(!lp.is_running());
+    /// assert!(lp.run_until_complete(async move { inside.is_running() }));
+    /// assert!(!lp.is_running());
+    /// ```
     pub fn is_running(&self) -> bool {
         self.inner().running.load(Ordering::Acquire)
     }
 
     /// True once closed.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// assert!(!lp.is_closed());
+    /// lp.close();
+    /// assert!(lp.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner().sched.lock().closed
     }
 
     /// Closes the loop: drops every pending callback and timer, ends every unfinished task
     /// (dropping its future), and stops the thread pool. Closing twice does nothing.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let mut task = lp.create_task(async { 1 }); // never gets to run
+    /// lp.close();
+    /// lp.close(); // closing twice does nothing
+    /// assert!(task.cancelled());
+    /// assert!(task.try_result().unwrap().unwrap_err().is_cancelled());
+    /// ```
     ///
     /// # Panics
     /// When the loop is running ([`EventLoop::try_close`] returns the error instead).
@@ -421,23 +569,66 @@ impl EventLoop {
     }
 
     /// [`EventLoop::close`], returning [`LoopError::CloseWhileRunning`] instead of panicking.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let inside = lp.clone();
+    /// let err = lp.run_until_complete(async move { inside.try_close().unwrap_err() });
+    /// assert_eq!(err, evloop::LoopError::CloseWhileRunning);
+    /// assert!(lp.try_close().is_ok()); // not running any more
+    /// ```
     pub fn try_close(&self) -> Result<(), LoopError> {
         self.inner().close_now()
     }
 
     /// The loop's clock in seconds (asyncio's `loop.time()`): real monotonic time since the loop
     /// was created, or virtual time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let slept = lp.run_until_complete(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     let t0 = lp.time();
+    ///     evloop::sleep(Duration::from_millis(1500)).await;
+    ///     lp.time() - t0
+    /// });
+    /// assert!(slept >= 1.5);
+    /// ```
     pub fn time(&self) -> f64 {
         self.now().as_secs_f64()
     }
 
     /// The loop's clock as a `Duration` since the loop was created.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let inside = lp.clone();
+    /// lp.run_until_complete(async move {
+    ///     evloop::sleep(Duration::from_secs(2)).await;
+    ///     assert!(inside.now() >= Duration::from_secs(2));
+    /// });
+    /// assert_eq!(lp.now().as_secs_f64(), lp.time());
+    /// ```
     pub fn now(&self) -> Duration {
         self.inner().clock.now()
     }
 
     /// Schedules `f` to run on the loop, after everything already ready (asyncio's `call_soon`).
     /// Callable from any thread.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// // A one-worker loop runs callbacks on the thread that runs it: a thread-local log will do.
+    /// thread_local!(static LOG: RefCell<Vec<u32>> = RefCell::new(Vec::new()));
+    /// let lp = evloop::EventLoop::new();
+    /// for i in 0..3 {
+    ///     lp.call_soon(move || LOG.with(|log| log.borrow_mut().push(i)));
+    /// }
+    /// lp.run_until_complete(async {});
+    /// assert_eq!(LOG.with(|log| log.take()), [0, 1, 2]); // FIFO
+    /// ```
     ///
     /// # Panics
     /// When the loop is closed.
@@ -451,12 +642,38 @@ impl EventLoop {
 
     /// asyncio's `call_soon_threadsafe`: the same as [`EventLoop::call_soon`], which is already
     /// safe to call from any thread; it wakes a parked loop (LOOP-5).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     let fut = lp.create_future::<&str>();
+    ///     let setter = fut.clone();
+    ///     // From another thread (here a pool thread): the callback runs on the loop.
+    ///     let job = evloop::to_thread(move || {
+    ///         lp.call_soon_threadsafe(move || setter.set_result("hello").unwrap());
+    ///     });
+    ///     assert_eq!(fut.await.unwrap(), "hello");
+    ///     job.await.unwrap();
+    /// });
+    /// ```
     #[track_caller]
     pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Handle {
         self.call_soon(f)
     }
 
     /// Schedules `f` to run `delay` from now (asyncio's `call_later`).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::time::Duration;
+    /// thread_local!(static LOG: RefCell<Vec<&'static str>> = RefCell::new(Vec::new()));
+    /// let push = |s| move || LOG.with(|log| log.borrow_mut().push(s));
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// lp.call_later(Duration::from_secs(2), push("later"));
+    /// lp.call_later(Duration::from_secs(1), push("sooner"));
+    /// lp.run_until_complete(evloop::sleep(Duration::from_secs(3)));
+    /// assert_eq!(LOG.with(|log| log.take()), ["sooner", "later"]); // deadline order
+    /// ```
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
         let when = self.now() + delay;
@@ -464,6 +681,20 @@ impl EventLoop {
     }
 
     /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::time::Duration;
+    /// thread_local!(static LOG: RefCell<Vec<u32>> = RefCell::new(Vec::new()));
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let when = lp.now() + Duration::from_secs(1);
+    /// for i in 0..3 {
+    ///     lp.call_at(when, move || LOG.with(|log| log.borrow_mut().push(i)));
+    /// }
+    /// lp.run_until_complete(evloop::sleep(Duration::from_secs(2)));
+    /// // Equal deadlines: the order they were set.
+    /// assert_eq!(LOG.with(|log| log.take()), [0, 1, 2]);
+    /// ```
     #[track_caller]
     pub fn call_at(&self, when: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
         self.assert_open();
@@ -474,6 +705,13 @@ impl EventLoop {
 
     /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`). Works before the loop
     /// runs; the task starts when it does.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let task = lp.create_task(async { 20 }); // the loop is not running yet
+    /// assert!(!task.done());
+    /// assert_eq!(lp.run_until_complete(async move { task.await.unwrap() + 1 }), 21);
+    /// ```
     ///
     /// # Panics
     /// When the loop is closed.
@@ -487,6 +725,14 @@ impl EventLoop {
     }
 
     /// [`EventLoop::create_task`] with a name for traces and warnings.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let task = lp.create_task_named("fetch", async {});
+    /// assert_eq!(task.name(), "fetch");
+    /// assert_eq!(lp.pending_tasks()[0].name(), "fetch");
+    /// lp.run_until_complete(task).unwrap();
+    /// ```
     #[track_caller]
     pub fn create_task_named<F>(&self, name: impl Into<String>, fut: F) -> Task<F::Output>
     where
@@ -501,6 +747,13 @@ impl EventLoop {
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.close();
+    /// let err = lp.try_create_task(async {}).unwrap_err();
+    /// assert_eq!(err, evloop::LoopError::Closed);
+    /// ```
     #[track_caller]
     pub fn try_create_task<F>(&self, fut: F) -> Result<Task<F::Output>, LoopError>
     where
@@ -524,12 +777,30 @@ impl EventLoop {
     }
 
     /// A new pending [`LoopFuture`] bound to this loop (asyncio's `loop.create_future()`).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let fut = lp.create_future::<u8>(); // no loop needs to be running
+    /// let setter = fut.clone();
+    /// lp.call_soon(move || setter.set_result(5).unwrap());
+    /// assert_eq!(lp.run_until_complete(fut).unwrap(), 5);
+    /// ```
     pub fn create_future<T: Clone + Send + 'static>(&self) -> LoopFuture<T> {
         LoopFuture::new_on(self.inner().clone())
     }
 
     /// Runs blocking `f` on the loop's thread pool (asyncio's `run_in_executor(None, f)`); the
     /// returned future resolves with its result, or `Err(Panicked)` if it panicked.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let job = lp.run_in_executor(|| "blocking work done");
+    /// assert_eq!(lp.run_until_complete(job).unwrap(), "blocking work done");
+    /// lp.close();
+    /// // A closed loop's pool takes no more work: the job is cancelled, not lost.
+    /// let late = lp.run_in_executor(|| ());
+    /// assert!(evloop::run(late).unwrap_err().is_cancelled());
+    /// ```
     pub fn run_in_executor<T, F>(&self, f: F) -> ToThread<T>
     where
         F: FnOnce() -> T + Send + 'static,

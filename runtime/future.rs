@@ -62,6 +62,15 @@ pub struct LoopFuture<T> {
 impl<T: Clone + Send + 'static> LoopFuture<T> {
     /// A pending future on the running loop.
     ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<i32>::new();
+    ///     assert!(!fut.done());
+    /// });
+    /// // Outside a running loop there is no loop to bind to: use `EventLoop::create_future`.
+    /// assert!(std::panic::catch_unwind(evloop::LoopFuture::<i32>::new).is_err());
+    /// ```
+    ///
     /// # Panics
     /// When no loop is running on this thread (use `EventLoop::create_future` instead).
     #[track_caller]
@@ -87,11 +96,31 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     }
 
     /// Completes the future with `value` (asyncio's `set_result`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::new();
+    ///     fut.set_result("first").unwrap();
+    ///     // A future is completed once (asyncio raises InvalidStateError).
+    ///     assert_eq!(fut.set_result("second"), Err(evloop::InvalidStateError::AlreadyDone));
+    ///     assert_eq!(fut.await.unwrap(), "first");
+    /// });
+    /// ```
     pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
         self.complete(Ok(value))
     }
 
     /// Completes the future with an error (asyncio's `set_exception`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     fut.set_error("connection reset").unwrap();
+    ///     let err = fut.await.unwrap_err();
+    ///     assert!(!err.is_cancelled());
+    ///     assert_eq!(err.to_string(), "the future failed: connection reset");
+    /// });
+    /// ```
     pub fn set_error(
         &self,
         error: impl Into<Box<dyn Error + Send + Sync>>,
@@ -100,16 +129,44 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     }
 
     /// Cancels the future; false if it was already done (asyncio's `Future.cancel`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     assert!(fut.cancel());
+    ///     assert!(!fut.cancel()); // already done
+    ///     assert!(fut.cancelled());
+    ///     assert!(fut.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         self.complete(Err(FutureError::Cancelled)).is_ok()
     }
 
     /// True once completed or cancelled.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     assert!(!fut.done());
+    ///     fut.set_result(1).unwrap();
+    ///     assert!(fut.done());
+    /// });
+    /// ```
     pub fn done(&self) -> bool {
         self.cell.state.lock().outcome.is_some()
     }
 
     /// True once cancelled.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     fut.set_result(1).unwrap();
+    ///     assert!(!fut.cancel()); // too late: it has a result
+    ///     assert!(fut.done() && !fut.cancelled());
+    /// });
+    /// ```
     pub fn cancelled(&self) -> bool {
         matches!(
             self.cell.state.lock().outcome,
@@ -118,6 +175,16 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     }
 
     /// The outcome, or `InvalidStateError::NotDone` (asyncio's `Future.result()`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     assert_eq!(fut.result().unwrap_err(), evloop::InvalidStateError::NotDone);
+    ///     fut.set_result(9).unwrap();
+    ///     assert_eq!(fut.result().unwrap().unwrap(), 9);
+    ///     assert_eq!(fut.result().unwrap().unwrap(), 9); // asking again is fine
+    /// });
+    /// ```
     pub fn result(&self) -> Result<Outcome<T>, InvalidStateError> {
         self.cell
             .state
@@ -129,6 +196,18 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
 
     /// Calls `f` with the outcome via `call_soon` once the future is done; at once (still via
     /// `call_soon`) if it already is (FUT-3).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     let seen = evloop::LoopFuture::<u32>::new();
+    ///     let s = seen.clone();
+    ///     fut.add_done_callback(move |out| s.set_result(out.unwrap() * 10).unwrap());
+    ///     fut.set_result(3).unwrap();
+    ///     assert!(!seen.done()); // never inline: the callback goes through call_soon
+    ///     assert_eq!(seen.await.unwrap(), 30);
+    /// });
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(Outcome<T>) + Send + 'static) {
         let mut st = self.cell.state.lock();
         match &st.outcome {
@@ -147,6 +226,17 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
 
     /// A `Send` handle that completes this future from another thread. While it is alive, a
     /// virtual clock waits for it instead of jumping ahead (TIME-4).
+    ///
+    /// ```
+    /// evloop::Builder::new().virtual_time(true).run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     let resolver = fut.resolver();
+    ///     // Any thread may complete it; here a pool thread does.
+    ///     let job = evloop::to_thread(move || resolver.resolve(7).unwrap());
+    ///     assert_eq!(fut.await.unwrap(), 7);
+    ///     job.await.unwrap();
+    /// });
+    /// ```
     pub fn resolver(&self) -> Resolver<T> {
         self.cell.lp.inflight_begin();
         Resolver {
@@ -279,6 +369,17 @@ pub struct Resolver<T> {
 
 impl<T: Clone + Send + 'static> Resolver<T> {
     /// Completes the future with `value`.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     let resolver = fut.resolver();
+    ///     fut.cancel();
+    ///     // A cancelled future stays cancelled.
+    ///     assert_eq!(resolver.resolve(1), Err(evloop::InvalidStateError::AlreadyDone));
+    ///     assert!(fut.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn resolve(mut self, value: T) -> Result<(), InvalidStateError> {
         let r = self.fut.set_result(value);
         self.finish();
@@ -286,6 +387,17 @@ impl<T: Clone + Send + 'static> Resolver<T> {
     }
 
     /// Completes the future with an error.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     let resolver = fut.resolver();
+    ///     let job = evloop::to_thread(move || resolver.fail("no route to host").unwrap());
+    ///     let err = fut.await.unwrap_err();
+    ///     assert_eq!(err.to_string(), "the future failed: no route to host");
+    ///     job.await.unwrap();
+    /// });
+    /// ```
     pub fn fail(
         mut self,
         error: impl Into<Box<dyn Error + Send + Sync>>,
@@ -296,6 +408,16 @@ impl<T: Clone + Send + 'static> Resolver<T> {
     }
 
     /// Cancels the future; false if it was already done.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     let resolver = fut.resolver();
+    ///     let job = evloop::to_thread(move || resolver.cancel());
+    ///     assert!(fut.await.unwrap_err().is_cancelled());
+    ///     assert!(job.await.unwrap()); // it was not done before
+    /// });
+    /// ```
     pub fn cancel(mut self) -> bool {
         let r = self.fut.cancel();
         self.finish();

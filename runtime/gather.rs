@@ -196,6 +196,18 @@ impl<T> Drop for Core<T> {
 }
 
 /// The future returned by [`gather`].
+///
+/// ```
+/// use std::time::Duration;
+/// // Dropping a gather before it resolves cancels its children (GATHER-5).
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let g = evloop::gather([evloop::sleep(Duration::from_secs(3600))]);
+///     let child = g.children()[0].clone();
+///     drop(g);
+///     child.wait().await;
+///     assert!(child.cancelled());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
 pub struct Gather<T> {
     core: Core<T>,
@@ -236,11 +248,30 @@ where
 impl<T: Send + 'static> Gather<T> {
     /// Cancels every child that has not finished; the gather then resolves with
     /// `Err(TaskError::Cancelled)` when the first cancelled child reports in.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// evloop::Builder::new().virtual_time(true).run(async {
+    ///     let g = evloop::gather([1u64, 2].map(|n| evloop::sleep(Duration::from_secs(n))));
+    ///     assert!(g.cancel());
+    ///     assert!(g.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let g = evloop::gather([1, 2].map(|n| async move { n }));
+    ///     let kids = g.children().to_vec();
+    ///     assert!(kids[0].id() < kids[1].id()); // created in argument order
+    ///     assert_eq!(g.await.unwrap(), [1, 2]);
+    ///     assert!(kids.iter().all(|k| k.done()));
+    /// });
+    /// ```
     pub fn children(&self) -> &[TaskRef] {
         &self.core.children
     }
@@ -277,6 +308,15 @@ impl<T> fmt::Debug for Gather<T> {
 }
 
 /// The future returned by [`try_gather`].
+///
+/// ```
+/// use evloop::GatherError;
+/// let r = evloop::run(async {
+///     let parse = |s: &'static str| async move { s.parse::<i32>().map_err(|e| e.to_string()) };
+///     evloop::try_gather([parse("1"), parse("x"), parse("3")]).await
+/// });
+/// assert!(matches!(r, Err(GatherError::Failed { index: 1, .. })));
+/// ```
 #[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
 pub struct TryGather<T, E> {
     core: Core<Result<T, E>>,
@@ -311,11 +351,32 @@ where
 
 impl<T: Send + 'static, E: Send + 'static> TryGather<T, E> {
     /// See [`Gather::cancel`].
+    ///
+    /// ```
+    /// use evloop::GatherError;
+    /// evloop::run(async {
+    ///     let g = evloop::try_gather([1, 2].map(|n| async move { Ok::<_, String>(n) }));
+    ///     assert!(g.cancel()); // before either child started
+    ///     match g.await {
+    ///         Err(GatherError::Task { error, .. }) => assert!(error.is_cancelled()),
+    ///         other => panic!("expected a cancelled child, got {other:?}"),
+    ///     }
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let g = evloop::try_gather([1, 2].map(|n| async move { Ok::<_, String>(n) }));
+    ///     let kids = g.children().to_vec();
+    ///     assert_eq!(g.await.unwrap(), [1, 2]);
+    ///     assert!(kids.iter().all(|k| k.done() && !k.cancelled()));
+    /// });
+    /// ```
     pub fn children(&self) -> &[TaskRef] {
         &self.core.children
     }
@@ -351,6 +412,17 @@ impl<T, E> fmt::Debug for TryGather<T, E> {
 }
 
 /// The future returned by [`gather_settled`].
+///
+/// ```
+/// let out = evloop::run(async {
+///     let div = |a: i32, b: i32| async move { a / b }; // panics when b == 0
+///     evloop::gather_settled([div(6, 3), div(1, 0), div(8, 2)]).await
+/// });
+/// // Every outcome in its place; the panic did not stop the others.
+/// assert_eq!(*out[0].as_ref().unwrap(), 2);
+/// assert!(out[1].as_ref().unwrap_err().is_panic());
+/// assert_eq!(*out[2].as_ref().unwrap(), 4);
+/// ```
 #[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
 pub struct GatherSettled<T> {
     core: Core<T>,
@@ -385,11 +457,32 @@ where
 impl<T: Send + 'static> GatherSettled<T> {
     /// Cancels every child that has not finished; each cancelled child's slot then holds
     /// `Err(TaskError::Cancelled)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// evloop::Builder::new().virtual_time(true).run(async {
+    ///     let naps = [1u64, 2].map(|n| evloop::sleep(Duration::from_secs(n)));
+    ///     let g = evloop::gather_settled(naps);
+    ///     g.cancel();
+    ///     let out = g.await;
+    ///     assert!(out.iter().all(|r| r.as_ref().unwrap_err().is_cancelled()));
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         self.core.cancel()
     }
 
     /// Handles to the children, in argument order.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let g = evloop::gather_settled([1, 2].map(|n| async move { n }));
+    ///     let first = g.children()[0].clone();
+    ///     assert!(!first.done()); // children start when the caller yields
+    ///     g.await;
+    ///     assert!(first.done());
+    /// });
+    /// ```
     pub fn children(&self) -> &[TaskRef] {
         &self.core.children
     }

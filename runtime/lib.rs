@@ -30,7 +30,7 @@
 //! | `asyncio.create_task(c)` / `ensure_future(c)` | [`create_task`], [`ensure_future`] → [`Task<T>`]  |
 //! | `task.cancel()`, `done()`, `cancelled()`  | [`Task::cancel`], [`Task::done`], [`Task::cancelled`] |
 //! | `await task` → value or raises           | `task.await` → `Result<T, TaskError>`                 |
-//! | `asyncio.gather(*aws)`                   | [`gather`], [`try_gather`], [`gather!`]              |
+//! | `asyncio.gather(*aws)`                   | [`gather()`], [`try_gather`], [`gather!`]            |
 //! | `gather(..., return_exceptions=True)`    | [`gather_settled`]                                   |
 //! | `asyncio.sleep(d)` / `sleep(0)`          | [`sleep`]`(d)` / `sleep(Duration::ZERO)`             |
 //! | `loop.call_soon/call_later/call_at`      | [`EventLoop::call_soon`], [`EventLoop::call_later`], [`EventLoop::call_at`] |

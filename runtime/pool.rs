@@ -131,6 +131,14 @@ struct Slot<T> {
 /// The future returned by [`to_thread`] and `EventLoop::run_in_executor`: the blocking function's
 /// result, or `Err(TaskError::Panicked)` if it panicked, or `Err(TaskError::Cancelled)` if the loop
 /// closed before it ran.
+///
+/// ```
+/// let r = evloop::run(async {
+///     // A panic on the pool thread comes back as a value; the loop keeps running.
+///     evloop::to_thread(|| -> u32 { panic!("disk on fire") }).await
+/// });
+/// assert!(r.unwrap_err().is_panic());
+/// ```
 #[must_use = "the function runs anyway; await this to get its result"]
 pub struct ToThread<T> {
     slot: Arc<Mutex<Slot<T>>>,

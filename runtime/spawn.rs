@@ -30,6 +30,16 @@ where
 }
 
 /// [`create_task`] with a name, shown in traces, warnings and deadlock reports.
+///
+/// ```
+/// evloop::run(async {
+///     let named = evloop::create_task_named("fetch", async { 1 });
+///     let unnamed = evloop::create_task(async { 2 });
+///     assert_eq!(named.name(), "fetch");
+///     assert_eq!(unnamed.name(), format!("Task-{}", unnamed.id())); // asyncio's default
+///     assert_eq!(named.await.unwrap() + unnamed.await.unwrap(), 3);
+/// });
+/// ```
 #[track_caller]
 pub fn create_task_named<F>(name: impl Into<String>, fut: F) -> Task<F::Output>
 where

@@ -16,6 +16,17 @@ struct Shared<T> {
 }
 
 /// A result another thread can block on (asyncio's `concurrent.futures.Future`).
+///
+/// ```
+/// evloop::run(async {
+///     let lp = evloop::get_running_loop().unwrap();
+///     let outcome = evloop::to_thread(move || {
+///         // On a blocking thread: the task's outcome, a panic included, comes back as a value.
+///         evloop::run_coroutine_threadsafe(async { panic!("boom") }, &lp).wait()
+///     });
+///     assert!(outcome.await.unwrap().unwrap_err().is_panic());
+/// });
+/// ```
 pub struct ConcurrentFuture<T> {
     shared: Arc<Shared<T>>,
     lp: EventLoop,
@@ -89,6 +100,14 @@ where
 impl<T> ConcurrentFuture<T> {
     /// Blocks this thread until the task has finished.
     ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.close();
+    /// let fut = evloop::run_coroutine_threadsafe(async { 1 }, &lp);
+    /// // The work can never run: the waiter gets Cancelled instead of blocking forever.
+    /// assert!(fut.wait().unwrap_err().is_cancelled());
+    /// ```
+    ///
     /// # Panics
     /// When called on a thread where that same loop is running: the loop could never run the task
     /// this thread waits for. `await` it in the loop instead.
@@ -110,6 +129,19 @@ impl<T> ConcurrentFuture<T> {
     }
 
     /// True once the result is available.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let fut = evloop::run_coroutine_threadsafe(async { 6 * 7 }, &lp);
+    /// assert!(!fut.done()); // queued until the loop runs
+    /// let fut = lp.run_until_complete(async move {
+    ///     while !fut.done() {
+    ///         evloop::sleep(std::time::Duration::ZERO).await;
+    ///     }
+    ///     fut
+    /// });
+    /// assert_eq!(fut.wait().unwrap(), 42); // done: returns at once
+    /// ```
     pub fn done(&self) -> bool {
         self.shared.result.lock().is_some()
     }

@@ -38,6 +38,19 @@ pub fn sleep(delay: Duration) -> Sleep {
 }
 
 /// The future returned by [`sleep`].
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let lp = evloop::get_running_loop().unwrap();
+///     // Like asyncio's `sleep()` coroutine, the timer starts when first awaited, not when made.
+///     let nap = evloop::sleep(Duration::from_secs(1));
+///     evloop::sleep(Duration::from_secs(5)).await;
+///     let before = lp.now();
+///     nap.await;
+///     assert!(lp.now() - before >= Duration::from_secs(1));
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct Sleep {

@@ -9,8 +9,32 @@
 //! | [`Kind::Ready`]   | each pick from the turn's batch            | the items still in the batch      | robustness  |
 //! | [`Kind::Arrival`] | start of a turn, before due timers move    | "not yet", then each pending job  | both        |
 //! | [`Kind::Idle`]    | nothing ready, `to_thread` jobs pending    | each pending job, then "timer first" | both     |
+//!
+//! ```
+//! use evloop::explore::choice::{ChoicePoint, Chooser, Fifo, Kind};
+//! let point = ChoicePoint { kind: Kind::Ready, ordinal: 0, keys: &[7, 8, 9] };
+//! assert_eq!(Fifo.choose(&point), 0); // option 0 is what production FIFO does
+//! ```
 
 /// Which kind of choice the loop is making (see the table in the module docs).
+///
+/// ```
+/// use evloop::explore::{explore, ChoicePoint, Chooser, Config, Kind};
+/// /// Takes FIFO's answer, checking what is asked.
+/// struct OnlyJobs;
+/// impl Chooser for OnlyJobs {
+///     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+///         // Conformance mode keeps each turn in FIFO order: it asks only about `to_thread` jobs.
+///         assert!(matches!(point.kind, Kind::Arrival | Kind::Idle));
+///         0
+///     }
+/// }
+/// explore(Config::conformance().custom(1, |_| Box::new(OnlyJobs)), || async {
+///     let other = evloop::create_task(async {}); // two ready items: no question in this mode
+///     evloop::to_thread(|| ()).await.unwrap(); // when does the job's result land?
+///     other.await.unwrap();
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Which item of the current turn's batch runs next (robustness mode only; asyncio fixes FIFO).
@@ -34,6 +58,23 @@ impl Kind {
 }
 
 /// One question the loop asks a [`Chooser`].
+///
+/// ```
+/// use evloop::explore::{explore, ChoicePoint, Chooser, Config};
+/// /// FIFO, checking what the loop asks.
+/// struct Check(usize);
+/// impl Chooser for Check {
+///     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+///         assert_eq!(point.ordinal, self.0); // numbered in order within the run
+///         assert!(!point.keys.is_empty()); // option 0, FIFO's answer, always exists
+///         self.0 += 1;
+///         0
+///     }
+/// }
+/// explore(Config::robustness().custom(2, |_| Box::new(Check(0))), || async {
+///     evloop::gather([1, 2, 3].map(|n| async move { n })).await.unwrap();
+/// });
+/// ```
 #[derive(Debug)]
 pub struct ChoicePoint<'a> {
     /// What is being chosen.
@@ -47,6 +88,20 @@ pub struct ChoicePoint<'a> {
 
 /// Answers the loop's choice points. `choose` must return an index below `point.keys.len()`;
 /// 0 is always the production (FIFO) answer.
+///
+/// ```
+/// use evloop::explore::{explore, ChoicePoint, Chooser, Config};
+/// /// Always the last option: LIFO where FIFO takes the first.
+/// struct Last;
+/// impl Chooser for Last {
+///     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize { point.keys.len() - 1 }
+/// }
+/// let report = explore(Config::robustness().custom(1, |_| Box::new(Last)), || async {
+///     let out = evloop::gather([1, 2].map(|n| async move { n })).await.unwrap();
+///     assert_eq!(out, [1, 2]); // argument order, whatever order the children ran in
+/// });
+/// assert_eq!(report.runs, 1);
+/// ```
 pub trait Chooser: Send {
     /// Picks one option.
     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize;
@@ -59,6 +114,17 @@ pub trait Chooser: Send {
 }
 
 /// asyncio's order: always option 0.
+///
+/// ```
+/// use evloop::explore::{explore, Config, Fifo};
+/// // Always option 0: the order `evloop::run` uses, so the children start in argument order.
+/// explore(Config::robustness().custom(1, |_| Box::new(Fifo)), || async {
+///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
+///     evloop::gather([child(0), child(1)]).await.unwrap();
+///     assert_eq!(first.await.unwrap(), 0);
+/// });
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Fifo;
 

@@ -41,6 +41,23 @@ use std::panic::Location;
 use token::Token;
 
 /// What may vary (EXPLORE-5, EXPLORE-6).
+///
+/// ```
+/// use evloop::explore::{try_explore, Config, Mode};
+/// // Assumes gather starts its children in argument order: asyncio's FIFO does, but does not
+/// // promise it. Only the first `set_result` counts, so `first` names the child that ran first.
+/// let body = || async {
+///     let first = evloop::LoopFuture::new();
+///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
+///     evloop::gather([child(0), child(1)]).await.unwrap();
+///     assert_eq!(first.await.unwrap(), 0);
+/// };
+/// // Conformance keeps FIFO within a turn: the assumption holds in every schedule...
+/// assert!(try_explore(Config::conformance(), body).is_ok());
+/// // ...robustness permutes each turn's ready items and finds the order it relies on.
+/// let failure = try_explore(Config::robustness().write_record(false), body).unwrap_err();
+/// assert_eq!(failure.mode, Mode::Robustness);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// FIFO is the spec: only what asyncio leaves open varies — when `to_thread` results land and
@@ -52,6 +69,13 @@ pub enum Mode {
 }
 
 /// How schedules are picked.
+///
+/// ```
+/// use evloop::explore::{explore, Config, Strategy};
+/// let report = explore(Config::conformance().fifo(), || async {});
+/// assert_eq!(report.strategy, Strategy::Fifo.to_string());
+/// assert_eq!(report.runs, 1);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
     /// asyncio's order only: one run.
@@ -89,11 +113,27 @@ pub enum Strategy {
 }
 
 /// Makes a [`Chooser`] for each run of a [`Strategy::Custom`] exploration.
+///
+/// ```
+/// use evloop::explore::{ChooserFactory, Fifo, Strategy};
+/// let factory = ChooserFactory::new(|_run| Box::new(Fifo));
+/// let strategy = Strategy::Custom { runs: 3, factory: factory.clone() };
+/// assert_eq!(strategy, Strategy::Custom { runs: 3, factory }); // the same factory
+/// assert_eq!(strategy.to_string(), "custom(3 runs)");
+/// ```
 #[derive(Clone)]
 pub struct ChooserFactory(std::rc::Rc<dyn Fn(usize) -> Box<dyn Chooser>>);
 
 impl ChooserFactory {
     /// Wraps `f`, which is called with the run number.
+    ///
+    /// ```
+    /// use evloop::explore::{ChooserFactory, Fifo};
+    /// let a = ChooserFactory::new(|_run| Box::new(Fifo));
+    /// let b = ChooserFactory::new(|_run| Box::new(Fifo));
+    /// assert_ne!(a, b); // factories compare by identity
+    /// assert_eq!(a, a.clone());
+    /// ```
     pub fn new(f: impl Fn(usize) -> Box<dyn Chooser> + 'static) -> ChooserFactory {
         ChooserFactory(std::rc::Rc::new(f))
     }
@@ -114,6 +154,16 @@ impl PartialEq for ChooserFactory {
 impl Eq for ChooserFactory {}
 
 /// An exploration's settings; start from [`Config::conformance`] or [`Config::robustness`].
+///
+/// ```
+/// use evloop::explore::{explore, Config};
+/// let config = Config::robustness().dfs(1).max_runs(100).name("two children");
+/// let report = explore(config, || async {
+///     let out = evloop::gather([1, 2].map(|n| async move { n * 10 })).await.unwrap();
+///     assert_eq!(out, [10, 20]);
+/// });
+/// assert!(report.exhausted); // every schedule within one deviation from FIFO was run
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     mode: Mode,
@@ -141,34 +191,88 @@ impl Config {
     }
 
     /// FIFO is the spec; vary only `to_thread` arrivals. Default strategy: DFS with k = 2.
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// // No `to_thread` job, so nothing asyncio leaves open: FIFO is the only schedule.
+    /// let report = explore(Config::conformance(), || async {
+    ///     let t = evloop::create_task(async { 1 });
+    ///     assert_eq!(t.await.unwrap(), 1);
+    /// });
+    /// assert_eq!((report.distinct_schedules, report.exhausted), (1, true));
+    /// ```
     pub fn conformance() -> Config {
         Config::new(Mode::Conformance)
     }
 
     /// Also permute ready items. Default strategy: DFS with k = 2.
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// // Two gathered children may start in either order.
+    /// let report = explore(Config::robustness(), || async {
+    ///     evloop::gather([1, 2].map(|n| async move { n })).await.unwrap();
+    /// });
+    /// assert!(report.distinct_timelines > 1);
+    /// ```
     pub fn robustness() -> Config {
         Config::new(Mode::Robustness)
     }
 
     /// asyncio's order only.
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// let report = explore(Config::robustness().fifo(), || async {
+    ///     evloop::gather([1, 2].map(|n| async move { n })).await.unwrap();
+    /// });
+    /// assert_eq!(report.runs, 1);
+    /// ```
     pub fn fifo(mut self) -> Config {
         self.strategy = Strategy::Fifo;
         self
     }
 
     /// `runs` uniformly random schedules from `seed`.
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// let body = || async { evloop::gather([1, 2].map(|n| async move { n })).await.unwrap(); };
+    /// let a = explore(Config::robustness().random(7, 5), body);
+    /// let b = explore(Config::robustness().random(7, 5), body);
+    /// assert_eq!(a.runs, 5);
+    /// assert_eq!(a, b); // the same seed explores the same schedules
+    /// ```
     pub fn random(mut self, seed: u64, runs: usize) -> Config {
         self.strategy = Strategy::Random { seed, runs };
         self
     }
 
     /// `runs` PCT schedules of depth `depth` from `seed`.
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// let report = explore(Config::robustness().pct(7, 2, 5), || async {
+    ///     evloop::gather([1, 2, 3].map(|n| async move { n })).await.unwrap();
+    /// });
+    /// assert_eq!(report.runs, 5);
+    /// assert_eq!(report.strategy, "pct(seed 7, depth 2, 5 runs)");
+    /// ```
     pub fn pct(mut self, seed: u64, depth: usize, runs: usize) -> Config {
         self.strategy = Strategy::Pct { seed, depth, runs };
         self
     }
 
     /// Every schedule with at most `k` deviations from FIFO (stops early at [`Config::max_runs`]).
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// let body = || async { evloop::gather([1, 2, 3].map(|n| async move { n })).await.unwrap(); };
+    /// let k1 = explore(Config::robustness().dfs(1), body);
+    /// let k2 = explore(Config::robustness().dfs(2), body);
+    /// assert!(k1.exhausted && k2.exhausted);
+    /// assert!(k2.runs > k1.runs); // a larger bound covers more schedules
+    /// ```
     pub fn dfs(mut self, k: usize) -> Config {
         self.strategy = Strategy::Dfs { max_deviations: k };
         self
@@ -176,6 +280,24 @@ impl Config {
 
     /// `runs` runs, each answered by a chooser of your own (EXPLORE-1): `factory(i)` makes run
     /// `i`'s. Failures are shrunk and replayed like any other.
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, ChoicePoint, Chooser, Config};
+    /// /// Always the last option: LIFO where FIFO takes the first.
+    /// struct Last;
+    /// impl Chooser for Last {
+    ///     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize { point.keys.len() - 1 }
+    /// }
+    /// let config = Config::robustness().custom(1, |_run| Box::new(Last)).write_record(false);
+    /// let failure = try_explore(config, || async {
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
+    ///     evloop::gather([child(0), child(1)]).await.unwrap();
+    ///     assert_eq!(first.await.unwrap(), 0, "children started in reverse");
+    /// })
+    /// .unwrap_err();
+    /// assert!(failure.message.contains("children started in reverse"));
+    /// ```
     pub fn custom(
         mut self,
         runs: usize,
@@ -189,36 +311,101 @@ impl Config {
     }
 
     /// Replays one token (the mode comes from the token).
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config};
+    /// let body = || async {
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
+    ///     evloop::gather([child(0), child(1)]).await.unwrap();
+    ///     assert_eq!(first.await.unwrap(), 0);
+    /// };
+    /// let found = try_explore(Config::robustness().write_record(false), body).unwrap_err();
+    /// // The token alone runs that one schedule again (its mode comes from the token).
+    /// let config = Config::conformance().replay(found.token.clone()).write_record(false);
+    /// let again = try_explore(config, body).unwrap_err();
+    /// assert_eq!(again.coverage.runs, 1);
+    /// assert_eq!((again.token, again.message), (found.token, found.message));
+    /// ```
     pub fn replay(mut self, token: impl Into<String>) -> Config {
         self.strategy = Strategy::Replay(token.into());
         self
     }
 
     /// Livelock bound: a run that takes more loop turns fails (default 10 000) (EXPLORE-10).
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config, FailureKind};
+    /// let config = Config::conformance().max_turns(50).write_record(false);
+    /// let failure = try_explore(config, || async {
+    ///     loop {
+    ///         evloop::sleep(std::time::Duration::ZERO).await; // busy forever
+    ///     }
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(failure.kind, FailureKind::Livelock);
+    /// ```
     pub fn max_turns(mut self, n: u64) -> Config {
         self.max_turns = n;
         self
     }
 
     /// The most runs DFS makes before it stops, not exhausted (default 10 000).
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// let report = explore(Config::robustness().dfs(3).max_runs(2), || async {
+    ///     evloop::gather([1, 2, 3].map(|n| async move { n })).await.unwrap();
+    /// });
+    /// assert_eq!(report.runs, 2);
+    /// assert!(!report.exhausted); // stopped at the budget, not at the end of the space
+    /// ```
     pub fn max_runs(mut self, n: usize) -> Config {
         self.max_runs = n;
         self
     }
 
     /// How many runs shrinking may spend (0 turns it off; default 200).
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config};
+    /// let config = Config::robustness().shrink_budget(0).write_record(false);
+    /// let failure = try_explore(config, || async {
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
+    ///     evloop::gather([child(0), child(1)]).await.unwrap();
+    ///     assert_eq!(first.await.unwrap(), 0);
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(failure.shrunk_from, None); // reported as found
+    /// ```
     pub fn shrink_budget(mut self, n: usize) -> Config {
         self.shrink_budget = n;
         self
     }
 
     /// The test's name in reports (default: the test harness's thread name).
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config};
+    /// let config = Config::conformance().name("never wakes").write_record(false);
+    /// let failure = try_explore(config, || std::future::pending::<()>()).unwrap_err();
+    /// assert_eq!(failure.test, "never wakes");
+    /// assert!(failure.to_string().contains("`never wakes` fails"));
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Config {
         self.name = Some(name.into());
         self
     }
 
     /// Whether a failure writes its JSON record under `target/evloop-failures/` (default on).
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config};
+    /// let config = Config::conformance().write_record(false);
+    /// let failure = try_explore(config, || std::future::pending::<()>()).unwrap_err();
+    /// assert!(failure.record.is_none()); // nothing written under target/evloop-failures/
+    /// ```
     pub fn write_record(mut self, on: bool) -> Config {
         self.write_record = on;
         self
@@ -226,6 +413,16 @@ impl Config {
 
     /// Whether `EVLOOP_REPLAY` in the environment overrides the strategy (default on). Tests that
     /// check exploration itself turn it off.
+    ///
+    /// ```
+    /// use evloop::explore::{explore, Config};
+    /// // A token meant for another exploration is in the environment; this one ignores it.
+    /// std::env::set_var("EVLOOP_REPLAY", "v1:0.1.0:r:0=1:0000000000000000");
+    /// let report = explore(Config::robustness().use_env(false), || async {
+    ///     evloop::gather([1, 2].map(|n| async move { n })).await.unwrap();
+    /// });
+    /// assert!(report.runs > 1);
+    /// ```
     pub fn use_env(mut self, on: bool) -> Config {
         self.use_env = on;
         self
@@ -280,6 +477,27 @@ impl fmt::Display for Strategy {
 /// Records a line in the timeline of the schedule being explored (a no-op outside `explore`).
 /// Use it where a plain program would print: the line shows in failure reports, and distinct
 /// orders of notes count as distinct timelines.
+///
+/// ```
+/// use evloop::explore::{note, try_explore, Config};
+/// let failure = try_explore(Config::robustness().write_record(false), || async {
+///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+///     let child = |n: u32| {
+///         let f = first.clone();
+///         async move {
+///             note(format!("child {n} starts"));
+///             let _ = f.set_result(n);
+///         }
+///     };
+///     evloop::gather([child(0), child(1)]).await.unwrap();
+///     assert_eq!(first.await.unwrap(), 0);
+/// })
+/// .unwrap_err();
+/// // The notes show the order that failed.
+/// let notes: Vec<_> = failure.timeline.iter().filter(|l| l.contains("note:")).collect();
+/// assert!(notes[0].ends_with("child 1 starts"), "{notes:?}");
+/// evloop::run(async { note("outside `explore` this does nothing") });
+/// ```
 pub fn note(what: impl fmt::Display) {
     log_to_running(&format!("note: {what}"));
 }
@@ -456,6 +674,16 @@ fn run_seed(seed: u64, i: usize) -> u64 {
 
 /// Runs `body` under many schedules (see [`Config`]) and returns what was covered; panics with
 /// the [`Failure`] report when a schedule fails.
+///
+/// ```
+/// use evloop::explore::{explore, Config};
+/// // Whatever order the children run in, gather's results follow argument order.
+/// let report = explore(Config::robustness(), || async {
+///     let out = evloop::gather([3, 1, 2].map(|n| async move { n })).await.unwrap();
+///     assert_eq!(out, [3, 1, 2]);
+/// });
+/// assert!(report.distinct_timelines > 1);
+/// ```
 #[track_caller]
 pub fn explore<F, Fut>(config: Config, body: F) -> Report
 where
@@ -472,6 +700,17 @@ where
 }
 
 /// [`explore`], returning the failure instead of panicking.
+///
+/// ```
+/// use evloop::explore::{try_explore, Config, FailureKind};
+/// let failure = try_explore(Config::conformance().write_record(false), || async {
+///     // Awaits a task that never finishes: nothing can wake main.
+///     evloop::create_task_named("forever", std::future::pending::<()>()).await.unwrap();
+/// })
+/// .unwrap_err();
+/// assert_eq!(failure.kind, FailureKind::Deadlock);
+/// assert!(failure.pending.iter().any(|t| t.name == "forever"));
+/// ```
 #[track_caller]
 pub fn try_explore<F, Fut>(config: Config, body: F) -> Result<Report, Box<Failure>>
 where
@@ -489,6 +728,16 @@ where
 ///
 /// A panic in the body propagates (after the timeline is printed to stderr); a deadlock or
 /// livelock panics with the pending tasks and the timeline.
+///
+/// ```
+/// use evloop::explore::{joint, Mode};
+/// // Meant for a randomized model check (see `specs/exploration.md`); without one, a body with
+/// // no choice point (conformance mode, no `to_thread`) runs once, in FIFO order.
+/// joint(Mode::Conformance, || async {
+///     let t = evloop::create_task(async { 6 * 7 });
+///     assert_eq!(t.await.unwrap(), 42);
+/// });
+/// ```
 ///
 /// # Panics
 /// At the first choice point on a backend with no randomized scheduler to draw from (std, and the

@@ -9,6 +9,17 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// How much of the schedule space an exploration covered.
+///
+/// ```
+/// use evloop::explore::{explore, Config, Mode};
+/// let report = explore(Config::robustness().dfs(1), || async {
+///     evloop::gather([1, 2].map(|n| async move { n })).await.unwrap();
+/// });
+/// assert_eq!(report.mode, Mode::Robustness);
+/// assert_eq!(report.strategy, "dfs(k = 1)");
+/// assert!(report.exhausted && report.runs >= report.distinct_schedules);
+/// assert!(report.distinct_schedules >= report.distinct_timelines);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// The mode explored.
@@ -47,6 +58,14 @@ impl fmt::Display for Report {
 }
 
 /// Why a schedule failed.
+///
+/// ```
+/// use evloop::explore::{try_explore, Config, FailureKind};
+/// let config = Config::conformance().write_record(false);
+/// let failure = try_explore(config, || async { panic!("bad state") }).unwrap_err();
+/// assert_eq!(failure.kind, FailureKind::Panic);
+/// assert!(failure.message.starts_with("bad state"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// The body (or a task it awaited and unwrapped) panicked.
@@ -74,6 +93,21 @@ impl FailureKind {
 }
 
 /// A failing schedule, shrunk (EXPLORE-11), with everything needed to replay it.
+///
+/// ```
+/// use evloop::explore::{try_explore, Config};
+/// let config = Config::robustness().write_record(false).name("start order");
+/// let failure = try_explore(config, || async {
+///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+///     let child = |n: u32| { let f = first.clone(); async move { let _ = f.set_result(n); } };
+///     evloop::gather([child(0), child(1)]).await.unwrap();
+///     assert_eq!(first.await.unwrap(), 0);
+/// })
+/// .unwrap_err();
+/// assert_eq!(failure.deviations, 1); // one step out of FIFO order is enough
+/// assert!(failure.replay_command.contains(&failure.token));
+/// assert!(failure.to_string().contains("replay it with"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// The test's name.
@@ -200,16 +234,34 @@ fn replay_command(token: &str, test: &str) -> String {
         format!("cargo run --example {binary}")
     } else if binary == "evloop" {
         "cargo test --lib".to_owned()
+    } else if binary == "rust_out" {
+        // rustdoc names every doctest binary this way; the doctest itself has no exact name.
+        "cargo test --doc".to_owned()
     } else {
         format!("cargo test --test {binary}")
     };
-    if test == super::UNNAMED {
+    let quoted = shell_quote(test);
+    if test == super::UNNAMED || binary == "rust_out" {
         format!("EVLOOP_REPLAY='{token}' {target}")
     } else if in_examples {
         // A program may explore several bodies: only the named one replays.
-        format!("EVLOOP_REPLAY='{token}' EVLOOP_REPLAY_ONLY='{test}' {target}")
+        format!("EVLOOP_REPLAY='{token}' EVLOOP_REPLAY_ONLY={quoted} {target}")
     } else {
-        format!("EVLOOP_REPLAY='{token}' {target} -- --exact {test}")
+        format!("EVLOOP_REPLAY='{token}' {target} -- --exact {quoted}")
+    }
+}
+
+/// Quotes `word` for a POSIX shell when it holds anything but a plain test path, so a name with
+/// spaces or quotes reaches the test binary as one argument.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '/'));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -339,5 +391,18 @@ impl fmt::Display for Failure {
             writeln!(f, "record: {}", p.display())?;
         }
         write!(f, "{}", self.coverage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn a_test_name_with_spaces_or_quotes_stays_one_shell_word() {
+        assert_eq!(shell_quote("tests::gather_order"), "tests::gather_order");
+        assert_eq!(shell_quote("my check"), "'my check'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }

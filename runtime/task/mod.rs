@@ -51,43 +51,127 @@ impl<T: Send + 'static> Task<T> {
 
     /// Asks the task to stop at its next suspension point; its future is dropped there, so its
     /// destructors run. False when the task has already finished (asyncio's `Task.cancel`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::TaskError;
+    /// evloop::Builder::new().virtual_time(true).run(async {
+    ///     let t = evloop::create_task(async {
+    ///         evloop::sleep(Duration::from_secs(10)).await;
+    ///         "finished"
+    ///     });
+    ///     evloop::sleep(Duration::ZERO).await; // let it start and suspend in its sleep
+    ///     assert!(t.cancel());
+    ///     assert!(matches!(t.await, Err(TaskError::Cancelled))); // asyncio's CancelledError
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         TaskCell::cancel(&self.cell)
     }
 
     /// True once the task has finished, however it finished.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 1 });
+    ///     assert!(!t.done());
+    ///     evloop::sleep(std::time::Duration::ZERO).await; // one turn: the task runs to its end
+    ///     assert!(t.done());
+    /// });
+    /// ```
     pub fn done(&self) -> bool {
         self.cell.state.load().is_complete()
     }
 
     /// True once the task has finished by being cancelled.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 1 });
+    ///     t.cancel();
+    ///     evloop::sleep(std::time::Duration::ZERO).await; // the cancel lands at its first step
+    ///     assert!(t.done() && t.cancelled());
+    /// });
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.cell.state.load().is_cancelled()
     }
 
     /// The task's id, unique within its loop.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let (a, b) = (evloop::create_task(async {}), evloop::create_task(async {}));
+    ///     assert!(a.id() < b.id()); // unique, in creation order
+    ///     a.await.unwrap();
+    ///     b.await.unwrap();
+    /// });
+    /// ```
     pub fn id(&self) -> u64 {
         self.cell.id
     }
 
     /// The task's name: the one given to `create_task_named`, or asyncio's `Task-<id>`.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task_named("download", async {});
+    ///     assert_eq!(t.name(), "download");
+    ///     t.await.unwrap();
+    /// });
+    /// ```
     pub fn name(&self) -> String {
         self.cell.display_name()
     }
 
     /// An untyped handle for cancelling the task and watching it finish.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 3 });
+    ///     let (r1, r2) = (t.task_ref(), t.task_ref());
+    ///     assert_eq!(r1.id(), t.id());
+    ///     assert_eq!(t.await.unwrap(), 3);
+    ///     assert!(r1.done() && r2.done()); // every ref sees the same task
+    /// });
+    /// ```
     pub fn task_ref(&self) -> TaskRef {
         TaskRef(self.cell.clone())
     }
 
     /// Calls `f` with the task, via the loop's `call_soon`, once the task has finished; at once
     /// (still via `call_soon`) if it already has. Never inline (TASK-6).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async {});
+    ///     let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    ///     for i in 0..2 {
+    ///         let f = first.clone();
+    ///         t.add_done_callback(move |r| {
+    ///             let _ = f.set_result((i, r.done()));
+    ///         });
+    ///     }
+    ///     t.await.unwrap();
+    ///     assert_eq!(first.await.unwrap(), (0, true)); // registration order, after the end
+    /// });
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + Send + 'static) {
         self.task_ref().add_done_callback(f)
     }
 
     /// The outcome, if the task has finished and it has not been taken yet (asyncio's
     /// `Task.result()`, which raises `InvalidStateError` before the task is done).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let mut t = evloop::create_task(async { 5 });
+    ///     assert!(t.try_result().is_none()); // not done yet (asyncio: InvalidStateError)
+    ///     t.task_ref().wait().await;
+    ///     assert_eq!(t.try_result().unwrap().unwrap(), 5);
+    ///     assert!(t.try_result().is_none()); // the output moves out once
+    /// });
+    /// ```
     pub fn try_result(&mut self) -> Option<Result<T, TaskError>> {
         if !self.done() || self.consumed {
             return None;
@@ -221,47 +305,130 @@ pub struct TaskRef(TaskRc);
 
 impl TaskRef {
     /// See [`Task::cancel`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// evloop::Builder::new().virtual_time(true).run(async {
+    ///     // The typed handle is dropped at once; the task keeps running (TASK-9).
+    ///     let r = evloop::create_task(evloop::sleep(Duration::from_secs(60))).task_ref();
+    ///     assert!(r.cancel());
+    ///     r.wait().await;
+    ///     assert!(!r.cancel()); // false once done
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         TaskCell::cancel(&self.0)
     }
 
     /// See [`Task::done`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async {}).task_ref();
+    ///     assert!(!r.done());
+    ///     r.wait().await;
+    ///     assert!(r.done());
+    /// });
+    /// ```
     pub fn done(&self) -> bool {
         self.0.state.load().is_complete()
     }
 
     /// See [`Task::cancelled`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async {}).task_ref();
+    ///     r.cancel();
+    ///     r.wait().await;
+    ///     assert!(r.cancelled() && !r.panicked());
+    /// });
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.0.state.load().is_cancelled()
     }
 
     /// True once the task has finished by panicking.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { panic!("boom") });
+    ///     let r = t.task_ref();
+    ///     r.wait().await;
+    ///     assert!(r.panicked() && !r.cancelled());
+    ///     assert!(t.await.unwrap_err().is_panic());
+    /// });
+    /// ```
     pub fn panicked(&self) -> bool {
         self.0.state.load().is_panicked()
     }
 
     /// See [`Task::id`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async {});
+    ///     assert_eq!(t.task_ref().id(), t.id());
+    ///     t.await.unwrap();
+    /// });
+    /// ```
     pub fn id(&self) -> u64 {
         self.0.id
     }
 
     /// See [`Task::name`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async {}).task_ref();
+    ///     assert_eq!(r.name(), format!("Task-{}", r.id())); // asyncio's default name
+    ///     r.wait().await;
+    /// });
+    /// ```
     pub fn name(&self) -> String {
         self.0.display_name()
     }
 
     /// Where the task was created.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let (r, line) = (evloop::create_task(async {}).task_ref(), line!());
+    ///     assert_eq!(r.created_at().line(), line); // the caller's line, not evloop's
+    ///     r.wait().await;
+    /// });
+    /// ```
     pub fn created_at(&self) -> &'static Location<'static> {
         self.0.created_at
     }
 
     /// See [`Task::add_done_callback`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async {}).task_ref();
+    ///     r.wait().await;
+    ///     let ran = evloop::LoopFuture::new();
+    ///     let flag = ran.clone();
+    ///     r.add_done_callback(move |_| flag.set_result(()).unwrap()); // already done
+    ///     assert!(!ran.done()); // still not inline: via call_soon
+    ///     ran.await.unwrap();
+    /// });
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + Send + 'static) {
         let me = self.clone();
         TaskCell::add_done_entry(&self.0, DoneEntry::Call(Box::new(move || f(&me))));
     }
 
     /// Waits until the task has finished, without taking its output.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { "output" });
+    ///     t.task_ref().wait().await; // waits without taking the output...
+    ///     assert_eq!(t.await.unwrap(), "output"); // ...which the typed handle still gets
+    /// });
+    /// ```
     pub fn wait(&self) -> WaitDone {
         WaitDone {
             task: self.clone(),
@@ -289,6 +456,17 @@ impl fmt::Debug for TaskRef {
 }
 
 /// The future returned by [`TaskRef::wait`].
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let slow = evloop::create_task(evloop::sleep(Duration::from_secs(5))).task_ref();
+///     let fast = evloop::create_task(evloop::sleep(Duration::from_secs(1))).task_ref();
+///     fast.wait().await;
+///     assert!(fast.done() && !slow.done());
+///     slow.wait().await;
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct WaitDone {
