@@ -17,7 +17,7 @@ use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
 use crate::task::body::{Body, Stage};
-use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
+use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
 use evloop_model::bug::{self, Bug};
@@ -268,7 +268,6 @@ pub(crate) struct LoopInner {
     pub(crate) clock: Clock,
     pub(crate) config: Config,
     registry: Mutex<Registry>,
-    next_task_id: AtomicU64,
     running: AtomicBool,
     /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
     /// run (LOOP-4).
@@ -284,8 +283,11 @@ pub(crate) struct LoopInner {
 /// The loop's strong references to unfinished tasks (R4 in `task::cell`), oldest first.
 #[derive(Default)]
 struct Registry {
+    /// The next task id: allocated under the lock `spawn` takes anyway, so no atomic of its own.
+    next_id: u64,
     slots: Vec<Option<TaskRc>>,
-    free: Vec<usize>,
+    /// Keys are `u32` so that the cell's done list (what a parked task costs) stays small.
+    free: Vec<u32>,
     closed: bool,
 }
 
@@ -324,7 +326,6 @@ impl EventLoop {
             wakeup: Condvar::new(),
             clock: Clock::new(config.virtual_time),
             registry: Mutex::new(Registry::default()),
-            next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
@@ -744,7 +745,11 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        or_panic(self.spawn(fut, Some(name.into()), Location::caller()))
+        or_panic(self.spawn(
+            fut,
+            Some(Box::new(name.into().into_boxed_str())),
+            Location::caller(),
+        ))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
@@ -767,7 +772,7 @@ impl EventLoop {
     pub(crate) fn spawn<F>(
         &self,
         fut: F,
-        name: Option<String>,
+        name: Option<TaskName>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
@@ -990,14 +995,13 @@ impl LoopInner {
     pub(crate) fn spawn<F>(
         this: &Arc<Self>,
         fut: F,
-        name: Option<String>,
+        name: Option<TaskName>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let id = this.next_task_id.fetch_add(1, Ordering::Relaxed);
         let body: Pin<Box<dyn Body>> = Box::pin(Stage::new(fut));
         let cell = {
             let mut reg = this.registry.lock();
@@ -1008,23 +1012,31 @@ impl LoopInner {
             }
             // The key is chosen before the cell exists, so the cell is born knowing it and no
             // second lock (its done list) is needed to record it.
-            let key = reg.free.pop().unwrap_or(reg.slots.len());
+            let key = match reg.free.pop() {
+                Some(key) => key,
+                None => u32::try_from(reg.slots.len())
+                    .expect("more than 2^32 unfinished tasks on one loop"),
+            };
+            // asyncio numbers tasks from 1.
+            reg.next_id += 1;
+            let id = reg.next_id;
             let cell = TaskCell::new(id, name, at, body, key, this.clone());
-            if key == reg.slots.len() {
+            if key as usize == reg.slots.len() {
                 reg.slots.push(Some(cell.clone()));
             } else {
-                reg.slots[key] = Some(cell.clone());
+                reg.slots[key as usize] = Some(cell.clone());
             }
             cell
         };
+        let id = cell.id;
         trace::record(|| format!("task {id} spawned"));
         this.schedule(Runnable::Task(cell.clone()));
         Ok(Task::from_cell(cell))
     }
 
-    pub(crate) fn unregister(&self, key: usize) -> Option<TaskRc> {
+    pub(crate) fn unregister(&self, key: u32) -> Option<TaskRc> {
         let mut reg = self.registry.lock();
-        let cell = reg.slots.get_mut(key).and_then(Option::take);
+        let cell = reg.slots.get_mut(key as usize).and_then(Option::take);
         if cell.is_some() {
             reg.free.push(key);
         }
