@@ -17,7 +17,7 @@ use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
 use crate::task::body::{Body, Stage};
-use crate::task::cell::{DoneEntry, TaskCell, TaskRc};
+use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
 use evloop_model::bug::{self, Bug};
@@ -268,7 +268,6 @@ pub(crate) struct LoopInner {
     pub(crate) clock: Clock,
     pub(crate) config: Config,
     registry: Mutex<Registry>,
-    next_task_id: AtomicU64,
     running: AtomicBool,
     /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
     /// run (LOOP-4).
@@ -287,8 +286,11 @@ pub(crate) struct LoopInner {
 /// The loop's strong references to unfinished tasks (R4 in `task::cell`), oldest first.
 #[derive(Default)]
 struct Registry {
+    /// The next task id: allocated under the lock `spawn` takes anyway, so no atomic of its own.
+    next_id: u64,
     slots: Vec<Option<TaskRc>>,
-    free: Vec<usize>,
+    /// Keys are `u32` so that the cell's done list (what a parked task costs) stays small.
+    free: Vec<u32>,
     closed: bool,
 }
 
@@ -327,7 +329,6 @@ impl EventLoop {
             wakeup: Condvar::new(),
             clock: Clock::new(config.virtual_time),
             registry: Mutex::new(Registry::default()),
-            next_task_id: AtomicU64::new(1),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
             stop_asked: AtomicBool::new(false),
@@ -749,7 +750,11 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        or_panic(self.spawn(fut, Some(name.into()), Location::caller()))
+        or_panic(self.spawn(
+            fut,
+            Some(Box::new(name.into().into_boxed_str())),
+            Location::caller(),
+        ))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
@@ -772,7 +777,7 @@ impl EventLoop {
     pub(crate) fn spawn<F>(
         &self,
         fut: F,
-        name: Option<String>,
+        name: Option<TaskName>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
@@ -882,16 +887,81 @@ impl LoopInner {
         }
     }
 
-    /// A timer that wakes `waker` at `when` (what `sleep` uses).
-    pub(crate) fn timer_waking(
+    /// A `sleep`'s timer that wakes `waker` at `when`: the slot the `Sleep` asks about, or `None`
+    /// on a closed loop (the sleep then never ends, like a timer cancelled by `close`).
+    pub(crate) fn sleep_timer(
         &self,
         when: Duration,
         waker: Waker,
         at: &'static Location<'static>,
-    ) -> Arc<HandleCell> {
-        let cell = HandleCell::new(Callback::Wake(waker), Some(when), at);
-        self.add_timer(when, cell.clone());
-        cell
+    ) -> Option<u32> {
+        let mut s = self.sched.lock();
+        if s.closed {
+            drop(s);
+            drop(waker);
+            return None;
+        }
+        let slot = s.timers.push_sleep(when, waker, at);
+        if s.idle > 0 {
+            // The new deadline may be earlier than the one a worker sleeps until.
+            self.wakeup.notify_all();
+        }
+        Some(slot)
+    }
+
+    /// A sleep's timer came due and its turn to run has come: the waker of the sleeping task,
+    /// to wake outside the lock (none if the `Sleep` is gone).
+    pub(crate) fn fire_sleep_timer(&self, slot: u32) -> Option<Waker> {
+        let mut s = self.sched.lock();
+        if s.closed {
+            return None;
+        }
+        s.timers.fire_sleep(slot)
+    }
+
+    /// For `Sleep::poll`: true once its timer ran; otherwise leaves `waker` for it to wake.
+    pub(crate) fn sleep_ran_or_set_waker(&self, slot: u32, waker: &Waker) -> bool {
+        let mut s = self.sched.lock();
+        !s.closed && s.timers.sleep_ran_or_set_waker(slot, waker)
+    }
+
+    /// `sleep_ran_or_set_waker` in two critical sections: the injected `SleepWakerRace`.
+    pub(crate) fn sleep_ran_then_set_waker(&self, slot: u32, waker: &Waker) -> bool {
+        {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return false;
+            }
+            if s.timers.sleep_ran(slot) {
+                return true;
+            }
+        }
+        let mut s = self.sched.lock();
+        if !s.closed {
+            s.timers.sleep_set_waker(slot, waker);
+        }
+        false
+    }
+
+    /// A pending `Sleep` is dropped: its timer will not wake anyone.
+    pub(crate) fn cancel_sleep(&self, slot: u32) {
+        let waker = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return;
+            }
+            s.timers.cancel_sleep(slot)
+        };
+        // Dropped here, outside the lock: the waker may hold the last reference to a task.
+        drop(waker);
+    }
+
+    pub(crate) fn describe_sleep(&self, slot: u32) -> String {
+        let s = self.sched.lock();
+        if s.closed {
+            return "timer of a sleep (loop closed)".to_owned();
+        }
+        s.timers.describe_sleep(slot)
     }
 
     pub(crate) fn request_stop(&self) {
@@ -939,14 +1009,13 @@ impl LoopInner {
     pub(crate) fn spawn<F>(
         this: &Arc<Self>,
         fut: F,
-        name: Option<String>,
+        name: Option<TaskName>,
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let id = this.next_task_id.fetch_add(1, Ordering::Relaxed);
         let body: Pin<Box<dyn Body>> = Box::pin(Stage::new(fut));
         let cell = {
             let mut reg = this.registry.lock();
@@ -957,23 +1026,31 @@ impl LoopInner {
             }
             // The key is chosen before the cell exists, so the cell is born knowing it and no
             // second lock (its done list) is needed to record it.
-            let key = reg.free.pop().unwrap_or(reg.slots.len());
+            let key = match reg.free.pop() {
+                Some(key) => key,
+                None => u32::try_from(reg.slots.len())
+                    .expect("more than 2^32 unfinished tasks on one loop"),
+            };
+            // asyncio numbers tasks from 1.
+            reg.next_id += 1;
+            let id = reg.next_id;
             let cell = TaskCell::new(id, name, at, body, key, this.clone());
-            if key == reg.slots.len() {
+            if key as usize == reg.slots.len() {
                 reg.slots.push(Some(cell.clone()));
             } else {
-                reg.slots[key] = Some(cell.clone());
+                reg.slots[key as usize] = Some(cell.clone());
             }
             cell
         };
+        let id = cell.id;
         trace::record(|| format!("task {id} spawned"));
         this.schedule(Runnable::Task(cell.clone()));
         Ok(Task::from_cell(cell))
     }
 
-    pub(crate) fn unregister(&self, key: usize) -> Option<TaskRc> {
+    pub(crate) fn unregister(&self, key: u32) -> Option<TaskRc> {
         let mut reg = self.registry.lock();
-        let cell = reg.slots.get_mut(key).and_then(Option::take);
+        let cell = reg.slots.get_mut(key as usize).and_then(Option::take);
         if cell.is_some() {
             reg.free.push(key);
         }
@@ -991,7 +1068,7 @@ impl LoopInner {
             }
             evloop_model::thread::yield_now();
         }
-        let (ready, timers) = {
+        let (ready, (timers, sleep_wakers)) = {
             let mut s = self.sched.lock();
             // `run_inner` sets `running` under this lock, so no run can start between this
             // check and `closed` being set: a running loop is never torn down under its workers.
@@ -1023,6 +1100,7 @@ impl LoopInner {
         for t in timers {
             t.cancel();
         }
+        drop(sleep_wakers);
         drop(tasks);
         self.pool.shutdown();
         Ok(())

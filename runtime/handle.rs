@@ -11,14 +11,11 @@ use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::task::Waker;
 use std::time::Duration;
 
 pub(crate) enum Callback {
-    /// A user or internal function.
+    /// A user or internal function. (A `sleep`'s timer is not a handle: see `timer::Sleeps`.)
     Call(Box<dyn FnOnce() + Send>),
-    /// Wake a waker (a `sleep` timer).
-    Wake(Waker),
 }
 
 enum Slot {
@@ -78,35 +75,6 @@ impl HandleCell {
         self.cancelled.load(Ordering::Acquire)
     }
 
-    pub(crate) fn has_run(&self) -> bool {
-        matches!(*self.slot.lock(), Slot::Ran)
-    }
-
-    /// Replaces the waker of an armed `sleep` timer (a task may be polled with a new waker).
-    pub(crate) fn set_waker(&self, waker: &Waker) {
-        if let Slot::Armed(Callback::Wake(w)) = &mut *self.slot.lock() {
-            if !w.will_wake(waker) {
-                *w = waker.clone();
-            }
-        }
-    }
-
-    /// For a `sleep` timer: true once it has run; otherwise leaves `waker` for it to wake. One
-    /// lock for both, so a timer running on another worker is either seen as run or wakes this
-    /// very waker (THREAD-2), even when the sleep moved to another task since it was armed.
-    pub(crate) fn ran_or_set_waker(&self, waker: &Waker) -> bool {
-        match &mut *self.slot.lock() {
-            Slot::Ran => true,
-            Slot::Armed(Callback::Wake(w)) => {
-                if !w.will_wake(waker) {
-                    *w = waker.clone();
-                }
-                false
-            }
-            Slot::Armed(Callback::Call(_)) | Slot::Cancelled => false,
-        }
-    }
-
     pub(crate) fn run(&self) {
         let taken = {
             let mut slot = self.slot.lock();
@@ -119,10 +87,8 @@ impl HandleCell {
                 Slot::Ran => None,
             }
         };
-        match taken {
-            Some(Callback::Call(f)) => run_guarded(f),
-            Some(Callback::Wake(w)) => w.wake(),
-            None => {}
+        if let Some(Callback::Call(f)) = taken {
+            run_guarded(f);
         }
     }
 

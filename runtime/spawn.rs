@@ -2,6 +2,7 @@
 
 use crate::context;
 use crate::error::{or_panic, LoopError};
+use crate::task::cell::TaskName;
 use crate::task::Task;
 use std::future::Future;
 use std::panic::Location;
@@ -45,7 +46,11 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    or_panic(spawn_here(fut, Some(name.into()), Location::caller()))
+    or_panic(spawn_here(
+        fut,
+        Some(Box::new(name.into().into_boxed_str())),
+        Location::caller(),
+    ))
 }
 
 /// [`create_task`], returning [`LoopError::NoRunningLoop`] instead of panicking.
@@ -83,7 +88,7 @@ where
 
 fn spawn_here<F>(
     fut: F,
-    name: Option<String>,
+    name: Option<TaskName>,
     at: &'static Location<'static>,
 ) -> Result<Task<F::Output>, LoopError>
 where

@@ -8,7 +8,6 @@
 use crate::context;
 use crate::error::LoopError;
 use crate::event_loop::LoopInner;
-use crate::handle::HandleCell;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::Arc;
 use std::future::Future;
@@ -63,7 +62,14 @@ enum SleepState {
     Unpolled,
     /// `sleep(ZERO)`: yielded once already.
     Yielded,
-    Waiting(Arc<HandleCell>),
+    /// The timer is armed in `lp`'s table at `slot`. The loop is held so that a `Sleep` dropped
+    /// outside it (a task torn down by `close`) can still cancel its timer.
+    Waiting {
+        lp: Arc<LoopInner>,
+        slot: u32,
+    },
+    /// Polled on a closed loop: no timer will ever end it.
+    Never,
     Done,
 }
 
@@ -72,7 +78,8 @@ impl std::fmt::Debug for SleepState {
         f.write_str(match self {
             SleepState::Unpolled => "Unpolled",
             SleepState::Yielded => "Yielded",
-            SleepState::Waiting(_) => "Waiting",
+            SleepState::Waiting { .. } => "Waiting",
+            SleepState::Never => "Never",
             SleepState::Done => "Done",
         })
     }
@@ -99,24 +106,23 @@ impl Future for Sleep {
             SleepState::Unpolled => {
                 let lp = running_inner();
                 let deadline = lp.clock.now() + self.delay;
-                let timer = lp.timer_waking(deadline, cx.waker().clone(), self.created_at);
-                self.state = SleepState::Waiting(timer);
+                self.state = match lp.sleep_timer(deadline, cx.waker().clone(), self.created_at) {
+                    Some(slot) => SleepState::Waiting { lp, slot },
+                    None => SleepState::Never,
+                };
                 Poll::Pending
             }
             SleepState::Yielded => {
                 self.state = SleepState::Done;
                 Poll::Ready(())
             }
-            SleepState::Waiting(timer) => {
+            SleepState::Waiting { lp, slot } => {
                 let ran = if bug::enabled(Bug::SleepWakerRace) {
                     // Injected: "has it run?" and "wake me" under two locks; a timer that runs in
                     // between wakes the waker it was armed with, not this one.
-                    timer.has_run() || {
-                        timer.set_waker(cx.waker());
-                        false
-                    }
+                    lp.sleep_ran_then_set_waker(*slot, cx.waker())
                 } else {
-                    timer.ran_or_set_waker(cx.waker())
+                    lp.sleep_ran_or_set_waker(*slot, cx.waker())
                 };
                 if ran {
                     self.state = SleepState::Done;
@@ -125,6 +131,7 @@ impl Future for Sleep {
                     Poll::Pending
                 }
             }
+            SleepState::Never => Poll::Pending,
             SleepState::Done => Poll::Ready(()),
         }
     }
@@ -132,8 +139,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let SleepState::Waiting(timer) = &self.state {
-            timer.cancel();
+        if let SleepState::Waiting { lp, slot } = &self.state {
+            lp.cancel_sleep(*slot);
         }
     }
 }

@@ -186,3 +186,115 @@ fn the_virtual_clock_waits_for_a_live_resolver() {
         ["resolved at 0", "timer fired", "main done at 10"]
     );
 }
+
+/// Deadlines for the order check below: dense ones (many equal, many in the same millisecond),
+/// sparse ones up to 20 s (past the timer window of about 4 s), a few sub-millisecond ones.
+fn scattered_deadline(rng: &mut u64, base: Duration) -> Duration {
+    *rng = rng
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let r = *rng >> 33;
+    let ms = match r % 4 {
+        0 | 1 => r % 50,
+        2 => r % 20_000,
+        _ => 0,
+    };
+    let sub = if r % 3 == 0 { (r >> 8) % 1_000_000 } else { 0 };
+    base + Duration::from_millis(ms) + Duration::from_nanos(sub)
+}
+
+/// Spec: TIME-1, TIME-2
+#[test]
+fn thousands_of_timers_fire_in_exact_deadline_then_scheduling_order() {
+    use std::sync::{Arc, Mutex};
+    const FIRST: usize = 2000;
+    const SECOND: usize = 1000;
+    // Timer `id`s are their scheduling order; the one with id `TRIGGER` schedules the second
+    // batch (some deadlines already past, some far) and cancels every 7th timer of the first.
+    const TRIGGER: usize = 5;
+    let mut rng = 7;
+    let first: Vec<Duration> = (0..FIRST)
+        .map(|_| scattered_deadline(&mut rng, Duration::ZERO))
+        .collect();
+    let trigger_at = first[TRIGGER];
+    let second: Vec<Duration> = (0..SECOND)
+        .map(|_| {
+            scattered_deadline(
+                &mut rng,
+                trigger_at.saturating_sub(Duration::from_millis(30)),
+            )
+        })
+        .collect();
+    let cancelled = |id: usize| id < FIRST && id % 7 == 0 && id != TRIGGER;
+
+    // Reference: each turn takes every pending timer that is due, in (deadline, id) order; a
+    // virtual clock jumps to the earliest deadline when none is due.
+    let mut expected = Vec::new();
+    let mut pending: Vec<(Duration, usize)> = first.iter().copied().zip(0..).collect();
+    let mut now = Duration::ZERO;
+    while !pending.is_empty() {
+        let mut due: Vec<_> = pending.iter().copied().filter(|&(d, _)| d <= now).collect();
+        if due.is_empty() {
+            now = pending.iter().map(|&(d, _)| d).min().unwrap();
+            continue;
+        }
+        due.sort();
+        pending.retain(|&(d, _)| d > now);
+        for (_, id) in due {
+            // A cancelled handle that was already moved to the ready queue does not run either.
+            if cancelled(id) && expected.contains(&TRIGGER) {
+                continue;
+            }
+            expected.push(id);
+            if id == TRIGGER {
+                pending.retain(|&(_, i)| !cancelled(i));
+                pending.extend(second.iter().copied().zip(FIRST..));
+            }
+        }
+    }
+
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let f = fired.clone();
+    vrun(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        let handles = Arc::new(Mutex::new(Vec::new()));
+        let fire = |id: usize, deadline: Duration| {
+            let f = f.clone();
+            let handles = handles.clone();
+            let second = second.clone();
+            let f2 = f.clone();
+            move || {
+                let lp = evloop::get_running_loop().unwrap();
+                assert!(lp.now() >= deadline, "timer {id} fired early");
+                f.lock().unwrap().push(id);
+                if id == TRIGGER {
+                    for (j, h) in handles.lock().unwrap().iter().enumerate() {
+                        if cancelled(j) {
+                            evloop::TimerHandle::cancel(h);
+                        }
+                    }
+                    for (k, &d) in second.iter().enumerate() {
+                        let f3 = f2.clone();
+                        let id = FIRST + k;
+                        lp.call_at(d, move || {
+                            let lp = evloop::get_running_loop().unwrap();
+                            assert!(lp.now() >= d, "timer {id} fired early");
+                            f3.lock().unwrap().push(id);
+                        });
+                    }
+                }
+            }
+        };
+        for (id, &d) in first.iter().enumerate() {
+            let h = lp.call_at(d, fire(id, d));
+            handles.lock().unwrap().push(h);
+        }
+        evloop::sleep(Duration::from_secs(60)).await;
+    });
+    let fired = fired.lock().unwrap().clone();
+    assert_eq!(fired.len(), expected.len());
+    assert!(
+        fired == expected,
+        "timers fired out of (deadline, scheduling) order"
+    );
+}

@@ -218,6 +218,7 @@ fn key_of(item: &Runnable) -> u64 {
         Runnable::Task(t) => t.id,
         Runnable::Handle(h) => (1 << 63) | (super::fnv(h.describe().as_bytes()) >> 1),
         Runnable::Call(_) => 1 << 62,
+        Runnable::Sleep(_) => (1 << 63) | (super::fnv(item.describe().as_bytes()) >> 1),
     }
 }
 
@@ -243,7 +244,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
         let sched = &mut *s;
         sched
             .timers
-            .pop_due(now, |h| sched.ready.push_back(Runnable::Handle(h)));
+            .pop_due(now, |d| sched.ready.push_back(Runnable::from(d)));
         if s.ready.is_empty() && !hook.defers_jobs && lp.inflight.load(Ordering::SeqCst) > 0 {
             // Joint mode: a model thread still owes a result; wait for it as production does
             // (TIME-4, LOOP-5). Its arrival is the model checker's choice.

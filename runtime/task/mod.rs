@@ -236,9 +236,11 @@ impl<T: Send + 'static> Future for Task<T> {
                 // R3: not closed yet, so completion will find this waker.
                 let waker = cx.waker().clone();
                 match done.join_index {
-                    Some(i) => done.entries[i] = DoneEntry::Wake(Some(waker)),
+                    Some(i) => done.entries[i as usize] = DoneEntry::Wake(Some(waker)),
                     None => {
-                        done.join_index = Some(done.entries.push(DoneEntry::Wake(Some(waker))));
+                        let i = done.entries.push(DoneEntry::Wake(Some(waker)));
+                        done.join_index =
+                            Some(u32::try_from(i).expect("more than 2^32 waiters on one task"));
                     }
                 }
                 return Poll::Pending;
@@ -270,7 +272,7 @@ impl<T> Drop for Task<T> {
         } else {
             done.detached = true;
             if let Some(i) = done.join_index.take() {
-                done.entries[i] = DoneEntry::Wake(None);
+                done.entries[i as usize] = DoneEntry::Wake(None);
             }
         }
     }

@@ -75,6 +75,17 @@ pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())
         .finish();
+    // `tracing` caches each callsite's interest for the whole process, computed on the thread
+    // that first reaches it. A sibling test reaching `report_unretrieved_panic` with no subscriber
+    // would cache "never" and blind this capture (seen once under load: 0 reports instead of 2).
+    // An always-interested global default, writing nowhere, keeps the cached interest on.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .finish()
+            .try_init();
+    });
     let out = {
         let _guard = subscriber.set_default();
         f()
