@@ -4,7 +4,9 @@
 //! Access rights (each use cites the rule it relies on):
 //! - **R1** `state`: anyone, only through the named transitions in [`super::state`].
 //! - **R2** `body`: polled only by the runner that won `transition_to_running` (TASK-3), so the lock
-//!   is never contended while polling; the outcome is taken only once `state` says COMPLETE.
+//!   is never contended while polling; the outcome is taken only once `state` says COMPLETE. The
+//!   task's own waker sits beside the future under the same lock and is dropped when the future is
+//!   (completion, cancellation, tear-down), which breaks the cell → waker → cell cycle.
 //! - **R3** `done`: the done list is closed exactly once, by [`TaskCell::complete`] (TASK-5); an
 //!   entry added after closing is dispatched at once by the adder, so none is lost (TASK-6).
 //! - **R4** the loop's registry holds one strong reference from creation until completion, so a
@@ -35,9 +37,43 @@ pub(crate) struct TaskCell {
     pub(crate) name: Option<TaskName>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
-    pub(crate) body: Mutex<Pin<Box<dyn Body>>>,
+    pub(crate) body: Mutex<BodySlot>,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<LoopInner>,
+}
+
+/// The future and the waker every poll hands it.
+///
+/// One waker for the task's whole life instead of one per poll: a fresh waker costs a reference
+/// count increment and decrement per poll, and a future that keeps its waker can skip its own
+/// clone when `Waker::will_wake` says the stored one is still right.
+pub(crate) struct BodySlot {
+    future: Pin<Box<dyn Body>>,
+    /// Created at the first poll; `None` again once the future is gone, so that the cell's
+    /// reference held by the waker cannot keep the cell alive (loom reports such a leak).
+    waker: Option<Waker>,
+}
+
+impl BodySlot {
+    /// Drops the future and the task's waker: the task will never be polled again.
+    fn cancel(&mut self) {
+        self.future.as_mut().cancel();
+        self.waker = None;
+    }
+}
+
+/// Lets the typed handle reach the future's outcome as before (`body.lock().as_mut()`).
+impl std::ops::Deref for BodySlot {
+    type Target = Pin<Box<dyn Body>>;
+    fn deref(&self) -> &Self::Target {
+        &self.future
+    }
+}
+
+impl std::ops::DerefMut for BodySlot {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.future
+    }
 }
 
 /// Who is told when the task completes, in the order they asked (asyncio's done callbacks; an
@@ -80,7 +116,10 @@ impl TaskCell {
             name,
             created_at,
             state: State::new_scheduled(),
-            body: Mutex::new(body),
+            body: Mutex::new(BodySlot {
+                future: body,
+                waker: None,
+            }),
             done: Mutex::new(DoneList {
                 closed: false,
                 entries: DoneEntries::default(),
@@ -139,38 +178,45 @@ impl TaskCell {
             Run::Cancel => {
                 trace::record(|| format!("task {} cancelled at a suspension point", this.id));
                 // R2: we won transition_to_running.
-                this.body.lock().as_mut().cancel();
+                this.body.lock().cancel();
                 TaskCell::complete(&this, Outcome::Cancelled);
             }
             Run::Poll => {
                 trace::record(|| format!("task {} polled", this.id));
-                let waker = waker(&this);
-                let mut cx = Context::from_waker(&waker);
                 // R2: we won transition_to_running, so this lock is ours alone.
-                let polled = this.body.lock().as_mut().poll(&mut cx);
+                let mut body = this.body.lock();
+                let slot = &mut *body;
+                let waker = slot.waker.get_or_insert_with(|| waker(&this));
+                let polled = slot.future.as_mut().poll(&mut Context::from_waker(waker));
                 match polled {
-                    Poll::Pending => match this.state.transition_to_idle() {
-                        Idle::Parked => {
-                            trace::record(|| format!("task {} returned Pending", this.id));
+                    Poll::Pending => {
+                        drop(body);
+                        match this.state.transition_to_idle() {
+                            Idle::Parked => {
+                                trace::record(|| format!("task {} returned Pending", this.id));
+                            }
+                            Idle::Reschedule => {
+                                trace::record(|| {
+                                    format!(
+                                        "task {} returned Pending, woken during poll: rescheduled",
+                                        this.id
+                                    )
+                                });
+                                let lp = this.lp.clone();
+                                lp.schedule(Runnable::Task(this));
+                            }
                         }
-                        Idle::Reschedule => {
-                            trace::record(|| {
-                                format!(
-                                    "task {} returned Pending, woken during poll: rescheduled",
-                                    this.id
-                                )
-                            });
-                            let lp = this.lp.clone();
-                            lp.schedule(Runnable::Task(this));
-                        }
-                    },
+                    }
                     Poll::Ready(mut outcome) => {
                         // asyncio: a cancel asked while the step ran wins over the value it
                         // returned (`_must_cancel` in `Task.__step`); a panic still wins over both.
                         if outcome == Outcome::Returned && this.state.load().cancel_requested() {
-                            this.body.lock().as_mut().cancel();
+                            body.cancel();
                             outcome = Outcome::Cancelled;
+                        } else {
+                            body.waker = None;
                         }
+                        drop(body);
                         TaskCell::complete(&this, outcome);
                     }
                 }
@@ -202,7 +248,7 @@ impl TaskCell {
     /// Ends a task that the closing loop will never run again: drops its future and done list.
     pub(crate) fn tear_down(this: &TaskRc) {
         if this.state.transition_to_torn_down() {
-            this.body.lock().as_mut().cancel();
+            this.body.lock().cancel();
             let entries = {
                 let mut done = this.done.lock();
                 done.closed = true;
