@@ -14,8 +14,15 @@ use std::task::Waker;
 
 /// What a task cell does when one of its wakers fires.
 pub trait Wake: Send + Sync + Sized + 'static {
-    /// Called by `Waker::wake` and `Waker::wake_by_ref`, from any thread.
+    /// Called by `Waker::wake_by_ref`, and by `Waker::wake` unless [`Wake::wake`] is overridden,
+    /// from any thread.
     fn wake_by_ref(this: &Arc<Wakeable<Self>>);
+
+    /// Called by `Waker::wake` with the reference the waker held (std and shuttle; under loom the
+    /// waker's reference is an adapter's, so `wake_by_ref` is called instead), from any thread.
+    fn wake(this: Arc<Wakeable<Self>>) {
+        Self::wake_by_ref(&this)
+    }
 }
 
 /// A value that can stand behind a [`Waker`]; derefs to the value.
@@ -49,7 +56,7 @@ mod imp {
 
     impl<T: Wake> std::task::Wake for Wakeable<T> {
         fn wake(self: Arc<Self>) {
-            T::wake_by_ref(&self)
+            T::wake(self)
         }
         fn wake_by_ref(self: &Arc<Self>) {
             T::wake_by_ref(self)

@@ -202,8 +202,7 @@ impl TaskCell {
                                         this.id
                                     )
                                 });
-                                let lp = this.lp.clone();
-                                lp.schedule(Runnable::Task(this));
+                                TaskCell::schedule_owned(this);
                             }
                         }
                     }
@@ -264,6 +263,23 @@ impl TaskCell {
         }
     }
 
+    /// Queues the task on its loop, handing over the reference `this` holds. On the loop's own
+    /// thread the loop comes from the thread's context, which spares cloning `this.lp` (its
+    /// `Arc` count is one atomic increment and decrement) just to reach it while `this` moves.
+    fn schedule_owned(this: TaskRc) {
+        crate::context::with_running(|running| match running {
+            // A running loop cannot be closed (LOOP-6), so the item is never rejected and
+            // dropped here while the context is borrowed.
+            Some(lp) if Arc::ptr_eq(lp.inner(), &this.lp) => {
+                lp.inner().schedule(Runnable::Task(this));
+            }
+            _ => {
+                let lp = this.lp.clone();
+                lp.schedule(Runnable::Task(this));
+            }
+        })
+    }
+
     pub(crate) fn report_unretrieved_panic(&self) {
         tracing::error!(
             task = %self.display_name(),
@@ -274,6 +290,21 @@ impl TaskCell {
 }
 
 impl Wake for TaskCell {
+    /// The waker's own reference becomes the queue's, instead of a clone for the queue and a
+    /// drop of the waker's.
+    fn wake(this: TaskRc) {
+        let (notify, before) = this.state.transition_to_notified();
+        match notify {
+            Notify::Submit => {
+                trace::record(|| format!("task {} woken, saw {before:?}: scheduled", this.id));
+                TaskCell::schedule_owned(this);
+            }
+            Notify::Nothing => {
+                trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", this.id));
+            }
+        }
+    }
+
     fn wake_by_ref(this: &TaskRc) {
         let (notify, before) = this.state.transition_to_notified();
         match notify {
