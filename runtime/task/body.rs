@@ -10,12 +10,13 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// The type-erased face of [`Stage`], so that one non-generic cell can hold any task.
 pub(crate) trait Body: Send {
-    /// Polls the future; on `Ready` (or a panic) stores the outcome and drops the future.
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome>;
+    /// Polls the future with the task's waker (made by `new_waker` at the first poll); on `Ready`
+    /// (or a panic) stores the outcome and drops the future and the waker.
+    fn poll(self: Pin<&mut Self>, new_waker: &dyn Fn() -> Waker) -> Poll<Outcome>;
     /// Drops the future (or a value it already returned) and stores "cancelled".
     fn cancel(self: Pin<&mut Self>);
     /// Moves the outcome into `slot`, which must be `&mut Option<Result<T, TaskError>>`.
@@ -25,7 +26,12 @@ pub(crate) trait Body: Send {
 pin_project! {
     #[project = StageProj]
     pub(crate) enum Stage<F> where F: Future {
-        Running { #[pin] fut: F },
+        // The waker lives as long as the future: one waker for the task's whole life instead of
+        // one per poll (a reference count increment and decrement each), and a future that keeps
+        // its waker can skip its own clone when `Waker::will_wake` says the stored one is still
+        // right. Dropped with the future, so the waker's reference to the task cell never keeps
+        // the cell alive (loom reports such a leak).
+        Running { #[pin] fut: F, waker: Option<Waker> },
         Finished { out: Option<Result<F::Output, TaskError>> },
     }
 }
@@ -35,7 +41,7 @@ where
     F: Future,
 {
     pub(crate) fn new(fut: F) -> Self {
-        Stage::Running { fut }
+        Stage::Running { fut, waker: None }
     }
 
     /// Replaces the stage, dropping the future; a panic in the future's destructor is caught and
@@ -62,9 +68,14 @@ where
     F: Future + Send,
     F::Output: Send + 'static,
 {
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+    fn poll(mut self: Pin<&mut Self>, new_waker: &dyn Fn() -> Waker) -> Poll<Outcome> {
         let polled = match self.as_mut().project() {
-            StageProj::Running { fut } => catch_unwind(AssertUnwindSafe(|| fut.poll(cx))),
+            StageProj::Running { fut, waker } => {
+                let waker = waker.get_or_insert_with(new_waker);
+                catch_unwind(AssertUnwindSafe(|| {
+                    fut.poll(&mut Context::from_waker(waker))
+                }))
+            }
             StageProj::Finished { .. } => unreachable!("a finished task was polled again"),
         };
         match polled {

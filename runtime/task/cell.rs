@@ -5,8 +5,8 @@
 //! - **R1** `state`: anyone, only through the named transitions in [`super::state`].
 //! - **R2** `body`: polled only by the runner that won `transition_to_running` (TASK-3), so the lock
 //!   is never contended while polling; the outcome is taken only once `state` says COMPLETE. The
-//!   task's own waker sits beside the future under the same lock and is dropped when the future is
-//!   (completion, cancellation, tear-down), which breaks the cell → waker → cell cycle.
+//!   body also keeps the task's own waker, and drops it with the future (completion, cancellation,
+//!   tear-down), which breaks the cell → waker → cell cycle.
 //! - **R3** `done`: the done list is closed exactly once, by [`TaskCell::complete`] (TASK-5); an
 //!   entry added after closing is dispatched at once by the adder, so none is lost (TASK-6).
 //! - **R4** the loop's registry holds one strong reference from creation until completion, so a
@@ -22,7 +22,7 @@ use evloop_model::task::{waker, Wake, Wakeable};
 use evloop_model::trace;
 use std::panic::Location;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 
 /// A task's own name (see [`TaskCell::name`]).
 pub(crate) type TaskName = Box<Box<str>>;
@@ -37,43 +37,9 @@ pub(crate) struct TaskCell {
     pub(crate) name: Option<TaskName>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
-    pub(crate) body: Mutex<BodySlot>,
+    pub(crate) body: Mutex<Pin<Box<dyn Body>>>,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<LoopInner>,
-}
-
-/// The future and the waker every poll hands it.
-///
-/// One waker for the task's whole life instead of one per poll: a fresh waker costs a reference
-/// count increment and decrement per poll, and a future that keeps its waker can skip its own
-/// clone when `Waker::will_wake` says the stored one is still right.
-pub(crate) struct BodySlot {
-    future: Pin<Box<dyn Body>>,
-    /// Created at the first poll; `None` again once the future is gone, so that the cell's
-    /// reference held by the waker cannot keep the cell alive (loom reports such a leak).
-    waker: Option<Waker>,
-}
-
-impl BodySlot {
-    /// Drops the future and the task's waker: the task will never be polled again.
-    fn cancel(&mut self) {
-        self.future.as_mut().cancel();
-        self.waker = None;
-    }
-}
-
-/// Lets the typed handle reach the future's outcome as before (`body.lock().as_mut()`).
-impl std::ops::Deref for BodySlot {
-    type Target = Pin<Box<dyn Body>>;
-    fn deref(&self) -> &Self::Target {
-        &self.future
-    }
-}
-
-impl std::ops::DerefMut for BodySlot {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.future
-    }
 }
 
 /// Who is told when the task completes, in the order they asked (asyncio's done callbacks; an
@@ -116,10 +82,7 @@ impl TaskCell {
             name,
             created_at,
             state: State::new_scheduled(),
-            body: Mutex::new(BodySlot {
-                future: body,
-                waker: None,
-            }),
+            body: Mutex::new(body),
             done: Mutex::new(DoneList {
                 closed: false,
                 entries: DoneEntries::default(),
@@ -178,44 +141,35 @@ impl TaskCell {
             Run::Cancel => {
                 trace::record(|| format!("task {} cancelled at a suspension point", this.id));
                 // R2: we won transition_to_running.
-                this.body.lock().cancel();
+                this.body.lock().as_mut().cancel();
                 TaskCell::complete(&this, Outcome::Cancelled);
             }
             Run::Poll => {
                 trace::record(|| format!("task {} polled", this.id));
                 // R2: we won transition_to_running, so this lock is ours alone.
-                let mut body = this.body.lock();
-                let slot = &mut *body;
-                let waker = slot.waker.get_or_insert_with(|| waker(&this));
-                let polled = slot.future.as_mut().poll(&mut Context::from_waker(waker));
+                let polled = this.body.lock().as_mut().poll(&|| waker(&this));
                 match polled {
-                    Poll::Pending => {
-                        drop(body);
-                        match this.state.transition_to_idle() {
-                            Idle::Parked => {
-                                trace::record(|| format!("task {} returned Pending", this.id));
-                            }
-                            Idle::Reschedule => {
-                                trace::record(|| {
-                                    format!(
-                                        "task {} returned Pending, woken during poll: rescheduled",
-                                        this.id
-                                    )
-                                });
-                                TaskCell::schedule_owned(this);
-                            }
+                    Poll::Pending => match this.state.transition_to_idle() {
+                        Idle::Parked => {
+                            trace::record(|| format!("task {} returned Pending", this.id));
                         }
-                    }
+                        Idle::Reschedule => {
+                            trace::record(|| {
+                                format!(
+                                    "task {} returned Pending, woken during poll: rescheduled",
+                                    this.id
+                                )
+                            });
+                            TaskCell::schedule_owned(this);
+                        }
+                    },
                     Poll::Ready(mut outcome) => {
                         // asyncio: a cancel asked while the step ran wins over the value it
                         // returned (`_must_cancel` in `Task.__step`); a panic still wins over both.
                         if outcome == Outcome::Returned && this.state.load().cancel_requested() {
-                            body.cancel();
+                            this.body.lock().as_mut().cancel();
                             outcome = Outcome::Cancelled;
-                        } else {
-                            body.waker = None;
                         }
-                        drop(body);
                         TaskCell::complete(&this, outcome);
                     }
                 }
@@ -247,7 +201,7 @@ impl TaskCell {
     /// Ends a task that the closing loop will never run again: drops its future and done list.
     pub(crate) fn tear_down(this: &TaskRc) {
         if this.state.transition_to_torn_down() {
-            this.body.lock().cancel();
+            this.body.lock().as_mut().cancel();
             let entries = {
                 let mut done = this.done.lock();
                 done.closed = true;
