@@ -221,17 +221,19 @@ impl TaskCell {
     /// thread the loop comes from the thread's context, which spares cloning `this.lp` (its
     /// `Arc` count is one atomic increment and decrement) just to reach it while `this` moves.
     fn schedule_owned(this: TaskRc) {
-        crate::context::with_running(|running| match running {
+        let elsewhere = crate::context::with_running(|running| match running {
             // A running loop cannot be closed (LOOP-6), so the item is never rejected and
-            // dropped here while the context is borrowed.
+            // dropped (possibly the cell's last reference) while the context is borrowed.
             Some(lp) if Arc::ptr_eq(lp.inner(), &this.lp) => {
                 lp.inner().schedule(Runnable::Task(this));
+                None
             }
-            _ => {
-                let lp = this.lp.clone();
-                lp.schedule(Runnable::Task(this));
-            }
-        })
+            _ => Some(this),
+        });
+        if let Some(this) = elsewhere {
+            let lp = this.lp.clone();
+            lp.schedule(Runnable::Task(this));
+        }
     }
 
     pub(crate) fn report_unretrieved_panic(&self) {
