@@ -25,6 +25,12 @@ pub(crate) fn with_running<R>(f: impl FnOnce(Option<&EventLoop>) -> R) -> R {
     CONTEXT.with(|c| f(c.borrow().running.as_ref()))
 }
 
+/// Like [`with_running`], for code that may run in a thread-local destructor (a waker can be
+/// woken from one): once this thread's context is gone, `f` is not called and `None` returned.
+pub(crate) fn try_with_running<R>(f: impl FnOnce(Option<&EventLoop>) -> R) -> Option<R> {
+    CONTEXT.try_with(|c| f(c.borrow().running.as_ref())).ok()
+}
+
 /// Marks `lp` as running on this thread until the guard drops.
 pub(crate) fn enter_running(lp: &EventLoop) -> RunningGuard {
     let prev = CONTEXT.with(|c| c.borrow_mut().running.replace(lp.clone()));

@@ -220,17 +220,23 @@ impl TaskCell {
     /// Queues the task on its loop, handing over the reference `this` holds. On the loop's own
     /// thread the loop comes from the thread's context, which spares cloning `this.lp` (its
     /// `Arc` count is one atomic increment and decrement) just to reach it while `this` moves.
+    /// `try_`: a waker may be woken from a thread-local destructor, after the context is gone.
     fn schedule_owned(this: TaskRc) {
-        let elsewhere = crate::context::with_running(|running| match running {
+        let mut task = Some(this);
+        crate::context::try_with_running(|running| {
+            let Some(lp) = running else { return };
             // A running loop cannot be closed (LOOP-6), so the item is never rejected and
             // dropped (possibly the cell's last reference) while the context is borrowed.
-            Some(lp) if Arc::ptr_eq(lp.inner(), &this.lp) => {
-                lp.inner().schedule(Runnable::Task(this));
-                None
+            if task
+                .as_ref()
+                .is_some_and(|t| Arc::ptr_eq(lp.inner(), &t.lp))
+            {
+                if let Some(t) = task.take() {
+                    lp.inner().schedule(Runnable::Task(t));
+                }
             }
-            _ => Some(this),
         });
-        if let Some(this) = elsewhere {
+        if let Some(this) = task {
             let lp = this.lp.clone();
             lp.schedule(Runnable::Task(this));
         }
