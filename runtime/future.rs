@@ -18,6 +18,8 @@ use crate::queue::Runnable;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::trace;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -29,6 +31,104 @@ type Outcome<T> = Result<T, FutureError>;
 struct FutureCell<T> {
     lp: Arc<LoopInner>,
     state: Mutex<FutState<T>>,
+    /// `drop_outcome::<T>`, taken where `T: 'static` is known (construction): `Drop` cannot ask
+    /// for that bound, and the bounded drop needs it to park an outcome on the thread-local list.
+    /// `None` when `T` has no drop glue: such a value cannot hold another future, so its outcome
+    /// is dropped the ordinary way, at no cost.
+    drop_outcome: Option<fn(&mut Option<Outcome<T>>)>,
+}
+
+impl<T> Drop for FutureCell<T> {
+    fn drop(&mut self) {
+        if let Some(bounded) = self.drop_outcome {
+            let slot = &mut self.state.get_mut().outcome;
+            if slot.is_some() {
+                bounded(slot);
+            }
+        }
+    }
+}
+
+/// How many future cells may be dropping inside one another on a thread before the next one's
+/// outcome is parked instead: enough that ordinary nesting never parks, few enough that the
+/// frames of that many nested drops fit any thread's stack.
+const NESTED_DROPS: u32 = 32;
+
+/// Set in `DROP_DEPTH` while outcomes are parked, so the outermost drop knows to empty the list
+/// without touching it (or its thread-local) in the usual case.
+const PARKED_FLAG: u32 = 1 << 31;
+
+evloop_model::thread_local! {
+    /// Future cells dropping inside one another on this thread, plus `PARKED_FLAG`. A plain
+    /// `Cell` without drop glue: reading it needs no destructor registration.
+    static DROP_DEPTH: Cell<u32> = Cell::new(0);
+    static PARKED: RefCell<Vec<Box<dyn Any>>> = RefCell::new(Vec::new());
+}
+
+/// Drops a done future's outcome without unbounded recursion. A value may hold the next future
+/// (a chain of hand-offs), whose last handle going drops that future's value, and so on: dropped
+/// naively, a chain of a million finished futures overflows the stack. Past `NESTED_DROPS`
+/// nested cells the outcome is parked on a thread-local list, and the outermost drop empties
+/// that list in a loop, so the depth stays bounded whatever the chain's length (FUT-5).
+///
+/// Dropped in place, and the depth word touched by two small inlined accesses: the outcome is
+/// dropped once per future, so moving it around or a big frame would show in every hand-off.
+fn drop_outcome<T: 'static>(slot: &mut Option<Outcome<T>>) {
+    let entered = DROP_DEPTH.with(|cell| {
+        let word = cell.get();
+        if word & !PARKED_FLAG >= NESTED_DROPS {
+            return false;
+        }
+        cell.set(word + 1);
+        true
+    });
+    if !entered {
+        if let Some(out) = slot.take() {
+            park(Box::new(out));
+        }
+        DROP_DEPTH.with(|cell| cell.set(cell.get() | PARKED_FLAG));
+        return;
+    }
+    // Leaves the depth even if a value's own drop panics, so the thread keeps dropping (and
+    // emptying the parked list) normally afterwards.
+    struct Leave;
+    impl Drop for Leave {
+        #[inline]
+        fn drop(&mut self) {
+            DROP_DEPTH.with(|cell| {
+                let word = cell.get();
+                if word == PARKED_FLAG | 1 {
+                    drop_parked(cell);
+                }
+                cell.set(cell.get() - 1);
+            });
+        }
+    }
+    let _leave = Leave;
+    *slot = None;
+}
+
+#[cold]
+fn park(out: Box<dyn Any>) {
+    PARKED.with(|p| p.borrow_mut().push(out));
+}
+
+/// Run by the outermost drop, at depth 1: each parked outcome nests at most `NESTED_DROPS` cells
+/// deep again and parks the rest on this same list.
+#[cold]
+fn drop_parked(cell: &Cell<u32>) {
+    cell.set(1);
+    loop {
+        // Popped before dropping: the drop pushes onto the same list.
+        let next = PARKED.with(|p| p.borrow_mut().pop());
+        match next {
+            Some(parked) => drop(parked),
+            None => break,
+        }
+    }
+    // A long chain grew the list: give its memory back rather than keep it for the thread's life.
+    PARKED.with(|p| *p.borrow_mut() = Vec::new());
+    cell.set(1);
 }
 
 struct FutState<T> {
@@ -90,6 +190,11 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                     outcome: None,
                     entries: Entries::default(),
                 }),
+                drop_outcome: if std::mem::needs_drop::<T>() {
+                    Some(drop_outcome::<T>)
+                } else {
+                    None
+                },
             }),
             index: None,
         }
