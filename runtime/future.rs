@@ -11,7 +11,6 @@
 //! thread: while one is alive, a virtual clock knows a result may still arrive and does not jump.
 
 use crate::context;
-use crate::entries::Entries;
 use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
@@ -133,12 +132,157 @@ fn drop_parked(cell: &Cell<u32>) {
 
 struct FutState<T> {
     outcome: Option<Outcome<T>>,
-    entries: Entries<Entry<T>>,
+    entries: Waiters<T>,
 }
 
 enum Entry<T> {
     Wake(Option<Waker>),
     Call(Box<dyn FnOnce(Outcome<T>) + Send>),
+}
+
+/// A future's waiters and done callbacks, dispatched in the order they were added (FUT-3).
+///
+/// Like `entries::Entries`, the first entry is inline (the usual list of one costs no
+/// allocation) and a handle keeps the index of its own slot, so re-polling replaces its waker in
+/// place. Unlike it, a slot freed by a waiter that went away is reused, so a future awaited by
+/// many short-lived clones keeps as many slots as it has waiters at once, not one per clone ever
+/// polled (FUT-6). A reused slot no longer says when its entry was added, so from the first reuse
+/// on each slot carries its order of addition, and dispatch sorts by it.
+struct Waiters<T> {
+    /// Index 0. `Some(Wake(None))` when freed; reused only while no other entry is live, so it is
+    /// always older than every live entry in `rest`.
+    first: Option<Entry<T>>,
+    /// Indexes 1.. . Boxed so that the usual empty overflow costs one pointer.
+    rest: Option<Box<Rest<T>>>,
+}
+
+struct Rest<T> {
+    /// `None` when freed.
+    slots: Vec<Option<Entry<T>>>,
+    /// Freed slots, reused before `slots` grows.
+    free: Vec<usize>,
+    /// Order of addition of each slot; empty until a slot is first reused (until then, slot order
+    /// is the order of addition and costs nothing to keep).
+    order: Vec<u64>,
+    next: u64,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Waiters {
+            first: None,
+            rest: None,
+        }
+    }
+}
+
+impl<T> Waiters<T> {
+    /// Adds `entry` after every live one; returns its index.
+    #[inline]
+    fn push(&mut self, entry: Entry<T>) -> usize {
+        match &self.first {
+            None => {
+                self.first = Some(entry);
+                0
+            }
+            _ => self.push_rest(entry),
+        }
+    }
+
+    #[cold]
+    fn push_rest(&mut self, entry: Entry<T>) -> usize {
+        let nothing_live = matches!(self.first, Some(Entry::Wake(None)))
+            && self
+                .rest
+                .as_ref()
+                .map_or(true, |r| r.free.len() == r.slots.len());
+        if nothing_live {
+            // The inline slot comes first again without breaking the order.
+            self.first = Some(entry);
+            return 0;
+        }
+        let rest = self.rest.get_or_insert_with(|| {
+            Box::new(Rest {
+                slots: Vec::new(),
+                free: Vec::new(),
+                order: Vec::new(),
+                next: 0,
+            })
+        });
+        let seq = rest.next;
+        rest.next += 1;
+        match rest.free.pop() {
+            Some(j) => {
+                if rest.order.is_empty() {
+                    rest.order = (0..rest.slots.len() as u64).collect();
+                }
+                rest.slots[j] = Some(entry);
+                rest.order[j] = seq;
+                j + 1
+            }
+            None => {
+                rest.slots.push(Some(entry));
+                if !rest.order.is_empty() {
+                    rest.order.push(seq);
+                }
+                rest.slots.len()
+            }
+        }
+    }
+
+    /// Replaces the entry at `i` (a waiter re-polled with a new waker), keeping its place.
+    fn replace(&mut self, i: usize, entry: Entry<T>) {
+        match i {
+            0 => self.first = Some(entry),
+            _ => self.rest.as_mut().expect("entry i exists").slots[i - 1] = Some(entry),
+        }
+    }
+
+    /// Frees the slot at `i` (its waiter went away) for a later `push`.
+    fn free(&mut self, i: usize) {
+        match i {
+            0 => self.first = Some(Entry::Wake(None)),
+            _ => {
+                let rest = self.rest.as_mut().expect("entry i exists");
+                rest.slots[i - 1] = None;
+                rest.free.push(i - 1);
+            }
+        }
+    }
+
+    /// Slots held, live or free.
+    fn slots(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |r| r.slots.len())
+    }
+
+    /// Hands every live entry to `f` in the order they were added (freed ones as `Wake(None)`).
+    fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
+        // `first` is never emptied once set, so an empty one means an empty list.
+        if let Some(first) = self.first {
+            f(first);
+            if let Some(rest) = self.rest {
+                rest.drain_in_order(f);
+            }
+        }
+    }
+}
+
+impl<T> Rest<T> {
+    #[cold]
+    fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
+        let Rest { slots, order, .. } = self;
+        if order.is_empty() {
+            slots.into_iter().flatten().for_each(f);
+        } else {
+            let mut live: Vec<(u64, Entry<T>)> = order
+                .into_iter()
+                .zip(slots)
+                .filter_map(|(seq, e)| e.map(|e| (seq, e)))
+                .collect();
+            live.sort_unstable_by_key(|&(seq, _)| seq);
+            live.into_iter().for_each(|(_, e)| f(e));
+        }
+    }
 }
 
 /// A loop-bound promise (asyncio's `Future`). Clone it to hand it to several waiters.
@@ -188,7 +332,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 lp,
                 state: Mutex::new(FutState {
                     outcome: None,
-                    entries: Entries::default(),
+                    entries: Waiters::default(),
                 }),
                 drop_outcome: if std::mem::needs_drop::<T>() {
                     Some(drop_outcome::<T>)
@@ -422,7 +566,7 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
         }
         let entry = Entry::Wake(Some(cx.waker().clone()));
         match this.index {
-            Some(i) => st.entries[i] = entry,
+            Some(i) => st.entries.replace(i, entry),
             None => this.index = Some(st.entries.push(entry)),
         }
         Poll::Pending
@@ -434,7 +578,7 @@ impl<T> Drop for LoopFuture<T> {
         if let Some(i) = self.index {
             let mut st = self.cell.state.lock();
             if st.outcome.is_none() {
-                st.entries[i] = Entry::Wake(None);
+                st.entries.free(i);
             }
         }
     }
@@ -444,7 +588,11 @@ impl<T> fmt::Debug for LoopFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.cell.state.lock();
         let state = match &st.outcome {
-            None => "pending",
+            None => {
+                // The slots show that waiters which went away leave no garbage behind (FUT-6).
+                let slots = st.entries.slots();
+                return write!(f, "LoopFuture(pending, {slots} waiter slots)");
+            }
             Some(Ok(_)) => "finished",
             Some(Err(FutureError::Cancelled)) => "cancelled",
             Some(Err(_)) => "failed",

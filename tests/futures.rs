@@ -186,3 +186,66 @@ fn dropping_a_long_chain_of_done_futures_does_not_overflow_the_stack() {
         .unwrap();
     runner.join().unwrap();
 }
+
+/// Spec: FUT-6, FUT-3
+#[test]
+fn waiters_that_went_away_leave_their_slots_to_later_ones_in_order() {
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    // Polls a clone once (registering this task as a waiter) and drops it: a waiter gone away.
+    async fn wait_briefly(fut: &LoopFuture<u8>) {
+        let mut clone = fut.clone();
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut clone).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let fut = LoopFuture::<u8>::new();
+        let waiter = |name: &'static str| {
+            let (f, t) = (fut.clone(), t.clone());
+            evloop::create_task(async move {
+                f.await.unwrap();
+                t.push(name);
+            })
+        };
+        let callback = |name: &'static str| {
+            let t = t.clone();
+            fut.add_done_callback(move |_| t.push(name));
+        };
+        let a = waiter("waiter a");
+        yield_now().await;
+        // A slot freed between two live entries, then taken by a later waiter: that waiter still
+        // comes after the callback added before it.
+        let mut gone = fut.clone();
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut gone).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        callback("callback 1");
+        drop(gone);
+        let b = waiter("waiter b");
+        yield_now().await;
+        callback("callback 2");
+        // Many short-lived waiters one after another: one slot between them, not one each.
+        for _ in 0..1000 {
+            wait_briefly(&fut).await;
+        }
+        assert_eq!(format!("{fut:?}"), "LoopFuture(pending, 5 waiter slots)");
+        fut.set_result(1).unwrap();
+        a.await.unwrap();
+        b.await.unwrap();
+        yield_now().await;
+    });
+    assert_eq!(
+        trace.get(),
+        ["waiter a", "callback 1", "waiter b", "callback 2"]
+    );
+}
