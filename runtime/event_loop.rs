@@ -474,10 +474,10 @@ impl EventLoop {
     /// Runs worker 0 here and workers 1.. on their own threads until the loop stops.
     fn run_workers(&self) {
         let n = self.inner().config.workers;
-        let mut threads = Vec::with_capacity(n.saturating_sub(1));
+        let mut threads = JoinOnUnwind(Vec::with_capacity(n.saturating_sub(1)));
         for worker in 1..n {
             let lp = self.clone();
-            threads.push(evloop_model::thread::spawn(
+            threads.0.push(evloop_model::thread::spawn(
                 format!("evloop-worker-{worker}"),
                 move || {
                     let _ctx = context::enter_running(&lp);
@@ -491,8 +491,10 @@ impl EventLoop {
             let _stop = StopOnUnwind(self.inner());
             run_worker(self.inner(), 0);
         }
-        for t in threads {
-            if let Err(payload) = t.join() {
+        // One at a time off the guard: if a join re-raises a worker's panic, the guard still
+        // joins the rest.
+        while !threads.0.is_empty() {
+            if let Err(payload) = threads.0.remove(0).join() {
                 resume_unwind(payload);
             }
         }
@@ -1112,6 +1114,20 @@ struct ResetOnDrop<'a>(&'a AtomicBool);
 impl Drop for ResetOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+/// If worker 0 unwinds (a runtime invariant failed), its `StopOnUnwind` has asked the others to
+/// stop; this joins them before the panic leaves `run_until_complete`, whose reset of `running`
+/// must not report the loop idle while its workers still run. Their own panics are dropped: one
+/// panic is already on its way.
+struct JoinOnUnwind(Vec<evloop_model::thread::JoinHandle<()>>);
+
+impl Drop for JoinOnUnwind {
+    fn drop(&mut self) {
+        for t in self.0.drain(..) {
+            let _ = t.join();
+        }
     }
 }
 

@@ -11,13 +11,14 @@
 //! thread: while one is alive, a virtual clock knows a result may still arrive and does not jump.
 
 use crate::context;
-use crate::entries::Entries;
 use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::trace;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -29,16 +30,259 @@ type Outcome<T> = Result<T, FutureError>;
 struct FutureCell<T> {
     lp: Arc<LoopInner>,
     state: Mutex<FutState<T>>,
+    /// `drop_outcome::<T>`, taken where `T: 'static` is known (construction): `Drop` cannot ask
+    /// for that bound, and the bounded drop needs it to park an outcome on the thread-local list.
+    /// `None` when `T` has no drop glue: such a value cannot hold another future, so its outcome
+    /// is dropped the ordinary way, at no cost.
+    drop_outcome: Option<fn(&mut Option<Outcome<T>>)>,
+}
+
+impl<T> Drop for FutureCell<T> {
+    fn drop(&mut self) {
+        if let Some(bounded) = self.drop_outcome {
+            let slot = &mut self.state.get_mut().outcome;
+            if slot.is_some() {
+                bounded(slot);
+            }
+        }
+    }
+}
+
+/// How many future cells may be dropping inside one another on a thread before the next one's
+/// outcome is parked instead: enough that ordinary nesting never parks, few enough that the
+/// frames of that many nested drops fit any thread's stack.
+const NESTED_DROPS: u32 = 32;
+
+/// Set in `DROP_DEPTH` while outcomes are parked, so the outermost drop knows to empty the list
+/// without touching it (or its thread-local) in the usual case.
+const PARKED_FLAG: u32 = 1 << 31;
+
+evloop_model::thread_local! {
+    /// Future cells dropping inside one another on this thread, plus `PARKED_FLAG`. A plain
+    /// `Cell` without drop glue: reading it needs no destructor registration.
+    static DROP_DEPTH: Cell<u32> = Cell::new(0);
+    static PARKED: RefCell<Vec<Box<dyn Any>>> = RefCell::new(Vec::new());
+}
+
+/// Drops a done future's outcome without unbounded recursion. A value may hold the next future
+/// (a chain of hand-offs), whose last handle going drops that future's value, and so on: dropped
+/// naively, a chain of a million finished futures overflows the stack. Past `NESTED_DROPS`
+/// nested cells the outcome is parked on a thread-local list, and the outermost drop empties
+/// that list in a loop, so the depth stays bounded whatever the chain's length (FUT-5).
+///
+/// Dropped in place, and the depth word touched by two small inlined accesses: the outcome is
+/// dropped once per future, so moving it around or a big frame would show in every hand-off.
+fn drop_outcome<T: 'static>(slot: &mut Option<Outcome<T>>) {
+    let entered = DROP_DEPTH.with(|cell| {
+        let word = cell.get();
+        if word & !PARKED_FLAG >= NESTED_DROPS {
+            return false;
+        }
+        cell.set(word + 1);
+        true
+    });
+    if !entered {
+        if let Some(out) = slot.take() {
+            park(Box::new(out));
+        }
+        DROP_DEPTH.with(|cell| cell.set(cell.get() | PARKED_FLAG));
+        return;
+    }
+    // Leaves the depth even if a value's own drop panics, so the thread keeps dropping (and
+    // emptying the parked list) normally afterwards.
+    struct Leave;
+    impl Drop for Leave {
+        #[inline]
+        fn drop(&mut self) {
+            DROP_DEPTH.with(|cell| {
+                let word = cell.get();
+                if word == PARKED_FLAG | 1 {
+                    drop_parked(cell);
+                }
+                cell.set(cell.get() - 1);
+            });
+        }
+    }
+    let _leave = Leave;
+    *slot = None;
+}
+
+#[cold]
+fn park(out: Box<dyn Any>) {
+    PARKED.with(|p| p.borrow_mut().push(out));
+}
+
+/// Run by the outermost drop, at depth 1: each parked outcome nests at most `NESTED_DROPS` cells
+/// deep again and parks the rest on this same list.
+#[cold]
+fn drop_parked(cell: &Cell<u32>) {
+    cell.set(1);
+    loop {
+        // Popped before dropping: the drop pushes onto the same list.
+        let next = PARKED.with(|p| p.borrow_mut().pop());
+        match next {
+            Some(parked) => drop(parked),
+            None => break,
+        }
+    }
+    // A long chain grew the list: give its memory back rather than keep it for the thread's life.
+    PARKED.with(|p| *p.borrow_mut() = Vec::new());
+    cell.set(1);
 }
 
 struct FutState<T> {
     outcome: Option<Outcome<T>>,
-    entries: Entries<Entry<T>>,
+    entries: Waiters<T>,
 }
 
 enum Entry<T> {
     Wake(Option<Waker>),
     Call(Box<dyn FnOnce(Outcome<T>) + Send>),
+}
+
+/// A future's waiters and done callbacks, dispatched in the order they were added (FUT-3).
+///
+/// Like `entries::Entries`, the first entry is inline (the usual list of one costs no
+/// allocation) and a handle keeps the index of its own slot, so re-polling replaces its waker in
+/// place. Unlike it, a slot freed by a waiter that went away is reused, so a future awaited by
+/// many short-lived clones keeps as many slots as it has waiters at once, not one per clone ever
+/// polled (FUT-6). A reused slot no longer says when its entry was added, so from the first reuse
+/// on each slot carries its order of addition, and dispatch sorts by it.
+struct Waiters<T> {
+    /// Index 0. `Some(Wake(None))` when freed; reused only while no other entry is live, so it is
+    /// always older than every live entry in `rest`.
+    first: Option<Entry<T>>,
+    /// Indexes 1.. . Boxed so that the usual empty overflow costs one pointer.
+    rest: Option<Box<Rest<T>>>,
+}
+
+struct Rest<T> {
+    /// `None` when freed.
+    slots: Vec<Option<Entry<T>>>,
+    /// Freed slots, reused before `slots` grows.
+    free: Vec<usize>,
+    /// Order of addition of each slot; empty until a slot is first reused (until then, slot order
+    /// is the order of addition and costs nothing to keep).
+    order: Vec<u64>,
+    next: u64,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Waiters {
+            first: None,
+            rest: None,
+        }
+    }
+}
+
+impl<T> Waiters<T> {
+    /// Adds `entry` after every live one; returns its index.
+    #[inline]
+    fn push(&mut self, entry: Entry<T>) -> usize {
+        match &self.first {
+            None => {
+                self.first = Some(entry);
+                0
+            }
+            _ => self.push_rest(entry),
+        }
+    }
+
+    #[cold]
+    fn push_rest(&mut self, entry: Entry<T>) -> usize {
+        let nothing_live = matches!(self.first, Some(Entry::Wake(None)))
+            && self
+                .rest
+                .as_ref()
+                .map_or(true, |r| r.free.len() == r.slots.len());
+        if nothing_live {
+            // The inline slot comes first again without breaking the order.
+            self.first = Some(entry);
+            return 0;
+        }
+        let rest = self.rest.get_or_insert_with(|| {
+            Box::new(Rest {
+                slots: Vec::new(),
+                free: Vec::new(),
+                order: Vec::new(),
+                next: 0,
+            })
+        });
+        let seq = rest.next;
+        rest.next += 1;
+        match rest.free.pop() {
+            Some(j) => {
+                if rest.order.is_empty() {
+                    rest.order = (0..rest.slots.len() as u64).collect();
+                }
+                rest.slots[j] = Some(entry);
+                rest.order[j] = seq;
+                j + 1
+            }
+            None => {
+                rest.slots.push(Some(entry));
+                if !rest.order.is_empty() {
+                    rest.order.push(seq);
+                }
+                rest.slots.len()
+            }
+        }
+    }
+
+    /// Replaces the entry at `i` (a waiter re-polled with a new waker), keeping its place.
+    fn replace(&mut self, i: usize, entry: Entry<T>) {
+        match i {
+            0 => self.first = Some(entry),
+            _ => self.rest.as_mut().expect("entry i exists").slots[i - 1] = Some(entry),
+        }
+    }
+
+    /// Frees the slot at `i` (its waiter went away) for a later `push`.
+    fn free(&mut self, i: usize) {
+        match i {
+            0 => self.first = Some(Entry::Wake(None)),
+            _ => {
+                let rest = self.rest.as_mut().expect("entry i exists");
+                rest.slots[i - 1] = None;
+                rest.free.push(i - 1);
+            }
+        }
+    }
+
+    /// Slots held, live or free.
+    fn slots(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |r| r.slots.len())
+    }
+
+    /// Hands every live entry to `f` in the order they were added (freed ones as `Wake(None)`).
+    fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
+        // `first` is never emptied once set, so an empty one means an empty list.
+        if let Some(first) = self.first {
+            f(first);
+            if let Some(rest) = self.rest {
+                rest.drain_in_order(f);
+            }
+        }
+    }
+}
+
+impl<T> Rest<T> {
+    #[cold]
+    fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
+        let Rest { slots, order, .. } = self;
+        if order.is_empty() {
+            slots.into_iter().flatten().for_each(f);
+        } else {
+            let mut live: Vec<(u64, Entry<T>)> = order
+                .into_iter()
+                .zip(slots)
+                .filter_map(|(seq, e)| e.map(|e| (seq, e)))
+                .collect();
+            live.sort_unstable_by_key(|&(seq, _)| seq);
+            live.into_iter().for_each(|(_, e)| f(e));
+        }
+    }
 }
 
 /// A loop-bound promise (asyncio's `Future`). Clone it to hand it to several waiters.
@@ -88,8 +332,13 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 lp,
                 state: Mutex::new(FutState {
                     outcome: None,
-                    entries: Entries::default(),
+                    entries: Waiters::default(),
                 }),
+                drop_outcome: if std::mem::needs_drop::<T>() {
+                    Some(drop_outcome::<T>)
+                } else {
+                    None
+                },
             }),
             index: None,
         }
@@ -317,7 +566,7 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
         }
         let entry = Entry::Wake(Some(cx.waker().clone()));
         match this.index {
-            Some(i) => st.entries[i] = entry,
+            Some(i) => st.entries.replace(i, entry),
             None => this.index = Some(st.entries.push(entry)),
         }
         Poll::Pending
@@ -329,7 +578,7 @@ impl<T> Drop for LoopFuture<T> {
         if let Some(i) = self.index {
             let mut st = self.cell.state.lock();
             if st.outcome.is_none() {
-                st.entries[i] = Entry::Wake(None);
+                st.entries.free(i);
             }
         }
     }
@@ -339,7 +588,11 @@ impl<T> fmt::Debug for LoopFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.cell.state.lock();
         let state = match &st.outcome {
-            None => "pending",
+            None => {
+                // The slots show that waiters which went away leave no garbage behind (FUT-6).
+                let slots = st.entries.slots();
+                return write!(f, "LoopFuture(pending, {slots} waiter slots)");
+            }
             Some(Ok(_)) => "finished",
             Some(Err(FutureError::Cancelled)) => "cancelled",
             Some(Err(_)) => "failed",

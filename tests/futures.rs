@@ -151,3 +151,101 @@ fn a_resolver_dropped_unused_leaves_the_future_pending_and_the_deadlock_is_repor
     assert!(matches!(err, RunError::Deadlock(_)), "{err:?}");
     lp.close();
 }
+
+/// A value that holds the next future of a chain, like a hand-off message.
+#[derive(Clone)]
+struct Link(Option<LoopFuture<Link>>);
+
+/// Spec: FUT-5
+#[test]
+fn dropping_a_long_chain_of_done_futures_does_not_overflow_the_stack() {
+    // A small stack, so that a drop recursing once per link would overflow long before the end
+    // of the chain; the bounded drop needs only a few dozen nested cells whatever its length.
+    let runner = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            vrun(async {
+                let head = LoopFuture::<Link>::new();
+                let mut tail = head.clone();
+                for _ in 0..100_000 {
+                    let next = LoopFuture::new();
+                    tail.set_result(Link(Some(next.clone()))).unwrap();
+                    tail = next;
+                }
+                tail.set_result(Link(None)).unwrap();
+                drop(tail);
+                let second = head.result().unwrap().unwrap().0;
+                assert!(second.is_some_and(|f| f.done()));
+                // The last handle of the head: the whole chain goes with it.
+                drop(head);
+                // And the thread keeps dropping normally afterwards.
+                let again = LoopFuture::<Link>::new();
+                again.set_result(Link(None)).unwrap();
+            })
+        })
+        .unwrap();
+    runner.join().unwrap();
+}
+
+/// Spec: FUT-6, FUT-3
+#[test]
+fn waiters_that_went_away_leave_their_slots_to_later_ones_in_order() {
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    // Polls a clone once (registering this task as a waiter) and drops it: a waiter gone away.
+    async fn wait_briefly(fut: &LoopFuture<u8>) {
+        let mut clone = fut.clone();
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut clone).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let fut = LoopFuture::<u8>::new();
+        let waiter = |name: &'static str| {
+            let (f, t) = (fut.clone(), t.clone());
+            evloop::create_task(async move {
+                f.await.unwrap();
+                t.push(name);
+            })
+        };
+        let callback = |name: &'static str| {
+            let t = t.clone();
+            fut.add_done_callback(move |_| t.push(name));
+        };
+        let a = waiter("waiter a");
+        yield_now().await;
+        // A slot freed between two live entries, then taken by a later waiter: that waiter still
+        // comes after the callback added before it.
+        let mut gone = fut.clone();
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut gone).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        callback("callback 1");
+        drop(gone);
+        let b = waiter("waiter b");
+        yield_now().await;
+        callback("callback 2");
+        // Many short-lived waiters one after another: one slot between them, not one each.
+        for _ in 0..1000 {
+            wait_briefly(&fut).await;
+        }
+        assert_eq!(format!("{fut:?}"), "LoopFuture(pending, 5 waiter slots)");
+        fut.set_result(1).unwrap();
+        a.await.unwrap();
+        b.await.unwrap();
+        yield_now().await;
+    });
+    assert_eq!(
+        trace.get(),
+        ["waiter a", "callback 1", "waiter b", "callback 2"]
+    );
+}

@@ -165,8 +165,8 @@ pub mod evl {
             let b = evloop::create_task(player(to_b.clone(), n));
             to_a.set_result(Msg(0, to_b)).unwrap();
             // A done LoopFuture keeps its value, and each value holds the next future: keeping
-            // the first one would keep the whole chain of a million alive (and drop it
-            // recursively at the end).
+            // the first one would keep the whole chain of a million alive until the end (its
+            // drop is bounded, FUT-5, but the memory would be measured).
             drop(to_a);
             a.await.unwrap().max(b.await.unwrap())
         })

@@ -57,6 +57,14 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// The value, through exclusive access: no lock is taken (and no model scheduling point).
+    pub fn get_mut(&mut self) -> &mut T {
+        match self.0.get_mut() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        }
+    }
+
     /// Consumes the mutex, returning the value.
     pub fn into_inner(self) -> T {
         match self.0.into_inner() {
