@@ -197,6 +197,13 @@ impl<T: Send + 'static> Task<T> {
         slot
     }
 
+    /// The untyped handle, for an internal consumer (gather) that takes the outcome itself with
+    /// [`take_output`] from a done callback.
+    pub(crate) fn into_task_ref(mut self) -> TaskRef {
+        self.consumed = true;
+        TaskRef(self.cell.clone())
+    }
+
     /// Hands the outcome to `f` (via `call_soon`) once the task finishes. Internal consumers such
     /// as gather use this instead of awaiting, so that they see completion exactly when asyncio's
     /// done callbacks would.
@@ -212,6 +219,16 @@ impl<T: Send + 'static> Task<T> {
         };
         TaskCell::add_done_entry(&cell, DoneEntry::Call(Box::new(callback)));
     }
+}
+
+/// Moves a complete task's outcome out for an internal consumer that holds the task by
+/// [`Task::into_task_ref`]. Such a handle is consumed, so nothing reads `taken` for it (only
+/// `Task`'s own drop and poll do) and the done list is not locked to set it.
+pub(crate) fn take_output<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
+    let mut slot: Option<Result<T, TaskError>> = None;
+    // R2 (cell): the task is complete, so nobody polls the body any more.
+    cell.body.lock().as_mut().take_output(&mut slot);
+    slot
 }
 
 impl<T: Send + 'static> Future for Task<T> {
