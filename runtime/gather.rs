@@ -17,6 +17,7 @@
 
 use crate::context;
 use crate::error::{or_panic, GatherError, LoopError, TaskError};
+use crate::event_loop::LoopInner;
 use crate::task::cell::{DoneEntry, TaskCell};
 use crate::task::TaskRef;
 use evloop_model::bug::{self, Bug};
@@ -150,7 +151,7 @@ impl<T: Send + 'static> Core<T> {
         // GATHER-2: children become tasks here, in argument order.
         let children: Vec<TaskRef> = futures
             .into_iter()
-            .map(|f| or_panic(lp.spawn(f, None, at)).into_task_ref())
+            .map(|f| TaskRef::from_cell(or_panic(LoopInner::spawn_cell(lp.inner(), f, None, at))))
             .collect();
         let n = children.len();
         let sink: SinkRc = Arc::new(Box::new(Shared {

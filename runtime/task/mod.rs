@@ -197,13 +197,6 @@ impl<T: Send + 'static> Task<T> {
         slot
     }
 
-    /// The untyped handle, for an internal consumer (gather) that takes the outcome itself with
-    /// [`take_output`] from a done callback.
-    pub(crate) fn into_task_ref(mut self) -> TaskRef {
-        self.consumed = true;
-        TaskRef(self.cell.clone())
-    }
-
     /// Hands the outcome to `f` (via `call_soon`) once the task finishes. Internal consumers such
     /// as gather use this instead of awaiting, so that they see completion exactly when asyncio's
     /// done callbacks would.
@@ -221,8 +214,8 @@ impl<T: Send + 'static> Task<T> {
     }
 }
 
-/// Moves a complete task's outcome out for an internal consumer that holds the task by
-/// [`Task::into_task_ref`]. Such a handle is consumed, so nothing reads `taken` for it (only
+/// Moves a complete task's outcome out for an internal consumer that keeps the task's cell
+/// without a typed handle (gather). With no `Task` there, nothing reads `taken` for it (only
 /// `Task`'s own drop and poll do) and the done list is not locked to set it.
 pub(crate) fn take_output<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
     let mut slot: Option<Result<T, TaskError>> = None;
