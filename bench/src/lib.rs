@@ -522,7 +522,12 @@ pub mod smol {
         }))
     }
 
-    /// See [`evl::timers`]; `async_io::Timer` (real time only: smol has no paused clock).
+    /// See [`evl::timers`]; `async_io::Timer` (real time only: smol has no paused clock). Like
+    /// `evloop::sleep` and `tokio::time::sleep`, the deadline is taken when the task first polls
+    /// the timer. Unlike them, the work is split over two threads: the timer is queued to
+    /// async-io's reactor, whose driver thread (`async-io`, started on first use) inserts it into
+    /// its `BTreeMap` and wakes it when due, while this thread polls tasks. `bench/src/bin/timerdiag`
+    /// shows the split (bench/PROFILING.md, timers).
     pub fn timers(ex: &LocalExecutor<'static>, n: u64, deadline: fn(u64) -> Duration) -> u64 {
         block_on(ex.run(async {
             let tasks: Vec<_> = (0..n)
