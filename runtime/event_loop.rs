@@ -1018,6 +1018,21 @@ impl LoopInner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        LoopInner::spawn_cell(this, fut, name, at).map(Task::from_cell)
+    }
+
+    /// [`LoopInner::spawn`] without the typed handle, for internal consumers (gather) that keep
+    /// the cell and take the outcome themselves: saves the handle's reference count round trip.
+    pub(crate) fn spawn_cell<F>(
+        this: &Arc<Self>,
+        fut: F,
+        name: Option<TaskName>,
+        at: &'static Location<'static>,
+    ) -> Result<TaskRc, LoopError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let body: Pin<Box<dyn Body>> = Box::pin(Stage::new(fut));
         let cell = {
             let mut reg = this.registry.lock();
@@ -1047,7 +1062,7 @@ impl LoopInner {
         let id = cell.id;
         trace::record(|| format!("task {id} spawned"));
         this.schedule(Runnable::Task(cell.clone()));
-        Ok(Task::from_cell(cell))
+        Ok(cell)
     }
 
     pub(crate) fn unregister(&self, key: u32) -> Option<TaskRc> {

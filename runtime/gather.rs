@@ -17,7 +17,9 @@
 
 use crate::context;
 use crate::error::{or_panic, GatherError, LoopError, TaskError};
-use crate::task::{Task, TaskRef};
+use crate::event_loop::LoopInner;
+use crate::task::cell::{DoneEntry, TaskCell};
+use crate::task::TaskRef;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::trace;
@@ -37,13 +39,32 @@ enum Policy {
     Settled,
 }
 
+/// What a child's done entry names instead of a boxed closure: the gather's shared state, boxed
+/// once per gather behind a non-generic `Arc` so that the done list and the ready queue can hold
+/// it (the model's `Arc` cannot be unsized to `Arc<dyn _>`). Each child's entry is this `Arc` and
+/// the child's index, so a gathered child costs no allocation of its own beyond its task.
+pub(crate) type SinkRc = Arc<Box<dyn GatherSink>>;
+
+pub(crate) trait GatherSink: Send + Sync {
+    /// Child `index` has completed: move its outcome into its slot. Runs as a done callback
+    /// scheduled with `call_soon`, as in asyncio.
+    fn deliver(&self, index: u32);
+    fn children(&self) -> &[TaskRef];
+    fn decided(&self) -> bool;
+    fn as_any(&self) -> &dyn Any;
+}
+
 struct Shared<T> {
+    /// In argument order; a child's outcome is taken from its cell when its entry runs.
+    children: Vec<TaskRef>,
+    policy: Policy,
+    is_failure: fn(&T) -> bool,
     state: Mutex<State<T>>,
 }
 
 struct State<T> {
     slots: Vec<Option<Result<T, TaskError>>>,
-    /// Completion order, for the injected `gather_order` bug.
+    /// Completion order, kept only while the injected `gather_order` bug is on.
     arrivals: Vec<usize>,
     remaining: usize,
     /// Index of the child whose failure decided the outcome.
@@ -53,10 +74,66 @@ struct State<T> {
     waker: Option<Waker>,
 }
 
+impl<T: Send + 'static> GatherSink for Shared<T> {
+    fn deliver(&self, index: u32) {
+        let index = index as usize;
+        let out = crate::task::take_output::<T>(self.children[index].cell())
+            .unwrap_or(Err(TaskError::Cancelled));
+        let mut late = None;
+        let waker = {
+            let mut st = self.state.lock();
+            let failure = match &out {
+                Ok(v) => (self.is_failure)(v),
+                Err(_) => true,
+            };
+            trace::record(|| format!("gather child {index} done (failure: {failure})"));
+            st.remaining -= 1;
+            if st.taken {
+                // GATHER-4: a sibling finishing after the gather returned its output has
+                // nowhere to go (the slots were moved out); drop it outside the lock.
+                late = Some(out);
+            } else {
+                st.slots[index] = Some(out);
+            }
+            if bug::enabled(Bug::GatherOrder) {
+                st.arrivals.push(index);
+            }
+            let first_failure = failure && self.policy == Policy::FirstFailure;
+            if st.decided {
+                None
+            } else if first_failure || st.remaining == 0 {
+                st.decided = true;
+                if first_failure {
+                    st.failed = Some(index);
+                }
+                st.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        drop(late);
+    }
+
+    fn children(&self) -> &[TaskRef] {
+        &self.children
+    }
+
+    fn decided(&self) -> bool {
+        self.state.lock().decided
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// The engine behind every gather variant: children, their slots, and when to resolve.
 struct Core<T> {
-    shared: Arc<Shared<T>>,
-    children: Vec<TaskRef>,
+    sink: SinkRc,
+    _output: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: Send + 'static> Core<T> {
@@ -72,67 +149,39 @@ impl<T: Send + 'static> Core<T> {
             None => panic!("{}", LoopError::NoRunningLoop),
         };
         // GATHER-2: children become tasks here, in argument order.
-        let tasks: Vec<Task<T>> = futures
+        let children: Vec<TaskRef> = futures
             .into_iter()
-            .map(|f| or_panic(lp.spawn(f, None, at)))
+            .map(|f| TaskRef::from_cell(or_panic(LoopInner::spawn_cell(lp.inner(), f, None, at))))
             .collect();
-        let n = tasks.len();
-        let shared = Arc::new(Shared {
+        let n = children.len();
+        let sink: SinkRc = Arc::new(Box::new(Shared {
+            children,
+            policy,
+            is_failure,
             state: Mutex::new(State {
                 slots: (0..n).map(|_| None).collect(),
-                arrivals: Vec::with_capacity(n),
+                arrivals: Vec::new(),
                 remaining: n,
                 failed: None,
                 decided: n == 0,
                 taken: false,
                 waker: None,
             }),
-        });
-        let children = tasks.iter().map(Task::task_ref).collect();
-        for (index, task) in tasks.into_iter().enumerate() {
-            let shared = shared.clone();
-            task.on_output(move |out| {
-                let mut late = None;
-                let waker = {
-                    let mut st = shared.state.lock();
-                    let failure = match &out {
-                        Ok(v) => is_failure(v),
-                        Err(_) => true,
-                    };
-                    trace::record(|| format!("gather child {index} done (failure: {failure})"));
-                    st.remaining -= 1;
-                    if st.taken {
-                        // GATHER-4: a sibling finishing after the gather returned its output has
-                        // nowhere to go (the slots were moved out); drop it outside the lock.
-                        late = Some(out);
-                    } else {
-                        st.slots[index] = Some(out);
-                    }
-                    st.arrivals.push(index);
-                    if st.decided {
-                        None
-                    } else if (failure && policy == Policy::FirstFailure) || st.remaining == 0 {
-                        st.decided = true;
-                        if failure && policy == Policy::FirstFailure {
-                            st.failed = Some(index);
-                        }
-                        st.waker.take()
-                    } else {
-                        None
-                    }
-                };
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                drop(late);
-            });
+        }));
+        let core = Core {
+            sink,
+            _output: std::marker::PhantomData,
+        };
+        for (index, child) in core.children().iter().enumerate() {
+            let index = u32::try_from(index).expect("more than 2^32 children in one gather");
+            TaskCell::add_done_entry(child.cell(), DoneEntry::Gather(core.sink.clone(), index));
         }
-        Core { shared, children }
+        core
     }
 
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
-        let mut st = self.shared.state.lock();
+        let mut st = self.shared().state.lock();
         assert!(
             !st.taken,
             "a gather was polled after it returned its output"
@@ -159,12 +208,25 @@ impl<T: Send + 'static> Core<T> {
     }
 }
 
+impl<T: Send + 'static> Core<T> {
+    fn shared(&self) -> &Shared<T> {
+        self.sink
+            .as_any()
+            .downcast_ref()
+            .expect("a gather's sink holds its own output type")
+    }
+}
+
 impl<T> Core<T> {
+    fn children(&self) -> &[TaskRef] {
+        self.sink.children()
+    }
+
     /// Cancels every child that has not finished: each variant's `cancel`. Asks every child,
     /// not only up to the first that was still running.
     fn cancel(&self) -> bool {
         let mut any = false;
-        for child in &self.children {
+        for child in self.children() {
             any |= child.cancel();
         }
         any
@@ -173,7 +235,7 @@ impl<T> Core<T> {
     /// Each variant's `Debug`, under the variant's name.
     fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
-            .field("children", &self.children.len())
+            .field("children", &self.children().len())
             .finish()
     }
 }
@@ -185,10 +247,9 @@ struct TakenState<T> {
 
 impl<T> Drop for Core<T> {
     fn drop(&mut self) {
-        let decided = self.shared.state.lock().decided;
-        if !decided {
+        if !self.sink.decided() {
             // GATHER-5: the gather is abandoned before its outcome: cancel the children.
-            for child in &self.children {
+            for child in self.sink.children() {
                 child.cancel();
             }
         }
@@ -273,7 +334,7 @@ impl<T: Send + 'static> Gather<T> {
     /// });
     /// ```
     pub fn children(&self) -> &[TaskRef] {
-        &self.core.children
+        self.core.children()
     }
 }
 
@@ -378,7 +439,7 @@ impl<T: Send + 'static, E: Send + 'static> TryGather<T, E> {
     /// });
     /// ```
     pub fn children(&self) -> &[TaskRef] {
-        &self.core.children
+        self.core.children()
     }
 }
 
@@ -484,7 +545,7 @@ impl<T: Send + 'static> GatherSettled<T> {
     /// });
     /// ```
     pub fn children(&self) -> &[TaskRef] {
-        &self.core.children
+        self.core.children()
     }
 }
 

@@ -108,13 +108,18 @@ impl HandleCell {
 /// does (the loop keeps running, LOOP-7).
 pub(crate) fn run_guarded(f: Box<dyn FnOnce() + Send>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        let panic = Panic::new(payload);
-        evloop_model::trace::record(|| format!("a callback panicked: {}", panic.message()));
-        tracing::error!(
-            panic = panic.message(),
-            "Exception in callback: a callback panicked; the loop keeps running"
-        );
+        report_callback_panic(payload);
     }
+}
+
+/// [`run_guarded`]'s report, also for callbacks that are not boxed closures.
+pub(crate) fn report_callback_panic(payload: Box<dyn std::any::Any + Send>) {
+    let panic = Panic::new(payload);
+    evloop_model::trace::record(|| format!("a callback panicked: {}", panic.message()));
+    tracing::error!(
+        panic = panic.message(),
+        "Exception in callback: a callback panicked; the loop keeps running"
+    );
 }
 
 /// A callback scheduled with `call_soon` or `call_soon_threadsafe` (asyncio's `Handle`).

@@ -1,11 +1,13 @@
 //! What the ready queue holds. Callbacks and task steps share one FIFO queue, exactly as in
 //! asyncio, where a task's step is itself a callback on `loop._ready` (LOOP-2).
 
+use crate::gather::SinkRc;
 use crate::handle::HandleCell;
 use crate::task::cell::{TaskCell, TaskRc};
 use crate::timer::Due;
 use evloop_model::sync::Arc;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub(crate) enum Runnable {
     /// One step of a task.
@@ -18,6 +20,9 @@ pub(crate) enum Runnable {
     // A `usize`, not the slot's `u32`: a 4-byte payload changed the enum's layout and made every
     // item's move in the turn loop longer (callgrind, yield_loop).
     Sleep(usize),
+    /// A gathered child's done callback: moves its outcome into slot `.1` of the gather.
+    // `usize` for the same reason as `Sleep`'s.
+    Gather(SinkRc, usize),
 }
 
 impl Runnable {
@@ -29,6 +34,7 @@ impl Runnable {
             Runnable::Call(f) => crate::handle::run_guarded(f),
             // Items run on a worker of the loop that queued them, where it is the running loop.
             Runnable::Sleep(slot) => run_sleep_timer(slot as u32),
+            Runnable::Gather(sink, index) => deliver_to_gather(&sink, index as u32),
         }
     }
 
@@ -39,7 +45,7 @@ impl Runnable {
                 format!("step of {} (created at {})", t.display_name(), t.created_at)
             }
             Runnable::Handle(h) => format!("callback {}", h.describe()),
-            Runnable::Call(_) => "internal callback".to_owned(),
+            Runnable::Call(_) | Runnable::Gather(..) => "internal callback".to_owned(),
             Runnable::Sleep(slot) => crate::context::with_running(|lp| match lp {
                 Some(lp) => format!("callback {}", lp.inner().describe_sleep(*slot as u32)),
                 None => "callback timer of a sleep".to_owned(),
@@ -58,6 +64,16 @@ fn run_sleep_timer(slot: u32) {
         crate::context::with_running(|lp| lp.and_then(|lp| lp.inner().fire_sleep_timer(slot)));
     if let Some(w) = waker {
         w.wake();
+    }
+}
+
+/// Runs a gather's done callback with the same guard as any other callback (`run_guarded`): a
+/// panic there (a waker's) is reported, and the loop keeps running.
+#[inline(never)]
+fn deliver_to_gather(sink: &SinkRc, index: u32) {
+    let delivered = catch_unwind(AssertUnwindSafe(|| sink.deliver(index)));
+    if let Err(payload) = delivered {
+        crate::handle::report_callback_panic(payload);
     }
 }
 

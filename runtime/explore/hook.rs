@@ -217,7 +217,8 @@ fn key_of(item: &Runnable) -> u64 {
     match item {
         Runnable::Task(t) => t.id,
         Runnable::Handle(h) => (1 << 63) | (super::fnv(h.describe().as_bytes()) >> 1),
-        Runnable::Call(_) => 1 << 62,
+        // A gather's done callback was a `Call` before it had its own variant: same key.
+        Runnable::Call(_) | Runnable::Gather(..) => 1 << 62,
         Runnable::Sleep(_) => (1 << 63) | (super::fnv(item.describe().as_bytes()) >> 1),
     }
 }

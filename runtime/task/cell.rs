@@ -14,6 +14,7 @@
 
 use crate::entries::Entries;
 use crate::event_loop::LoopInner;
+use crate::gather::SinkRc;
 use crate::queue::Runnable;
 use crate::task::body::Body;
 use crate::task::state::{Idle, Notify, Outcome, Run, State};
@@ -66,6 +67,9 @@ pub(crate) enum DoneEntry {
     Wake(Option<Waker>),
     /// Schedule this callback with `call_soon`.
     Call(Box<dyn FnOnce() + Send>),
+    /// Schedule, with `call_soon`, the delivery of this task's outcome to slot `index` of a
+    /// gather: a `Call` without a boxed closure per child.
+    Gather(SinkRc, u32),
 }
 
 impl TaskCell {
@@ -131,6 +135,9 @@ impl TaskCell {
             DoneEntry::Wake(Some(w)) => w.wake(),
             DoneEntry::Wake(None) => {}
             DoneEntry::Call(f) => self.lp.schedule(Runnable::Call(f)),
+            DoneEntry::Gather(sink, index) => {
+                self.lp.schedule(Runnable::Gather(sink, index as usize))
+            }
         }
     }
 

@@ -214,6 +214,16 @@ impl<T: Send + 'static> Task<T> {
     }
 }
 
+/// Moves a complete task's outcome out for an internal consumer that keeps the task's cell
+/// without a typed handle (gather). With no `Task` there, nothing reads `taken` for it (only
+/// `Task`'s own drop and poll do) and the done list is not locked to set it.
+pub(crate) fn take_output<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
+    let mut slot: Option<Result<T, TaskError>> = None;
+    // R2 (cell): the task is complete, so nobody polls the body any more.
+    cell.body.lock().as_mut().take_output(&mut slot);
+    slot
+}
+
 impl<T: Send + 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
