@@ -30,7 +30,7 @@ pin_project! {
         // one per poll (a reference count increment and decrement each), and a future that keeps
         // its waker can skip its own clone when `Waker::will_wake` says the stored one is still
         // right. Dropped with the future, so the waker's reference to the task cell never keeps
-        // the cell alive (loom reports such a leak).
+        // the cell alive (the model checker reports such a leak).
         Running { #[pin] fut: F, waker: Option<Waker> },
         Finished { out: Option<Result<F::Output, TaskError>> },
     }
