@@ -47,9 +47,6 @@ impl<E> Entries<E> {
     /// Hands every entry to `f` in the order they were added. Cheaper than `into_iter()` for the
     /// usual list of one: no chained iterator to build and drop, and no `Vec` iterator at all
     /// when nothing spilled past the inline entry.
-    // Its LoopFuture user moved to `future::Waiters` (which reuses freed slots, FUT-6); kept for
-    // the task done lists, which may take it up again.
-    #[allow(dead_code)]
     pub(crate) fn drain_in_order(self, mut f: impl FnMut(E)) {
         if let Some(first) = self.first {
             f(first);

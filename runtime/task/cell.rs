@@ -199,9 +199,7 @@ impl TaskCell {
             this.report_unretrieved_panic();
         }
         let registered = this.lp.unregister(key);
-        for entry in entries {
-            this.dispatch(entry);
-        }
+        entries.drain_in_order(|entry| this.dispatch(entry));
         drop(registered);
     }
 
@@ -216,11 +214,11 @@ impl TaskCell {
             };
             // Wakers of tasks on other loops still hear about it; callbacks are not run on a
             // closed loop.
-            for entry in entries {
+            entries.drain_in_order(|entry| {
                 if let DoneEntry::Wake(Some(w)) = entry {
                     w.wake();
                 }
-            }
+            });
         }
     }
 
