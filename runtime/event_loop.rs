@@ -16,7 +16,6 @@ use crate::future::LoopFuture;
 use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
-use crate::task::body::{Body, Stage};
 use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
@@ -28,7 +27,6 @@ use evloop_model::trace;
 use std::fmt;
 use std::future::Future;
 use std::panic::{resume_unwind, Location};
-use std::pin::Pin;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -1033,12 +1031,12 @@ impl LoopInner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let body: Pin<Box<dyn Body>> = Box::pin(Stage::new(fut));
         let cell = {
             let mut reg = this.registry.lock();
             if reg.closed {
                 drop(reg);
-                // Never a task: dropping the body (after the lock) drops the future.
+                // Never a task: dropping the future here, after the lock.
+                drop(fut);
                 return Err(LoopError::Closed);
             }
             // The key is chosen before the cell exists, so the cell is born knowing it and no
@@ -1051,7 +1049,7 @@ impl LoopInner {
             // asyncio numbers tasks from 1.
             reg.next_id += 1;
             let id = reg.next_id;
-            let cell = TaskCell::new(id, name, at, body, key, this.clone());
+            let cell = TaskCell::new(id, name, at, fut, key, this.clone());
             if key as usize == reg.slots.len() {
                 reg.slots.push(Some(cell.clone()));
             } else {

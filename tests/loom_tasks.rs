@@ -224,3 +224,183 @@ impl Drop for DropCount {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// What a [`StaysPut`] future saw of its own address. Plain std atomics: a record for the test,
+/// not part of what the model checker explores.
+#[derive(Default)]
+struct Witness {
+    polls: std::sync::atomic::AtomicUsize,
+    moved_between_polls: std::sync::atomic::AtomicUsize,
+    drops: std::sync::atomic::AtomicUsize,
+    moved_before_drop: std::sync::atomic::AtomicUsize,
+}
+
+impl Witness {
+    fn assert_in_place_and_dropped_once(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        assert!(self.polls.load(SeqCst) >= 1, "the future was never polled");
+        assert_eq!(
+            self.moved_between_polls.load(SeqCst),
+            0,
+            "TASK-10 violated: the future was polled at another address than before"
+        );
+        assert_eq!(
+            self.moved_before_drop.load(SeqCst),
+            0,
+            "TASK-10 violated: the future was moved after its first poll and dropped elsewhere"
+        );
+        assert_eq!(
+            self.drops.load(SeqCst),
+            1,
+            "TASK-10 violated: the future was not dropped exactly once"
+        );
+    }
+}
+
+/// A `!Unpin` future that records where it was first polled, and checks at every later poll and
+/// in its destructor that it is still there. Waits for `inner`, then returns or panics.
+struct StaysPut {
+    /// In a `RefCell` so that a shared reference, which `Pin<&mut Self>` gives, can poll it.
+    inner: std::cell::RefCell<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    panic_at_end: bool,
+    first_at: std::cell::Cell<usize>,
+    witness: std::sync::Arc<Witness>,
+    _pinned: std::marker::PhantomPinned,
+}
+
+impl StaysPut {
+    fn new(
+        inner: impl Future<Output = ()> + Send + 'static,
+        panic_at_end: bool,
+        witness: &std::sync::Arc<Witness>,
+    ) -> Self {
+        StaysPut {
+            inner: std::cell::RefCell::new(Box::pin(inner)),
+            panic_at_end,
+            first_at: std::cell::Cell::new(0),
+            witness: witness.clone(),
+            _pinned: std::marker::PhantomPinned,
+        }
+    }
+}
+
+impl Future for StaysPut {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let me = self.as_ref().get_ref();
+        let here = me as *const StaysPut as usize;
+        me.witness.polls.fetch_add(1, SeqCst);
+        match me.first_at.get() {
+            0 => me.first_at.set(here),
+            first if first != here => {
+                me.witness.moved_between_polls.fetch_add(1, SeqCst);
+            }
+            _ => {}
+        }
+        let polled = me.inner.borrow_mut().as_mut().poll(cx);
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) if me.panic_at_end => panic!("the pinned future panics"),
+            Poll::Ready(()) => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for StaysPut {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let here = self as *const StaysPut as usize;
+        let first = self.first_at.get();
+        if first != 0 && first != here {
+            self.witness.moved_before_drop.fetch_add(1, SeqCst);
+        }
+        self.witness.drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// The future stays where it was first polled until it is dropped, and is dropped once, whether
+/// the task completes (woken from another thread) or is cancelled while that thread races to
+/// wake it.
+/// Spec: TASK-10, TASK-7
+#[test]
+fn a_tasks_future_stays_in_place_when_it_completes_or_is_cancelled() {
+    check(|| {
+        let (completes, cancelled) = (
+            std::sync::Arc::new(Witness::default()),
+            std::sync::Arc::new(Witness::default()),
+        );
+        let (w1, w2) = (completes.clone(), cancelled.clone());
+        Builder::new().virtual_time(true).run(async move {
+            let (gate1, gate2) = (LoopFuture::<()>::new(), LoopFuture::<()>::new());
+            let (r1, r2) = (gate1.resolver(), gate2.resolver());
+            let a = evloop::create_task(StaysPut::new(
+                async move {
+                    let _ = gate1.await;
+                },
+                false,
+                &w1,
+            ));
+            let b = evloop::create_task(StaysPut::new(
+                async move {
+                    let _ = gate2.await;
+                },
+                false,
+                &w2,
+            ));
+            // Both are polled once (and pinned) before anything else happens to them.
+            evloop::sleep(std::time::Duration::ZERO).await;
+            let helper = thread::spawn("resolver".into(), move || {
+                let _ = r1.resolve(());
+                let _ = r2.resolve(());
+            });
+            assert!(b.cancel());
+            a.await.unwrap();
+            assert!(b.await.unwrap_err().is_cancelled());
+            helper.join().unwrap();
+        });
+        completes.assert_in_place_and_dropped_once();
+        cancelled.assert_in_place_and_dropped_once();
+    });
+}
+
+/// The same when the future panics after a wake from another thread, and when the loop is
+/// closed with the task still pending (the future is dropped by the tear-down).
+/// Spec: TASK-10, TASK-8, LOOP-6
+#[test]
+fn a_tasks_future_stays_in_place_when_it_panics_or_its_loop_closes() {
+    check(|| {
+        let (panics, torn_down) = (
+            std::sync::Arc::new(Witness::default()),
+            std::sync::Arc::new(Witness::default()),
+        );
+        let (w1, w2) = (panics.clone(), torn_down.clone());
+        let lp = Builder::new().virtual_time(true).build();
+        lp.run_until_complete(async move {
+            let gate = LoopFuture::<()>::new();
+            let resolver = gate.resolver();
+            let helper = thread::spawn("resolver".into(), move || {
+                let _ = resolver.resolve(());
+            });
+            let c = evloop::create_task(StaysPut::new(
+                async move {
+                    let _ = gate.await;
+                },
+                true,
+                &w1,
+            ));
+            // Never woken: still pending when the loop closes.
+            drop(evloop::create_task(StaysPut::new(
+                std::future::pending(),
+                false,
+                &w2,
+            )));
+            assert!(c.await.unwrap_err().is_panic());
+            helper.join().unwrap();
+        });
+        lp.close();
+        drop(lp);
+        panics.assert_in_place_and_dropped_once();
+        torn_down.assert_in_place_and_dropped_once();
+    });
+}

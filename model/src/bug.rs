@@ -43,11 +43,14 @@ pub enum Bug {
     /// A parked worker that wakes does not take back the wakeup sent to it, so producers go on
     /// believing one is on its way and notify nobody.
     StaleWakeup,
+    /// A task's future is dropped on cancellation or tear-down after being moved out of its cell
+    /// (the stage taken into a local with `mem::replace`), instead of in place.
+    MovePinnedFuture,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -61,6 +64,7 @@ impl Bug {
         Bug::SilentInflightEnd,
         Bug::StopDropsChunk,
         Bug::StaleWakeup,
+        Bug::MovePinnedFuture,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -79,6 +83,7 @@ impl Bug {
             Bug::SilentInflightEnd => "silent_inflight_end",
             Bug::StopDropsChunk => "stop_drops_chunk",
             Bug::StaleWakeup => "stale_wakeup",
+            Bug::MovePinnedFuture => "move_pinned_future",
         }
     }
 

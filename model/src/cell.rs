@@ -1,6 +1,6 @@
 //! A cell checked for unsynchronised access under loom, with loom's `with` / `with_mut` shape.
 //!
-//! The runtime forbids `unsafe`, so it does not use this today; it is here so that an optimisation
+//! The runtime's one `unsafe` block (pinning a task's future in its cell) does not need it; it is here so that an optimisation
 //! that needs it (see DEVELOPERS.md: only with a benchmark that shows it pays) goes through the
 //! facade and is checked by loom like everything else.
 

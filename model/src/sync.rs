@@ -31,7 +31,9 @@ pub mod atomic {
 
 /// A mutual-exclusion lock whose `lock()` returns the guard directly.
 #[derive(Debug, Default)]
-pub struct Mutex<T>(imp::Mutex<T>);
+///
+/// `T` may be unsized (as the last field of a struct behind an `Arc`), as with std's `Mutex`.
+pub struct Mutex<T: ?Sized>(imp::Mutex<T>);
 
 impl<T> Mutex<T> {
     /// Creates an unlocked mutex. Not `const`: loom's is not either.
@@ -39,6 +41,16 @@ impl<T> Mutex<T> {
         Mutex(imp::Mutex::new(value))
     }
 
+    /// Consumes the mutex, returning the value.
+    pub fn into_inner(self) -> T {
+        match self.0.into_inner() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
     /// Locks, ignoring poisoning (see the module doc for why that is sound here).
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
@@ -60,14 +72,6 @@ impl<T> Mutex<T> {
     /// The value, through exclusive access: no lock is taken (and no model scheduling point).
     pub fn get_mut(&mut self) -> &mut T {
         match self.0.get_mut() {
-            Ok(v) => v,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Consumes the mutex, returning the value.
-    pub fn into_inner(self) -> T {
-        match self.0.into_inner() {
             Ok(v) => v,
             Err(p) => p.into_inner(),
         }

@@ -1,33 +1,54 @@
-//! Wakers for reference-counted tasks, on every backend.
+//! Wakers for reference-counted tasks whose shared pointer is unsized, on every backend.
 //!
-//! `std::task::Wake` needs `std::sync::Arc<Self>`, which loom's tracked `Arc` is not. The runtime
-//! therefore wraps its task cell in [`Wakeable`] and implements [`Wake`]; [`waker`] turns an
-//! `Arc<Wakeable<T>>` into a `Waker`:
-//! - std and shuttle (whose `Arc` is std's): the `Arc` itself becomes the waker — one reference
-//!   count increment, no allocation;
-//! - loom: a small std-`Arc` adapter holds a clone of loom's `Arc`, so loom still sees every
-//!   reference a waker keeps alive and reports a waker that leaks its task.
+//! The runtime keeps a task in one allocation: a header and the future, behind one `Arc`, erased to
+//! an unsized type so that one pointer type names every task. [`new_erased`] builds that `Arc` and
+//! the task's waker together, because the two backends' obstacles meet there:
+//! - `std::task::Wake` (and `Waker::from`) needs a sized `Arc<W>`, so the waker is made from the
+//!   typed `Arc` before it is erased; when it fires, [`Erase::erase`] turns the typed `Arc` into the
+//!   erased one (an unsizing coercion: no code, no reference count traffic) for [`Wake`];
+//! - loom's `Arc` cannot be unsized by coercion, so the value is unsized as a std [`RawArc`] and
+//!   handed to `loom::sync::Arc::from_std`; loom's waker is a small std-`Arc` adapter holding a
+//!   clone of that loom `Arc`, so loom still sees every reference a waker keeps alive and reports a
+//!   waker that leaks its task.
+//!
+//! On std and shuttle (whose `Arc` is std's) the waker is the task's own `Arc`: one reference count
+//! increment, no allocation.
 
 use crate::sync::Arc;
 use std::ops::Deref;
 use std::task::Waker;
 
-/// What a task cell does when one of its wakers fires.
-pub trait Wake: Send + Sync + Sized + 'static {
-    /// Called by `Waker::wake_by_ref`, and by `Waker::wake` unless [`Wake::wake`] is overridden,
-    /// from any thread.
-    fn wake_by_ref(this: &Arc<Wakeable<Self>>);
+/// The `Arc` that unsizing coercions work on: std's, on every backend. Only [`Erase::erase`]
+/// needs to name it (a closure `|a| a` or a function returning its argument coerces).
+pub type RawArc<T> = std::sync::Arc<T>;
 
+/// What a task cell does when one of its wakers fires. Implemented by the erased (possibly
+/// unsized) cell type.
+pub trait Wake: Send + Sync + 'static {
     /// Called by `Waker::wake` with the reference the waker held (std and shuttle; under loom the
     /// waker's reference is an adapter's, so `wake_by_ref` is called instead), from any thread.
-    fn wake(this: Arc<Wakeable<Self>>) {
-        Self::wake_by_ref(&this)
-    }
+    fn wake(this: Arc<Wakeable<Self>>);
+
+    /// Called by `Waker::wake_by_ref`, from any thread. `to_owned` makes a new reference, for
+    /// when one is needed (the waker's own is typed, not erased, so it cannot be lent as one).
+    fn wake_by_ref(this: &Wakeable<Self>, to_owned: impl FnOnce() -> Arc<Wakeable<Self>>);
 }
 
-/// A value that can stand behind a [`Waker`]; derefs to the value.
+/// A sized cell that [`new_erased`] can erase to [`Erase::Erased`].
+pub trait Erase: Send + Sync + Sized + 'static {
+    /// The erased cell type every shared pointer to the task has.
+    type Erased: ?Sized + Wake;
+
+    /// The unsizing coercion from the typed cell to the erased one; implement it as `this`.
+    fn erase(this: RawArc<Wakeable<Self>>) -> RawArc<Wakeable<Self::Erased>>;
+
+    /// The same coercion for a reference; implement it as `this`.
+    fn erase_ref(this: &Wakeable<Self>) -> &Wakeable<Self::Erased>;
+}
+
+/// A value that can stand behind a [`Waker`]; derefs to the value. `T` may be unsized.
 #[derive(Debug)]
-pub struct Wakeable<T>(T);
+pub struct Wakeable<T: ?Sized>(T);
 
 impl<T> Wakeable<T> {
     /// Wraps `value`.
@@ -36,55 +57,60 @@ impl<T> Wakeable<T> {
     }
 }
 
-impl<T> Deref for Wakeable<T> {
+impl<T: ?Sized> Deref for Wakeable<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
     }
 }
 
-/// Creates a waker that calls `T::wake_by_ref` and keeps one reference to `this`.
-pub fn waker<T: Wake>(this: &Arc<Wakeable<T>>) -> Waker {
-    imp::waker(this)
+/// Moves `value` into a new shared allocation and returns the erased pointer to it, with a waker
+/// that keeps one reference and calls [`Wake::wake`] on the erased type.
+pub fn new_erased<T: Erase>(value: T) -> (Arc<Wakeable<T::Erased>>, Waker) {
+    imp::new_erased(value)
 }
 
 #[cfg(not(feature = "loom"))]
 mod imp {
-    use super::{Wake, Wakeable};
+    use super::{Erase, Wake, Wakeable};
     use std::sync::Arc;
     use std::task::Waker;
 
-    impl<T: Wake> std::task::Wake for Wakeable<T> {
+    impl<T: Erase> std::task::Wake for Wakeable<T> {
         fn wake(self: Arc<Self>) {
-            T::wake(self)
+            <T::Erased as Wake>::wake(T::erase(self))
         }
         fn wake_by_ref(self: &Arc<Self>) {
-            T::wake_by_ref(self)
+            <T::Erased as Wake>::wake_by_ref(T::erase_ref(self), || T::erase(self.clone()))
         }
     }
 
-    pub(super) fn waker<T: Wake>(this: &Arc<Wakeable<T>>) -> Waker {
-        Waker::from(this.clone())
+    pub(super) fn new_erased<T: Erase>(value: T) -> (Arc<Wakeable<T::Erased>>, Waker) {
+        let typed = Arc::new(Wakeable(value));
+        let waker = Waker::from(typed.clone());
+        (T::erase(typed), waker)
     }
 }
 
 #[cfg(feature = "loom")]
 mod imp {
-    use super::{Wake, Wakeable};
+    use super::{Erase, Wake, Wakeable};
     use std::task::Waker;
 
-    struct Adapter<T>(loom::sync::Arc<Wakeable<T>>);
+    struct Adapter<U: ?Sized>(loom::sync::Arc<Wakeable<U>>);
 
-    impl<T: Wake> std::task::Wake for Adapter<T> {
+    impl<U: ?Sized + Wake> std::task::Wake for Adapter<U> {
         fn wake(self: std::sync::Arc<Self>) {
-            T::wake_by_ref(&self.0)
+            U::wake_by_ref(&self.0, || self.0.clone())
         }
         fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            T::wake_by_ref(&self.0)
+            U::wake_by_ref(&self.0, || self.0.clone())
         }
     }
 
-    pub(super) fn waker<T: Wake>(this: &loom::sync::Arc<Wakeable<T>>) -> Waker {
-        Waker::from(std::sync::Arc::new(Adapter(this.clone())))
+    pub(super) fn new_erased<T: Erase>(value: T) -> (loom::sync::Arc<Wakeable<T::Erased>>, Waker) {
+        let erased = loom::sync::Arc::from_std(T::erase(std::sync::Arc::new(Wakeable(value))));
+        let waker = Waker::from(std::sync::Arc::new(Adapter(erased.clone())));
+        (erased, waker)
     }
 }

@@ -347,11 +347,13 @@ fn describe_waits(hook: &Hook) {
     let tasks = lp.pending_tasks();
     let mut awaits = Vec::new();
     for waiting in &tasks {
-        let mine = evloop_model::task::waker(waiting.cell());
-        let awaited = tasks.iter().find(|other| {
-            other.cell().done.lock().entries.iter().any(|e| match e {
-                crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
-                _ => false,
+        let mine = waiting.cell().own_waker();
+        let awaited = mine.and_then(|mine| {
+            tasks.iter().find(|other| {
+                other.cell().done.lock().entries.iter().any(|e| match e {
+                    crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
+                    _ => false,
+                })
             })
         });
         let what = match awaited {

@@ -1,4 +1,5 @@
-//! The task's future and, once it is finished, its outcome — in one pinned allocation.
+//! The task's future and, once it is finished, its outcome — the last field of the task cell,
+//! pinned there (P in [`super::cell`]).
 //!
 //! The runner owns the poll (under the cell's `body` lock, TASK-3 keeps it uncontended); the
 //! typed [`Task`](super::Task) handle is the only one that takes the outcome.
@@ -12,15 +13,23 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// The type-erased face of [`Stage`], so that one non-generic cell can hold any task.
+/// The type-erased face of [`Stage`], so that one non-generic cell type can hold any task.
 pub(crate) trait Body: Send {
-    /// Polls the future with the task's waker (made by `new_waker` at the first poll); on `Ready`
-    /// (or a panic) stores the outcome and drops the future and the waker.
-    fn poll(self: Pin<&mut Self>, new_waker: &dyn Fn() -> Waker) -> Poll<Outcome>;
+    /// Keeps the task's own waker, made when the cell was (before the first poll).
+    fn set_waker(self: Pin<&mut Self>, waker: Waker);
+    /// Polls the future with the task's waker; on `Ready` (or a panic) stores the outcome and
+    /// drops the future and the waker.
+    fn poll(self: Pin<&mut Self>) -> Poll<Outcome>;
     /// Drops the future (or a value it already returned) and stores "cancelled".
     fn cancel(self: Pin<&mut Self>);
     /// Moves the outcome into `slot`, which must be `&mut Option<Result<T, TaskError>>`.
     fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any);
+    /// A clone of the task's waker while the future is alive.
+    fn waker(self: Pin<&mut Self>) -> Option<Waker>;
+    /// Injected `move_pinned_future` only: what `cancel` does, but by moving the stage (future
+    /// included) out into a local and dropping it there — the move `Pin` forbids, done with safe
+    /// code through an unpinned reference.
+    fn drop_moved(&mut self);
 }
 
 pin_project! {
@@ -68,13 +77,22 @@ where
     F: Future + Send,
     F::Output: Send + 'static,
 {
-    fn poll(mut self: Pin<&mut Self>, new_waker: &dyn Fn() -> Waker) -> Poll<Outcome> {
+    fn set_waker(self: Pin<&mut Self>, new: Waker) {
+        if let StageProj::Running { waker, .. } = self.project() {
+            *waker = Some(new);
+        }
+    }
+
+    fn poll(mut self: Pin<&mut Self>) -> Poll<Outcome> {
         let polled = match self.as_mut().project() {
-            StageProj::Running { fut, waker } => {
-                let waker = waker.get_or_insert_with(new_waker);
-                catch_unwind(AssertUnwindSafe(|| {
-                    fut.poll(&mut Context::from_waker(waker))
-                }))
+            StageProj::Running {
+                fut,
+                waker: Some(waker),
+            } => catch_unwind(AssertUnwindSafe(|| {
+                fut.poll(&mut Context::from_waker(waker))
+            })),
+            StageProj::Running { waker: None, .. } => {
+                unreachable!("a task is polled only after its cell gave it its waker")
             }
             StageProj::Finished { .. } => unreachable!("a finished task was polled again"),
         };
@@ -103,5 +121,22 @@ where
             StageProj::Finished { out } => *slot = out.take(),
             StageProj::Running { .. } => {}
         }
+    }
+
+    fn waker(self: Pin<&mut Self>) -> Option<Waker> {
+        match self.project() {
+            StageProj::Running { waker, .. } => waker.clone(),
+            StageProj::Finished { .. } => None,
+        }
+    }
+
+    fn drop_moved(&mut self) {
+        let moved = std::mem::replace(
+            self,
+            Stage::Finished {
+                out: Some(Err(TaskError::Cancelled)),
+            },
+        );
+        drop(moved);
     }
 }

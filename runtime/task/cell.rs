@@ -6,7 +6,24 @@
 //! - **R2** `body`: polled only by the runner that won `transition_to_running` (TASK-3), so the lock
 //!   is never contended while polling; the outcome is taken only once `state` says COMPLETE. The
 //!   body also keeps the task's own waker, and drops it with the future (completion, cancellation,
-//!   tear-down), which breaks the cell → waker → cell cycle.
+//!   tear-down), which breaks the cell → waker → cell cycle. Reached only through
+//!   [`TaskCell::with_body`], which pins it (P below).
+//!
+//! **P**: the future is stored in the cell itself (the cell's last field, erased to `dyn Body`),
+//! not in a box of its own: one allocation per task instead of two. Polling it needs
+//! `Pin<&mut _>`, which safe code cannot make from a lock guard inside an `Arc`, so
+//! [`TaskCell::with_body`] holds the crate's one `unsafe` block. What it relies on:
+//! - the cell is never moved: it is created inside its `Arc` and only ever reached through one;
+//!   no code takes it back out (no `get_mut`, `try_unwrap` or `into_inner` on a [`TaskRc`]
+//!   anywhere), so it stays at one address until the last reference drops it in place;
+//! - the `body` field is private to this module and every access to it goes through
+//!   `with_body`, which hands out only `Pin<&mut dyn Body>`; the stage is replaced in place with
+//!   `Pin::set` (`Stage::finish`), which drops the future where it lies before reusing its memory;
+//! - dropping the cell drops the body in place, future included, before the memory is freed.
+//!
+//! The invariant is checked by TASK-10 (a `!Unpin` future records its address at every poll and
+//! checks it in its destructor, on real threads and under the model checker, in runs that complete,
+//! cancel, panic and tear down), and the check is shown to fail by the `move_pinned_future` bug.
 //! - **R3** `done`: the done list is closed exactly once, by [`TaskCell::complete`] (TASK-5); an
 //!   entry added after closing is dispatched at once by the adder, so none is lost (TASK-6).
 //! - **R4** the loop's registry holds one strong reference from creation until completion, so a
@@ -16,11 +33,13 @@ use crate::entries::Entries;
 use crate::event_loop::LoopInner;
 use crate::gather::SinkRc;
 use crate::queue::Runnable;
-use crate::task::body::Body;
+use crate::task::body::{Body, Stage};
 use crate::task::state::{Idle, Notify, Outcome, Run, State};
+use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
-use evloop_model::task::{waker, Wake, Wakeable};
+use evloop_model::task::{new_erased, Erase, RawArc, Wake, Wakeable};
 use evloop_model::trace;
+use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Poll, Waker};
@@ -28,19 +47,39 @@ use std::task::{Poll, Waker};
 /// A task's own name (see [`TaskCell::name`]).
 pub(crate) type TaskName = Box<Box<str>>;
 
-/// The shared reference every part of the runtime holds to a task.
-pub(crate) type TaskRc = Arc<Wakeable<TaskCell>>;
+/// The shared reference every part of the runtime holds to a task: the cell with its future
+/// erased (a pointer and the body's vtable).
+pub(crate) type TaskRc = Arc<Wakeable<TaskCell<dyn Body>>>;
 
-pub(crate) struct TaskCell {
+/// A task: its header, and its future in the same allocation (P). `B` is `Stage<F>` only while
+/// the cell is being created; everything else sees `TaskCell<dyn Body>`.
+pub(crate) struct TaskCell<B: ?Sized> {
     pub(crate) id: u64,
     /// Boxed twice so that the usual unnamed task pays one word, not two: the cell is most of
-    /// what a parked task costs, and at 120 bytes it fits malloc's 144-byte chunks.
+    /// what a parked task costs.
     pub(crate) name: Option<TaskName>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
-    pub(crate) body: Mutex<Pin<Box<dyn Body>>>,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<LoopInner>,
+    /// Last, so that the cell can be unsized to `dyn Body`. Private: see P.
+    body: Mutex<B>,
+}
+
+impl<F> Erase for TaskCell<Stage<F>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Erased = TaskCell<dyn Body>;
+
+    fn erase(this: RawArc<Wakeable<Self>>) -> RawArc<Wakeable<TaskCell<dyn Body>>> {
+        this
+    }
+
+    fn erase_ref(this: &Wakeable<Self>) -> &Wakeable<TaskCell<dyn Body>> {
+        this
+    }
 }
 
 /// Who is told when the task completes, in the order they asked (asyncio's done callbacks; an
@@ -72,21 +111,26 @@ pub(crate) enum DoneEntry {
     Gather(SinkRc, u32),
 }
 
-impl TaskCell {
-    pub(crate) fn new(
+impl TaskCell<dyn Body> {
+    pub(crate) fn new<F>(
         id: u64,
         name: Option<TaskName>,
         created_at: &'static Location<'static>,
-        body: Pin<Box<dyn Body>>,
+        fut: F,
         registry_key: u32,
         lp: Arc<LoopInner>,
-    ) -> TaskRc {
-        Arc::new(Wakeable::new(TaskCell {
+    ) -> TaskRc
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // The waker has to be made from the typed cell (it is a sized `Arc`), so it is made here
+        // rather than at the first poll, and kept in the body with the future (R2).
+        let (cell, waker) = new_erased(TaskCell {
             id,
             name,
             created_at,
             state: State::new_scheduled(),
-            body: Mutex::new(body),
             done: Mutex::new(DoneList {
                 closed: false,
                 entries: DoneEntries::default(),
@@ -96,7 +140,59 @@ impl TaskCell {
                 registry_key,
             }),
             lp,
-        }))
+            body: Mutex::new(Stage::new(fut)),
+        });
+        cell.with_body(|body| body.set_waker(waker));
+        cell
+    }
+
+    /// Runs `f` on the body, locked and pinned. The only way to the body (P).
+    #[allow(unsafe_code)]
+    pub(crate) fn with_body<R>(&self, f: impl FnOnce(Pin<&mut dyn Body>) -> R) -> R {
+        let mut body = self.body.lock();
+        // SAFETY: `Pin`'s contract is that the body is not moved, nor its memory reused without
+        // dropping it first, from now until it is dropped. The body is a field of this cell,
+        // which lives at one address inside its `Arc` allocation until the last reference drops
+        // it in place, and nothing moves the cell out of it (P: no `get_mut` / `try_unwrap` /
+        // `into_inner` on a `TaskRc`). The field is private to this module and this function is
+        // its only reader (apart from the injected `move_pinned_future` bug, which is there to
+        // show that TASK-10's check catches such a move), so no other `&mut` to it exists that
+        // could `mem::swap` or `mem::replace` it; the stage inside is only ever replaced through
+        // `Pin::set`, which drops the future in place first. The lock guard's borrow ends with
+        // `f`, so the pinned reference cannot outlive it.
+        let pinned = unsafe { Pin::new_unchecked(&mut *body) };
+        f(pinned)
+    }
+
+    /// Injected `move_pinned_future`: drops the future the wrong way, after moving the stage
+    /// out of the cell through the unpinned guard. Only ever runs under the model backends.
+    fn drop_future_by_moving_it(&self) {
+        self.body.lock().drop_moved();
+    }
+
+    /// Drops the future (or a value it already returned) and stores "cancelled".
+    fn cancel_body(&self) {
+        if bug::enabled(Bug::MovePinnedFuture) {
+            self.drop_future_by_moving_it();
+        } else {
+            self.with_body(|body| body.cancel());
+        }
+    }
+
+    /// True when `waker` is the waker this task's own poll is running with: that waker is
+    /// stored in the cell's body, and the poll hands the future a `Context` made on that very
+    /// slot, so a waker reference pointing into the cell's memory means the task is awaiting
+    /// itself. An address comparison: no lock (the body's is held by that very poll) and no
+    /// waker to make and drop.
+    pub(crate) fn is_polled_with(&self, waker: &Waker) -> bool {
+        let start = self as *const Self as *const u8 as usize;
+        let at = waker as *const Waker as usize;
+        at >= start && at - start < std::mem::size_of_val(self)
+    }
+
+    /// A clone of the task's waker while its future is alive (diagnostics).
+    pub(crate) fn own_waker(&self) -> Option<Waker> {
+        self.with_body(|body| body.waker())
     }
 
     /// The task's display name: its own, or asyncio's `Task-<id>`.
@@ -112,7 +208,7 @@ impl TaskCell {
     pub(crate) fn cancel(this: &TaskRc) -> bool {
         if this.state.transition_to_cancel_requested() {
             trace::record(|| format!("task {} cancel requested", this.id));
-            TaskCell::wake_by_ref(this);
+            TaskCell::wake_by_ref(this, || this.clone());
             true
         } else {
             false
@@ -144,27 +240,30 @@ impl TaskCell {
     /// Runs one step of the task: takes it off the queue, polls (or cancels) it, and then either
     /// parks it, re-queues it, or completes it. Consumes the queue's reference.
     pub(crate) fn run(this: TaskRc) {
-        match this.state.transition_to_running() {
+        // Reached through `cell`, derefed once: each deref of a `TaskRc` computes where the cell
+        // starts from the body's alignment (read from its vtable), which LLVM does not hoist.
+        let cell: &TaskCell<dyn Body> = &this;
+        match cell.state.transition_to_running() {
             Run::Cancel => {
-                trace::record(|| format!("task {} cancelled at a suspension point", this.id));
+                trace::record(|| format!("task {} cancelled at a suspension point", cell.id));
                 // R2: we won transition_to_running.
-                this.body.lock().as_mut().cancel();
-                TaskCell::complete(&this, Outcome::Cancelled);
+                cell.cancel_body();
+                cell.complete(Outcome::Cancelled);
             }
             Run::Poll => {
-                trace::record(|| format!("task {} polled", this.id));
+                trace::record(|| format!("task {} polled", cell.id));
                 // R2: we won transition_to_running, so this lock is ours alone.
-                let polled = this.body.lock().as_mut().poll(&|| waker(&this));
+                let polled = cell.with_body(|body| body.poll());
                 match polled {
-                    Poll::Pending => match this.state.transition_to_idle() {
+                    Poll::Pending => match cell.state.transition_to_idle() {
                         Idle::Parked => {
-                            trace::record(|| format!("task {} returned Pending", this.id));
+                            trace::record(|| format!("task {} returned Pending", cell.id));
                         }
                         Idle::Reschedule => {
                             trace::record(|| {
                                 format!(
                                     "task {} returned Pending, woken during poll: rescheduled",
-                                    this.id
+                                    cell.id
                                 )
                             });
                             TaskCell::schedule_owned(this);
@@ -173,11 +272,11 @@ impl TaskCell {
                     Poll::Ready(mut outcome) => {
                         // asyncio: a cancel asked while the step ran wins over the value it
                         // returned (`_must_cancel` in `Task.__step`); a panic still wins over both.
-                        if outcome == Outcome::Returned && this.state.load().cancel_requested() {
-                            this.body.lock().as_mut().cancel();
+                        if outcome == Outcome::Returned && cell.state.load().cancel_requested() {
+                            cell.cancel_body();
                             outcome = Outcome::Cancelled;
                         }
-                        TaskCell::complete(&this, outcome);
+                        cell.complete(outcome);
                     }
                 }
             }
@@ -185,28 +284,29 @@ impl TaskCell {
     }
 
     /// Stores the outcome's kind, closes the done list, leaves the registry and tells everyone
-    /// waiting, in the order they asked (TASK-5, TASK-6).
-    fn complete(this: &TaskRc, outcome: Outcome) {
-        this.state.transition_to_complete(outcome);
-        trace::record(|| format!("task {} completed ({outcome:?})", this.id));
+    /// waiting, in the order they asked (TASK-5, TASK-6). The caller holds a reference, so the
+    /// registry's, dropped here, is never the last.
+    fn complete(&self, outcome: Outcome) {
+        self.state.transition_to_complete(outcome);
+        trace::record(|| format!("task {} completed ({outcome:?})", self.id));
         let (entries, key, report) = {
-            let mut done = this.done.lock();
+            let mut done = self.done.lock();
             done.closed = true;
             let report = outcome == Outcome::Panicked && done.detached;
             (std::mem::take(&mut done.entries), done.registry_key, report)
         };
         if report {
-            this.report_unretrieved_panic();
+            self.report_unretrieved_panic();
         }
-        let registered = this.lp.unregister(key);
-        entries.drain_in_order(|entry| this.dispatch(entry));
+        let registered = self.lp.unregister(key);
+        entries.drain_in_order(|entry| self.dispatch(entry));
         drop(registered);
     }
 
     /// Ends a task that the closing loop will never run again: drops its future and done list.
     pub(crate) fn tear_down(this: &TaskRc) {
         if this.state.transition_to_torn_down() {
-            this.body.lock().as_mut().cancel();
+            this.cancel_body();
             let entries = {
                 let mut done = this.done.lock();
                 done.closed = true;
@@ -227,15 +327,13 @@ impl TaskCell {
     /// `Arc` count is one atomic increment and decrement) just to reach it while `this` moves.
     /// `try_`: a waker may be woken from a thread-local destructor, after the context is gone.
     fn schedule_owned(this: TaskRc) {
+        let mine: *const LoopInner = &*this.lp;
         let mut task = Some(this);
         crate::context::try_with_running(|running| {
             let Some(lp) = running else { return };
             // A running loop cannot be closed (LOOP-6), so the item is never rejected and
             // dropped (possibly the cell's last reference) while the context is borrowed.
-            if task
-                .as_ref()
-                .is_some_and(|t| Arc::ptr_eq(lp.inner(), &t.lp))
-            {
+            if std::ptr::eq(&**lp.inner(), mine) {
                 if let Some(t) = task.take() {
                     lp.inner().schedule(Runnable::Task(t));
                 }
@@ -256,28 +354,29 @@ impl TaskCell {
     }
 }
 
-impl Wake for TaskCell {
+impl Wake for TaskCell<dyn Body> {
     /// The waker's own reference becomes the queue's, instead of a clone for the queue and a
     /// drop of the waker's.
     fn wake(this: TaskRc) {
-        let (notify, before) = this.state.transition_to_notified();
+        let cell: &TaskCell<dyn Body> = &this;
+        let (notify, before) = cell.state.transition_to_notified();
         match notify {
             Notify::Submit => {
-                trace::record(|| format!("task {} woken, saw {before:?}: scheduled", this.id));
+                trace::record(|| format!("task {} woken, saw {before:?}: scheduled", cell.id));
                 TaskCell::schedule_owned(this);
             }
             Notify::Nothing => {
-                trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", this.id));
+                trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", cell.id));
             }
         }
     }
 
-    fn wake_by_ref(this: &TaskRc) {
+    fn wake_by_ref(this: &Wakeable<Self>, to_owned: impl FnOnce() -> TaskRc) {
         let (notify, before) = this.state.transition_to_notified();
         match notify {
             Notify::Submit => {
                 trace::record(|| format!("task {} woken, saw {before:?}: scheduled", this.id));
-                this.lp.schedule(Runnable::Task(this.clone()));
+                this.lp.schedule(Runnable::Task(to_owned()));
             }
             Notify::Nothing => {
                 trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", this.id));

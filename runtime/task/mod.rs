@@ -11,7 +11,6 @@ pub(crate) mod state;
 
 use crate::error::TaskError;
 use cell::{DoneEntry, TaskCell, TaskRc};
-use evloop_model::task::waker;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -193,7 +192,7 @@ impl<T: Send + 'static> Task<T> {
     fn take_from_body(&self) -> Option<Result<T, TaskError>> {
         let mut slot: Option<Result<T, TaskError>> = None;
         // R2 (cell): the task is complete, so nobody polls the body any more.
-        self.cell.body.lock().as_mut().take_output(&mut slot);
+        self.cell.with_body(|body| body.take_output(&mut slot));
         slot
     }
 
@@ -220,7 +219,7 @@ impl<T: Send + 'static> Task<T> {
 pub(crate) fn take_output<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
     let mut slot: Option<Result<T, TaskError>> = None;
     // R2 (cell): the task is complete, so nobody polls the body any more.
-    cell.body.lock().as_mut().take_output(&mut slot);
+    cell.with_body(|body| body.take_output(&mut slot));
     slot
 }
 
@@ -235,7 +234,7 @@ impl<T: Send + 'static> Future for Task<T> {
         {
             let mut done = self.cell.done.lock();
             if !done.closed {
-                if done.join_index.is_none() && cx.waker().will_wake(&waker(&self.cell)) {
+                if done.join_index.is_none() && self.cell.is_polled_with(cx.waker()) {
                     // Only on the first wait: the task's own waker means it awaits itself.
                     drop(done);
                     panic!(
