@@ -64,10 +64,12 @@ impl<T: ?Sized> Deref for Wakeable<T> {
     }
 }
 
-/// Moves `value` into a new shared allocation and returns the erased pointer to it, with a waker
-/// that keeps one reference and calls [`Wake::wake`] on the erased type.
-pub fn new_erased<T: Erase>(value: T) -> (Arc<Wakeable<T::Erased>>, Waker) {
-    imp::new_erased(value)
+/// Moves `value` into a new shared allocation and returns the erased pointer to it. The task's
+/// waker (it keeps one reference and calls [`Wake`] on the erased type) is handed to `install`
+/// with the still typed value, before anyone else can reach it: typed code has no vtable call
+/// and no field offsets to compute from the value's alignment.
+pub fn new_erased<T: Erase>(value: T, install: impl FnOnce(&T, Waker)) -> Arc<Wakeable<T::Erased>> {
+    imp::new_erased(value, install)
 }
 
 #[cfg(not(feature = "loom"))]
@@ -85,10 +87,13 @@ mod imp {
         }
     }
 
-    pub(super) fn new_erased<T: Erase>(value: T) -> (Arc<Wakeable<T::Erased>>, Waker) {
+    pub(super) fn new_erased<T: Erase>(
+        value: T,
+        install: impl FnOnce(&T, Waker),
+    ) -> Arc<Wakeable<T::Erased>> {
         let typed = Arc::new(Wakeable(value));
-        let waker = Waker::from(typed.clone());
-        (T::erase(typed), waker)
+        install(&typed.0, Waker::from(typed.clone()));
+        T::erase(typed)
     }
 }
 
@@ -97,20 +102,36 @@ mod imp {
     use super::{Erase, Wake, Wakeable};
     use std::task::Waker;
 
-    struct Adapter<U: ?Sized>(loom::sync::Arc<Wakeable<U>>);
+    /// Holds a clone of the loom `Arc`, set right after the waker is installed: the loom `Arc`
+    /// can only be made from a std `Arc` nobody else holds, and `install` runs before that.
+    struct Adapter<U: ?Sized>(std::sync::OnceLock<loom::sync::Arc<Wakeable<U>>>);
 
-    impl<U: ?Sized + Wake> std::task::Wake for Adapter<U> {
-        fn wake(self: std::sync::Arc<Self>) {
-            U::wake_by_ref(&self.0, || self.0.clone())
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            U::wake_by_ref(&self.0, || self.0.clone())
+    impl<U: ?Sized + Wake> Adapter<U> {
+        fn cell(&self) -> &loom::sync::Arc<Wakeable<U>> {
+            self.0
+                .get()
+                .expect("a task's waker fired before its cell was made")
         }
     }
 
-    pub(super) fn new_erased<T: Erase>(value: T) -> (loom::sync::Arc<Wakeable<T::Erased>>, Waker) {
-        let erased = loom::sync::Arc::from_std(T::erase(std::sync::Arc::new(Wakeable(value))));
-        let waker = Waker::from(std::sync::Arc::new(Adapter(erased.clone())));
-        (erased, waker)
+    impl<U: ?Sized + Wake> std::task::Wake for Adapter<U> {
+        fn wake(self: std::sync::Arc<Self>) {
+            U::wake_by_ref(self.cell(), || self.cell().clone())
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            U::wake_by_ref(self.cell(), || self.cell().clone())
+        }
+    }
+
+    pub(super) fn new_erased<T: Erase>(
+        value: T,
+        install: impl FnOnce(&T, Waker),
+    ) -> loom::sync::Arc<Wakeable<T::Erased>> {
+        let typed = std::sync::Arc::new(Wakeable(value));
+        let adapter = std::sync::Arc::new(Adapter(std::sync::OnceLock::new()));
+        install(&typed.0, Waker::from(adapter.clone()));
+        let erased = loom::sync::Arc::from_std(T::erase(typed));
+        let _ = adapter.0.set(erased.clone());
+        erased
     }
 }

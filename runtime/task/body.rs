@@ -15,8 +15,6 @@ use std::task::{Context, Poll, Waker};
 
 /// The type-erased face of [`Stage`], so that one non-generic cell type can hold any task.
 pub(crate) trait Body: Send {
-    /// Keeps the task's own waker, made when the cell was (before the first poll).
-    fn set_waker(self: Pin<&mut Self>, waker: Waker);
     /// Polls the future with the task's waker; on `Ready` (or a panic) stores the outcome and
     /// drops the future and the waker.
     fn poll(self: Pin<&mut Self>) -> Poll<Outcome>;
@@ -53,6 +51,14 @@ where
         Stage::Running { fut, waker: None }
     }
 
+    /// Keeps the task's own waker, made with the cell, before the first poll: the stage is not
+    /// pinned yet, so a plain `&mut` will do.
+    pub(crate) fn set_waker(&mut self, new: Waker) {
+        if let Stage::Running { waker, .. } = self {
+            *waker = Some(new);
+        }
+    }
+
     /// Replaces the stage, dropping the future; a panic in the future's destructor is caught and
     /// reported instead of unwinding through the loop.
     fn finish(mut self: Pin<&mut Self>, out: Result<F::Output, TaskError>) {
@@ -77,12 +83,6 @@ where
     F: Future + Send,
     F::Output: Send + 'static,
 {
-    fn set_waker(self: Pin<&mut Self>, new: Waker) {
-        if let StageProj::Running { waker, .. } = self.project() {
-            *waker = Some(new);
-        }
-    }
-
     fn poll(mut self: Pin<&mut Self>) -> Poll<Outcome> {
         let polled = match self.as_mut().project() {
             StageProj::Running {

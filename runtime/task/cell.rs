@@ -17,7 +17,9 @@
 //!   no code takes it back out (no `get_mut`, `try_unwrap` or `into_inner` on a [`TaskRc`]
 //!   anywhere), so it stays at one address until the last reference drops it in place;
 //! - the `body` field is private to this module and every access to it goes through
-//!   `with_body`, which hands out only `Pin<&mut dyn Body>`; the stage is replaced in place with
+//!   `with_body`, which hands out only `Pin<&mut dyn Body>` (apart from the typed cell's
+//!   creation, which writes the waker in before the cell is shared or polled, when nothing is
+//!   pinned yet); the stage is replaced in place with
 //!   `Pin::set` (`Stage::finish`), which drops the future where it lies before reusing its memory;
 //! - dropping the cell drops the body in place, future included, before the memory is freed.
 //!
@@ -125,25 +127,27 @@ impl TaskCell<dyn Body> {
         F::Output: Send + 'static,
     {
         // The waker has to be made from the typed cell (it is a sized `Arc`), so it is made here
-        // rather than at the first poll, and kept in the body with the future (R2).
-        let (cell, waker) = new_erased(TaskCell {
-            id,
-            name,
-            created_at,
-            state: State::new_scheduled(),
-            done: Mutex::new(DoneList {
-                closed: false,
-                entries: DoneEntries::default(),
-                join_index: None,
-                detached: false,
-                taken: false,
-                registry_key,
-            }),
-            lp,
-            body: Mutex::new(Stage::new(fut)),
-        });
-        cell.with_body(|body| body.set_waker(waker));
-        cell
+        // rather than at the first poll, and kept in the body with the future (R2). Installed
+        // through the typed cell, before it is shared or polled: nothing is pinned yet (P).
+        new_erased(
+            TaskCell {
+                id,
+                name,
+                created_at,
+                state: State::new_scheduled(),
+                done: Mutex::new(DoneList {
+                    closed: false,
+                    entries: DoneEntries::default(),
+                    join_index: None,
+                    detached: false,
+                    taken: false,
+                    registry_key,
+                }),
+                lp,
+                body: Mutex::new(Stage::new(fut)),
+            },
+            |cell, waker| cell.body.lock().set_waker(waker),
+        )
     }
 
     /// Runs `f` on the body, locked and pinned. The only way to the body (P).
