@@ -49,7 +49,11 @@
 //! - [`explore`] — runs an async test under many schedules of the loop's own choice points, on
 //!   one thread in virtual time, and replays a failure from one token;
 //! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
-//!   real threads and under each model checker.
+//!   real threads and under each model checker;
+//! - one `unsafe` block in the crate, `TaskCell::with_body` in `task::cell`: a task's future is
+//!   stored in the task's one allocation and pinned there with `Pin::new_unchecked`. Its
+//!   invariant (the future never moves from its first poll until it is dropped in place) is
+//!   written next to it and checked by TASK-10 in `specs/tasks.md`.
 
 // One `unsafe` block, in `task::cell` (`TaskCell::with_body`): it pins a task's future where it
 // lies inside the task's one allocation. Its invariant is written there and checked by TASK-10.
