@@ -270,7 +270,8 @@ impl TaskCell<dyn Body> {
                                     cell.id
                                 )
                             });
-                            TaskCell::schedule_owned(this);
+                            let lp: *const LoopInner = &*cell.lp;
+                            TaskCell::schedule_owned(this, lp);
                         }
                     },
                     Poll::Ready(mut outcome) => {
@@ -330,8 +331,10 @@ impl TaskCell<dyn Body> {
     /// thread the loop comes from the thread's context, which spares cloning `this.lp` (its
     /// `Arc` count is one atomic increment and decrement) just to reach it while `this` moves.
     /// `try_`: a waker may be woken from a thread-local destructor, after the context is gone.
-    fn schedule_owned(this: TaskRc) {
-        let mine: *const LoopInner = &*this.lp;
+    ///
+    /// `mine` is `this.lp`'s address, taken by the caller from the cell it has already reached
+    /// (each deref of a `TaskRc` computes the cell's offset anew); only compared, never read.
+    fn schedule_owned(this: TaskRc, mine: *const LoopInner) {
         let mut task = Some(this);
         crate::context::try_with_running(|running| {
             let Some(lp) = running else { return };
@@ -367,7 +370,8 @@ impl Wake for TaskCell<dyn Body> {
         match notify {
             Notify::Submit => {
                 trace::record(|| format!("task {} woken, saw {before:?}: scheduled", cell.id));
-                TaskCell::schedule_owned(this);
+                let lp: *const LoopInner = &*cell.lp;
+                TaskCell::schedule_owned(this, lp);
             }
             Notify::Nothing => {
                 trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", cell.id));
