@@ -162,8 +162,11 @@ impl TaskCell<dyn Body> {
         // its only reader (apart from the injected `move_pinned_future` bug, which is there to
         // show that TASK-10's check catches such a move), so no other `&mut` to it exists that
         // could `mem::swap` or `mem::replace` it; the stage inside is only ever replaced through
-        // `Pin::set`, which drops the future in place first. The lock guard's borrow ends with
-        // `f`, so the pinned reference cannot outlive it.
+        // `Pin::set`, which drops the future in place first. Even an unpinned `&mut dyn Body`
+        // could not be moved out with `mem::swap` / `mem::replace` (the body is unsized once
+        // the cell is shared): only `Body`'s own `&mut self` methods could move it, and the one
+        // there is (`drop_moved`) is the injected bug's. The lock guard's borrow ends with `f`,
+        // so the pinned reference cannot outlive it.
         let pinned = unsafe { Pin::new_unchecked(&mut *body) };
         f(pinned)
     }
