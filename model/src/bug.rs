@@ -43,11 +43,14 @@ pub enum Bug {
     /// A parked worker that wakes does not take back the wakeup sent to it, so producers go on
     /// believing one is on its way and notify nobody.
     StaleWakeup,
+    /// A queue getter (or putter) woken and then dropped before it ran does not pass its wake-up
+    /// on, so the item (or room) it was woken for waits while the next waiter sleeps.
+    QueueDroppedWakeup,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -61,6 +64,7 @@ impl Bug {
         Bug::SilentInflightEnd,
         Bug::StopDropsChunk,
         Bug::StaleWakeup,
+        Bug::QueueDroppedWakeup,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -79,6 +83,7 @@ impl Bug {
             Bug::SilentInflightEnd => "silent_inflight_end",
             Bug::StopDropsChunk => "stop_drops_chunk",
             Bug::StaleWakeup => "stale_wakeup",
+            Bug::QueueDroppedWakeup => "queue_dropped_wakeup",
         }
     }
 
