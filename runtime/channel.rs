@@ -353,6 +353,10 @@ impl<T> Queue<T> {
         }
     }
 
+    /// The drop of a future still holding a slot: the rare path, kept out of line so the drops
+    /// of the futures that completed (no slot) inline to one test.
+    #[cold]
+    #[inline(never)]
     fn release(&self, kind: Kind, key: u32) {
         let mut st = self.shared.state.lock();
         let (was, old) = st.waiters(kind).release(key, false);
@@ -454,6 +458,7 @@ impl<T> Future for Get<'_, T> {
 }
 
 impl<T> Drop for Get<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.slot {
             self.queue.release(Kind::Get, key);
@@ -631,6 +636,7 @@ impl Waiters {
     /// Puts the future holding `key` at the back in WAITING with `waker` (re-polled while still
     /// WAITING: keeps its place and only updates the waker). Returns the waker it replaced, to
     /// be dropped once the lock is released.
+    #[inline]
     fn register(&mut self, key: &mut Option<u32>, waker: &Waker) -> Option<Waker> {
         let k = match *key {
             Some(k) => k,
@@ -666,6 +672,7 @@ impl Waiters {
 
     /// asyncio's `_wakeup_next`: the first WAITING slot becomes WOKEN; its waker (a clone) is
     /// returned to be woken once the lock is released.
+    #[inline]
     fn wake_next(&mut self) -> Option<Waker> {
         while let Some((k, generation)) = self.fifo.pop_front() {
             let slot = &mut self.slots[k as usize];
@@ -689,6 +696,7 @@ impl Waiters {
 
     /// Frees `key`; returns the state it was in and, unless `keep_waker`, its waker (to be
     /// dropped once the lock is released).
+    #[inline]
     fn release(&mut self, key: u32, keep_waker: bool) -> (SlotState, Option<Waker>) {
         let slot = &mut self.slots[key as usize];
         let was = slot.state;
