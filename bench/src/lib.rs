@@ -835,8 +835,12 @@ pub mod fut {
             let (to_a, a_in) = mpsc::unbounded();
             let (to_b, b_in) = mpsc::unbounded();
             to_a.unbounded_send(0).unwrap();
-            let a = sp.spawn_local_with_handle(fchan::player(a_in, to_b, n)).unwrap();
-            let b = sp.spawn_local_with_handle(fchan::player(b_in, to_a, n)).unwrap();
+            let a = sp
+                .spawn_local_with_handle(fchan::player(a_in, to_b, n))
+                .unwrap();
+            let b = sp
+                .spawn_local_with_handle(fchan::player(b_in, to_a, n))
+                .unwrap();
             a.await.max(b.await)
         })
     }
@@ -847,8 +851,12 @@ pub mod fut {
         pool.run_until(async move {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
-            let a = sp.spawn_local_with_handle(fchan::player_oneshot(a_in, n)).unwrap();
-            let b = sp.spawn_local_with_handle(fchan::player_oneshot(b_in, n)).unwrap();
+            let a = sp
+                .spawn_local_with_handle(fchan::player_oneshot(a_in, n))
+                .unwrap();
+            let b = sp
+                .spawn_local_with_handle(fchan::player_oneshot(b_in, n))
+                .unwrap();
             let _ = to_a.send(fchan::Msg(0, to_b));
             a.await.max(b.await)
         })
