@@ -24,10 +24,14 @@
 //!
 //! A slot keeps its waker when its future completes, and the next future to take the slot keeps
 //! that waker if `Waker::will_wake` says it is the same: a task that gets from the same queue in
-//! a loop clones its waker once, not once per item. Waking clones the waker under the lock and
-//! wakes it after the lock is released (a waker may run arbitrary code, which must not find the
-//! queue locked). Per hand-off: two lock pairs (the put, the getter's poll) and the waker clone
-//! that the wake consumes.
+//! a loop clones its waker once, not once per item. The price: a free slot keeps its last task's
+//! cell allocated (not its future, which is dropped when the task ends) until the slot is reused
+//! or the queue is dropped; there are never more slots than waiters at once. Waking clones the
+//! waker under the lock and wakes it after the lock is released (a waker may run arbitrary code,
+//! which must not find the queue locked). Per hand-off to a waiting getter: three lock pairs (the
+//! getter's poll that finds the queue empty, the put, the getter's poll that takes the item) and
+//! the waker clone that the wake hands to the ready queue; no allocation once the slab and the
+//! deques have grown.
 //!
 //! ## Threads
 //!
