@@ -351,6 +351,88 @@ impl fmt::Display for InvalidStateError {
 
 impl Error for InvalidStateError {}
 
+/// `Queue::put_nowait` on a full queue (asyncio's `QueueFull`); the item is given back.
+///
+/// ```
+/// let q = evloop::Queue::with_maxsize(1);
+/// q.put_nowait(String::from("first")).unwrap();
+/// let err: evloop::QueueFull<String> = q.put_nowait("second".into()).unwrap_err();
+/// assert!(err.to_string().starts_with("the queue is full"));
+/// assert_eq!(err.into_inner(), "second"); // nothing is lost
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueueFull<T>(pub T);
+
+impl<T> QueueFull<T> {
+    /// The item that did not fit.
+    ///
+    /// ```
+    /// let q = evloop::Queue::with_maxsize(1);
+    /// q.put_nowait(1).unwrap();
+    /// assert_eq!(q.put_nowait(2).unwrap_err().into_inner(), 2);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for QueueFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The item need not be `Debug` for the error to be one.
+        f.write_str("QueueFull(..)")
+    }
+}
+
+impl<T> fmt::Display for QueueFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the queue is full: wait for room with `put(item).await`, or make it bigger")
+    }
+}
+
+impl<T> Error for QueueFull<T> {}
+
+/// `Queue::get_nowait` on an empty queue (asyncio's `QueueEmpty`).
+///
+/// ```
+/// let q = evloop::Queue::<u8>::new();
+/// let err = q.get_nowait().unwrap_err();
+/// assert_eq!(err, evloop::QueueEmpty);
+/// assert!(err.to_string().contains("`get().await`"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueEmpty;
+
+impl fmt::Display for QueueEmpty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the queue is empty: wait for an item with `get().await`")
+    }
+}
+
+impl Error for QueueEmpty {}
+
+/// `Queue::task_done` called more times than items were put (asyncio raises
+/// `ValueError('task_done() called too many times')`).
+///
+/// ```
+/// let q = evloop::Queue::<u8>::new();
+/// let err = q.task_done().unwrap_err();
+/// assert_eq!(err, evloop::TaskDoneError);
+/// assert!(err.to_string().contains("once per item"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDoneError;
+
+impl fmt::Display for TaskDoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "task_done() called more times than items were put: call it once per item taken \
+             from the queue",
+        )
+    }
+}
+
+impl Error for TaskDoneError {}
+
 /// Why `try_gather` failed: the first child failure, with the child's argument position.
 ///
 /// ```

@@ -238,6 +238,15 @@ impl<T> Waiters<T> {
         }
     }
 
+    /// True when the entry at `i` is a waiter whose waker wakes the same task as `waker`.
+    fn wakes(&self, i: usize, waker: &Waker) -> bool {
+        let entry = match i {
+            0 => self.first.as_ref(),
+            _ => self.rest.as_ref().and_then(|r| r.slots[i - 1].as_ref()),
+        };
+        matches!(entry, Some(Entry::Wake(Some(w))) if w.will_wake(waker))
+    }
+
     /// Frees the slot at `i` (its waiter went away) for a later `push`.
     fn free(&mut self, i: usize) {
         match i {
@@ -564,10 +573,12 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
             this.index = None;
             return Poll::Ready(out.clone());
         }
-        let entry = Entry::Wake(Some(cx.waker().clone()));
         match this.index {
-            Some(i) => st.entries.replace(i, entry),
-            None => this.index = Some(st.entries.push(entry)),
+            // Polled again by the task that registered: its waker is already there (a task keeps
+            // one waker for its life), so no clone and no drop of the old one.
+            Some(i) if st.entries.wakes(i, cx.waker()) => {}
+            Some(i) => st.entries.replace(i, Entry::Wake(Some(cx.waker().clone()))),
+            None => this.index = Some(st.entries.push(Entry::Wake(Some(cx.waker().clone())))),
         }
         Poll::Pending
     }

@@ -36,6 +36,8 @@
 //! | `loop.call_soon/call_later/call_at`      | [`EventLoop::call_soon`], [`EventLoop::call_later`], [`EventLoop::call_at`] |
 //! | `loop.call_soon_threadsafe`              | [`EventLoop::call_soon_threadsafe`]                  |
 //! | `loop.create_future()`                   | [`EventLoop::create_future`], [`LoopFuture::new`]    |
+//! | `asyncio.Queue(maxsize)`, `await q.get()` / `q.put(x)`, `task_done`, `join` | [`Queue::with_maxsize`], [`Queue::get`] / [`Queue::put`], [`Queue::task_done`], [`Queue::join`] |
+//! | `asyncio.QueueEmpty` / `QueueFull` | [`QueueEmpty`] / [`QueueFull`] (the refused item inside) |
 //! | `asyncio.to_thread(f)` / `run_in_executor` | [`to_thread`], [`EventLoop::run_in_executor`]      |
 //! | `asyncio.run_coroutine_threadsafe(c, l)` | [`run_coroutine_threadsafe`]                          |
 //! | `asyncio.all_tasks()`                    | [`EventLoop::pending_tasks`]                          |
@@ -45,7 +47,8 @@
 //! - `event_loop` — the loop handle, its builder, the ready queue and timers it owns;
 //! - `turn` — what each worker does each turn (asyncio's `_run_once`);
 //! - `task` — the task cell, its state word, and the handles;
-//! - `future`, `gather`, `time`, `pool`, `threadsafe` — the pieces users await;
+//! - `future`, `gather`, `time`, `pool`, `threadsafe`, `channel` ([`Queue`]) — the pieces users
+//!   await;
 //! - [`explore`] — runs an async test under many schedules of the loop's own choice points, on
 //!   one thread in virtual time, and replays a failure from one token;
 //! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
@@ -60,6 +63,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod channel;
 mod context;
 mod entries;
 mod error;
@@ -78,10 +82,11 @@ mod time;
 mod timer;
 mod turn;
 
+pub use channel::{Get, Join, Put, Queue};
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
-    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask, RunError,
-    SharedError, TaskError,
+    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask,
+    QueueEmpty, QueueFull, RunError, SharedError, TaskDoneError, TaskError,
 };
 pub use event_loop::{Builder, EventLoop};
 pub use future::{LoopFuture, Resolver};

@@ -136,6 +136,30 @@ fn ping_pong(c: &mut Criterion) {
     g.finish();
 }
 
+fn ping_pong_oneshot(c: &mut Criterion) {
+    let n = PINGS;
+    let mut g = group(c, "ping_pong_oneshot");
+    let lp = evl::new_loop(1, false);
+    g.bench_function("evloop", |b| {
+        b.iter(|| assert_eq!(evl::ping_pong_oneshot(&lp, n), n))
+    });
+    lp.close();
+    let rt = tok::current_thread(false);
+    g.bench_function("tokio_ct", |b| {
+        b.iter(|| assert_eq!(tok::ping_pong_oneshot(&rt, n), n))
+    });
+    drop(rt);
+    let ex = async_executor::LocalExecutor::new();
+    g.bench_function("smol_local", |b| {
+        b.iter(|| assert_eq!(smol::ping_pong_oneshot(&ex, n), n))
+    });
+    let mut pool = LocalPool::new();
+    g.bench_function("futures_localpool", |b| {
+        b.iter(|| assert_eq!(fut::ping_pong_oneshot(&mut pool, n), n))
+    });
+    g.finish();
+}
+
 fn cross_thread_wake(c: &mut Criterion) {
     let n = WAKES;
     let want = expected_sum(n);
@@ -278,6 +302,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = spawn_join, gather, yield_loop, ping_pong, cross_thread_wake, timers, multi_thread
+    targets = spawn_join, gather, yield_loop, ping_pong, ping_pong_oneshot, cross_thread_wake, timers, multi_thread
 }
 criterion_main!(benches);

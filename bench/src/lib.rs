@@ -80,7 +80,7 @@ pub fn rss_kib() -> (u64, u64) {
 /// evloop.
 pub mod evl {
     use super::*;
-    use evloop::{Builder, EventLoop, LoopFuture};
+    use evloop::{Builder, EventLoop, LoopFuture, Queue};
 
     /// A loop with `workers` workers and the given clock.
     pub fn new_loop(workers: usize, virtual_time: bool) -> EventLoop {
@@ -137,11 +137,36 @@ pub mod evl {
         })
     }
 
+    async fn player(inbox: Queue<u64>, outbox: Queue<u64>, n: u64) -> u64 {
+        loop {
+            let v = inbox.get().await;
+            if v >= n {
+                return v;
+            }
+            outbox.put_nowait(v + 1).unwrap();
+            if v + 1 >= n {
+                return v + 1;
+            }
+        }
+    }
+
+    /// Two tasks hand a token back and forth `n` times through two unbounded `Queue`s (asyncio's
+    /// `Queue`), created once.
+    pub fn ping_pong(lp: &EventLoop, n: u64) -> u64 {
+        lp.run_until_complete(async move {
+            let (to_a, to_b) = (Queue::new(), Queue::new());
+            let a = evloop::create_task(player(to_a.clone(), to_b.clone(), n));
+            let b = evloop::create_task(player(to_b, to_a.clone(), n));
+            to_a.put_nowait(0).unwrap();
+            a.await.unwrap().max(b.await.unwrap())
+        })
+    }
+
     /// The token: its value and the future the receiver answers on.
     #[derive(Clone)]
     struct Msg(u64, LoopFuture<Msg>);
 
-    async fn player(mut inbox: LoopFuture<Msg>, n: u64) -> u64 {
+    async fn player_oneshot(mut inbox: LoopFuture<Msg>, n: u64) -> u64 {
         loop {
             let Msg(v, reply) = inbox.await.unwrap();
             if v >= n {
@@ -157,12 +182,12 @@ pub mod evl {
     }
 
     /// Two tasks hand a token back and forth `n` times, through one `LoopFuture` per hand-off.
-    pub fn ping_pong(lp: &EventLoop, n: u64) -> u64 {
+    pub fn ping_pong_oneshot(lp: &EventLoop, n: u64) -> u64 {
         lp.run_until_complete(async move {
             let to_a = LoopFuture::new();
             let to_b = LoopFuture::new();
-            let a = evloop::create_task(player(to_a.clone(), n));
-            let b = evloop::create_task(player(to_b.clone(), n));
+            let a = evloop::create_task(player_oneshot(to_a.clone(), n));
+            let b = evloop::create_task(player_oneshot(to_b.clone(), n));
             to_a.set_result(Msg(0, to_b)).unwrap();
             // A done LoopFuture keeps its value, and each value holds the next future: keeping
             // the first one would keep the whole chain of a million alive until the end (its
@@ -248,7 +273,7 @@ pub mod evl {
 pub mod tok {
     use super::*;
     use tokio::runtime::{Builder, Runtime};
-    use tokio::sync::oneshot;
+    use tokio::sync::{mpsc, oneshot};
 
     /// A current_thread runtime (time enabled; paused at start if `paused`).
     pub fn current_thread(paused: bool) -> Runtime {
@@ -315,9 +340,38 @@ pub mod tok {
         })
     }
 
+    async fn player(
+        mut inbox: mpsc::UnboundedReceiver<u64>,
+        outbox: mpsc::UnboundedSender<u64>,
+        n: u64,
+    ) -> u64 {
+        loop {
+            let v = inbox.recv().await.unwrap();
+            if v >= n {
+                return v;
+            }
+            outbox.send(v + 1).unwrap();
+            if v + 1 >= n {
+                return v + 1;
+            }
+        }
+    }
+
+    /// See [`evl::ping_pong`]; two unbounded `tokio::sync::mpsc` channels, created once.
+    pub fn ping_pong(rt: &Runtime, n: u64) -> u64 {
+        rt.block_on(async move {
+            let (to_a, a_in) = mpsc::unbounded_channel();
+            let (to_b, b_in) = mpsc::unbounded_channel();
+            to_a.send(0).unwrap();
+            let a = tokio::spawn(player(a_in, to_b, n));
+            let b = tokio::spawn(player(b_in, to_a, n));
+            a.await.unwrap().max(b.await.unwrap())
+        })
+    }
+
     struct Msg(u64, oneshot::Sender<Msg>);
 
-    async fn player(mut inbox: oneshot::Receiver<Msg>, n: u64) -> u64 {
+    async fn player_oneshot(mut inbox: oneshot::Receiver<Msg>, n: u64) -> u64 {
         loop {
             let Msg(v, reply) = inbox.await.unwrap();
             if v >= n {
@@ -332,13 +386,13 @@ pub mod tok {
         }
     }
 
-    /// See [`evl::ping_pong`]; one `tokio::sync::oneshot` per hand-off.
-    pub fn ping_pong(rt: &Runtime, n: u64) -> u64 {
+    /// See [`evl::ping_pong_oneshot`]; one `tokio::sync::oneshot` per hand-off.
+    pub fn ping_pong_oneshot(rt: &Runtime, n: u64) -> u64 {
         rt.block_on(async move {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
-            let a = tokio::spawn(player(a_in, n));
-            let b = tokio::spawn(player(b_in, n));
+            let a = tokio::spawn(player_oneshot(a_in, n));
+            let b = tokio::spawn(player_oneshot(b_in, n));
             let _ = to_a.send(Msg(0, to_b));
             a.await.unwrap().max(b.await.unwrap())
         })
@@ -413,13 +467,32 @@ pub mod tok {
     }
 }
 
-/// Shared by the two peers built on the `futures` ecosystem's channel (smol and `LocalPool`).
+/// Shared by the two peers built on the `futures` ecosystem's channels (smol's ping_pong_oneshot
+/// and `LocalPool`).
 mod fchan {
-    use futures::channel::oneshot;
+    use futures::channel::{mpsc, oneshot};
+    use futures::StreamExt;
+
+    pub(crate) async fn player(
+        mut inbox: mpsc::UnboundedReceiver<u64>,
+        outbox: mpsc::UnboundedSender<u64>,
+        n: u64,
+    ) -> u64 {
+        loop {
+            let v = inbox.next().await.unwrap();
+            if v >= n {
+                return v;
+            }
+            outbox.unbounded_send(v + 1).unwrap();
+            if v + 1 >= n {
+                return v + 1;
+            }
+        }
+    }
 
     pub(crate) struct Msg(pub(crate) u64, pub(crate) oneshot::Sender<Msg>);
 
-    pub(crate) async fn player(mut inbox: oneshot::Receiver<Msg>, n: u64) -> u64 {
+    pub(crate) async fn player_oneshot(mut inbox: oneshot::Receiver<Msg>, n: u64) -> u64 {
         loop {
             let Msg(v, reply) = inbox.await.unwrap();
             if v >= n {
@@ -485,13 +558,42 @@ pub mod smol {
         }))
     }
 
-    /// See [`evl::ping_pong`]; one `futures::channel::oneshot` per hand-off.
+    async fn player(
+        inbox: async_channel::Receiver<u64>,
+        outbox: async_channel::Sender<u64>,
+        n: u64,
+    ) -> u64 {
+        loop {
+            let v = inbox.recv().await.unwrap();
+            if v >= n {
+                return v;
+            }
+            outbox.try_send(v + 1).unwrap();
+            if v + 1 >= n {
+                return v + 1;
+            }
+        }
+    }
+
+    /// See [`evl::ping_pong`]; two unbounded `async-channel` channels (smol's), created once.
     pub fn ping_pong(ex: &LocalExecutor<'static>, n: u64) -> u64 {
+        block_on(ex.run(async {
+            let (to_a, a_in) = async_channel::unbounded();
+            let (to_b, b_in) = async_channel::unbounded();
+            to_a.try_send(0).unwrap();
+            let a = ex.spawn(player(a_in, to_b, n));
+            let b = ex.spawn(player(b_in, to_a, n));
+            a.await.max(b.await)
+        }))
+    }
+
+    /// See [`evl::ping_pong_oneshot`]; one `futures::channel::oneshot` per hand-off.
+    pub fn ping_pong_oneshot(ex: &LocalExecutor<'static>, n: u64) -> u64 {
         block_on(ex.run(async {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
-            let a = ex.spawn(fchan::player(a_in, n));
-            let b = ex.spawn(fchan::player(b_in, n));
+            let a = ex.spawn(fchan::player_oneshot(a_in, n));
+            let b = ex.spawn(fchan::player_oneshot(b_in, n));
             let _ = to_a.send(fchan::Msg(0, to_b));
             a.await.max(b.await)
         }))
@@ -672,7 +774,7 @@ pub mod smol {
 /// futures' single-threaded `LocalPool`.
 pub mod fut {
     use super::*;
-    use futures::channel::oneshot;
+    use futures::channel::{mpsc, oneshot};
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
     use futures_lite::future::yield_now;
@@ -726,14 +828,35 @@ pub mod fut {
         })
     }
 
-    /// See [`evl::ping_pong`]; one `futures::channel::oneshot` per hand-off.
+    /// See [`evl::ping_pong`]; two unbounded `futures::channel::mpsc` channels, created once.
     pub fn ping_pong(pool: &mut LocalPool, n: u64) -> u64 {
+        let sp = pool.spawner();
+        pool.run_until(async move {
+            let (to_a, a_in) = mpsc::unbounded();
+            let (to_b, b_in) = mpsc::unbounded();
+            to_a.unbounded_send(0).unwrap();
+            let a = sp
+                .spawn_local_with_handle(fchan::player(a_in, to_b, n))
+                .unwrap();
+            let b = sp
+                .spawn_local_with_handle(fchan::player(b_in, to_a, n))
+                .unwrap();
+            a.await.max(b.await)
+        })
+    }
+
+    /// See [`evl::ping_pong_oneshot`]; one `futures::channel::oneshot` per hand-off.
+    pub fn ping_pong_oneshot(pool: &mut LocalPool, n: u64) -> u64 {
         let sp = pool.spawner();
         pool.run_until(async move {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
-            let a = sp.spawn_local_with_handle(fchan::player(a_in, n)).unwrap();
-            let b = sp.spawn_local_with_handle(fchan::player(b_in, n)).unwrap();
+            let a = sp
+                .spawn_local_with_handle(fchan::player_oneshot(a_in, n))
+                .unwrap();
+            let b = sp
+                .spawn_local_with_handle(fchan::player_oneshot(b_in, n))
+                .unwrap();
             let _ = to_a.send(fchan::Msg(0, to_b));
             a.await.max(b.await)
         })

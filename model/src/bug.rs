@@ -46,11 +46,14 @@ pub enum Bug {
     /// A task's future is dropped on cancellation or tear-down after being moved out of its cell
     /// (the stage taken into a local with `mem::replace`), instead of in place.
     MovePinnedFuture,
+    /// A queue getter (or putter) woken and then dropped before it ran does not pass its wake-up
+    /// on, so the item (or room) it was woken for waits while the next waiter sleeps.
+    QueueDroppedWakeup,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -65,6 +68,7 @@ impl Bug {
         Bug::StopDropsChunk,
         Bug::StaleWakeup,
         Bug::MovePinnedFuture,
+        Bug::QueueDroppedWakeup,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -84,6 +88,7 @@ impl Bug {
             Bug::StopDropsChunk => "stop_drops_chunk",
             Bug::StaleWakeup => "stale_wakeup",
             Bug::MovePinnedFuture => "move_pinned_future",
+            Bug::QueueDroppedWakeup => "queue_dropped_wakeup",
         }
     }
 

@@ -35,8 +35,15 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         group: "ping_pong",
-        what:
-            "two tasks hand a token back and forth 1 000 000 times (one-shot future per hand-off)",
+        what: "two tasks hand a token back and forth 1 000 000 times through each runtime's own \
+               channel, two created once (evloop `Queue`, tokio `mpsc`, smol `async-channel`, \
+               futures `mpsc`; all unbounded)",
+        target: 1.0,
+    },
+    Workload {
+        group: "ping_pong_oneshot",
+        what: "ping_pong with a fresh one-shot future per hand-off (evloop `LoopFuture`, the \
+               peers' `oneshot`)",
         target: 1.0,
     },
     Workload {
@@ -86,8 +93,11 @@ more than the leanest peer's.
 How the peers run: each runtime's own entry point drives the workload (`run_until_complete`, \
 `block_on`, `LocalExecutor::run`, `LocalPool::run_until`), reused across iterations; yields are \
 `evloop::sleep(ZERO)`, `tokio::task::yield_now`, `futures_lite::future::yield_now`; a gather is \
-`evloop::gather` on evloop and spawn-every-child + `join_all` on the Rust peers; ping_pong uses \
-one `LoopFuture` per hand-off on evloop, one `oneshot` (tokio's, or futures') on the peers; \
+`evloop::gather` on evloop and spawn-every-child + `join_all` on the Rust peers; ping_pong hands \
+the token through two unbounded channels created once (evloop `Queue`, tokio \
+`mpsc::unbounded_channel`, smol `async_channel::unbounded`, futures `mpsc::unbounded`; each sends \
+without waiting and receives with `.await`), ping_pong_oneshot through one `LoopFuture` per \
+hand-off on evloop and one `oneshot` (tokio's, or futures') on the peers; \
 cross_thread_wake completes `LoopFuture`s through `Resolver`s (peers: oneshot senders) from a \
 helper thread started after every waiter has parked. futures' `LocalPool` has no timer and \
 smol no paused clock, so they sit out the timer rows they cannot run.
