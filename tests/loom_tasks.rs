@@ -322,7 +322,7 @@ impl Drop for StaysPut {
 /// The future stays where it was first polled until it is dropped, and is dropped once, whether
 /// the task completes (woken from another thread) or is cancelled while that thread races to
 /// wake it.
-/// Spec: TASK-10, TASK-7
+/// Spec: TASK-10
 #[test]
 fn a_tasks_future_stays_in_place_when_it_completes_or_is_cancelled() {
     check(|| {
@@ -366,7 +366,7 @@ fn a_tasks_future_stays_in_place_when_it_completes_or_is_cancelled() {
 
 /// The same when the future panics after a wake from another thread, and when the loop is
 /// closed with the task still pending (the future is dropped by the tear-down).
-/// Spec: TASK-10, TASK-8, LOOP-6
+/// Spec: TASK-10
 #[test]
 fn a_tasks_future_stays_in_place_when_it_panics_or_its_loop_closes() {
     check(|| {
