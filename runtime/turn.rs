@@ -122,6 +122,9 @@ fn run_turns(lp: &LoopInner, worker: usize) {
                 // now, without copying them, and hands the queue the batch's spare capacity for
                 // what this turn makes ready.
                 debug_assert!(batch.is_empty());
+                if batch.capacity() > KEEP_QUEUE_CAPACITY {
+                    give_back_spare(&mut batch, s.ready.len());
+                }
                 std::mem::swap(&mut batch, &mut s.ready);
                 s.busy += 1;
                 drop(s);
@@ -133,6 +136,34 @@ fn run_turns(lp: &LoopInner, worker: usize) {
             }
         }
     }
+}
+
+/// A queue buffer keeps up to this capacity for the loop's life (96 KiB of 24-byte entries).
+/// Past it, a buffer is given back once a turn uses less than an eighth of it: a burst of spawns
+/// (a million tasks parked on one future) must not pin its peak for as long as the loop lives,
+/// as asyncio's deque and smol's segmented queue give drained blocks back. The eighth is the
+/// hysteresis: a workload whose turns vary in size by less than that never reallocates, and one
+/// that does pays at most a regrowth per shrink, not a cost per item.
+const KEEP_QUEUE_CAPACITY: usize = 4096;
+
+/// The single worker's check, once per turn at the swap: `spare` is the empty buffer about to
+/// become the ready queue for what this turn (`ready` entries) makes ready; an oversized one is
+/// replaced by an empty one, and the queue regrows as needed. Freed under the `sched` lock
+/// (a `munmap` for a large buffer): rare, and only producers on other threads can be waiting.
+#[cold]
+#[inline(never)]
+fn give_back_spare(spare: &mut VecDeque<Runnable>, ready: usize) {
+    if ready < spare.capacity() / 8 {
+        *spare = VecDeque::new();
+    }
+}
+
+/// The shared queue's trim (several workers), once per turn under the `sched` lock: to twice
+/// what is ready, so the entries still queued keep room to grow before reallocating again.
+#[cold]
+#[inline(never)]
+fn shrink_queue(ready: &mut VecDeque<Runnable>, len: usize) {
+    ready.shrink_to(len * 2);
 }
 
 /// The loop of one of several workers sharing the queue (THREAD-1).
@@ -218,6 +249,9 @@ fn run_shared_turn<'a>(
 ) -> MutexGuard<'a, Sched> {
     let workers = lp.config.workers;
     let mut left = s.ready.len();
+    if s.ready.capacity() > KEEP_QUEUE_CAPACITY && left < s.ready.capacity() / 8 {
+        shrink_queue(&mut s.ready, left);
+    }
     while left > 0 {
         // Other workers may have emptied the queue since this turn began.
         let ready = s.ready.len();

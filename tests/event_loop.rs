@@ -65,6 +65,38 @@ fn callbacks_and_task_steps_share_one_fifo_queue() {
     );
 }
 
+/// Spec: LOOP-2
+#[test]
+fn fifo_order_holds_across_bursts_while_the_queue_gives_memory_back() {
+    // Bursts far past what the queue keeps for the loop's life, each followed by turns of one
+    // entry: the turn after a burst gives its buffer back, and the next burst regrows it.
+    const BURST: u32 = 20_000;
+    let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ran.clone();
+    vrun(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        for round in 0..3 {
+            for i in 0..BURST {
+                let r = r.clone();
+                lp.call_soon(move || r.lock().unwrap().push((round, i)));
+            }
+            yield_now().await;
+            for i in BURST..BURST + 3 {
+                let r = r.clone();
+                lp.call_soon(move || r.lock().unwrap().push((round, i)));
+                yield_now().await;
+            }
+        }
+    });
+    let expected: Vec<(u32, u32)> = (0..3)
+        .flat_map(|round| (0..BURST + 3).map(move |i| (round, i)))
+        .collect();
+    assert!(
+        *ran.lock().unwrap() == expected,
+        "an entry ran out of order"
+    );
+}
+
 /// Spec: LOOP-3
 #[test]
 fn a_turn_runs_only_what_was_ready_when_it_began() {

@@ -14,6 +14,40 @@ use std::time::Duration;
 
 /// Spec: THREAD-1
 #[test]
+fn several_workers_run_every_entry_of_a_burst_once_while_the_queue_gives_memory_back() {
+    // Bursts far past what the shared queue keeps for the loop's life, drained by two workers
+    // between small turns, so the queue shrinks while entries are still queued in it.
+    const BURST: usize = 20_000;
+    let runs: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..3 * BURST).map(|_| AtomicUsize::new(0)).collect());
+    let r = runs.clone();
+    let lp = Builder::new().workers(2).virtual_time(true).build();
+    lp.run_until_complete(async move {
+        let lp = get_running_loop().unwrap();
+        for round in 0..3 {
+            for i in 0..BURST {
+                let r = r.clone();
+                lp.call_soon(move || {
+                    r[round * BURST + i].fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            while r[round * BURST..(round + 1) * BURST]
+                .iter()
+                .any(|c| c.load(Ordering::SeqCst) == 0)
+            {
+                yield_now().await;
+            }
+        }
+    });
+    lp.close();
+    assert!(
+        runs.iter().all(|c| c.load(Ordering::SeqCst) == 1),
+        "an entry was lost or ran twice"
+    );
+}
+
+/// Spec: THREAD-1
+#[test]
 fn several_workers_run_every_task_to_completion_with_results_in_argument_order() {
     let polls = Arc::new(AtomicUsize::new(0));
     let p = polls.clone();
