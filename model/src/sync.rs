@@ -20,13 +20,13 @@ pub use imp::MutexGuard;
 /// Atomic integers and flags; every ordering is explored under loom, SeqCst under shuttle.
 pub mod atomic {
     #[cfg(not(any(feature = "loom", feature = "shuttle")))]
-    pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
     #[cfg(feature = "loom")]
-    pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
     #[cfg(all(feature = "shuttle", not(feature = "loom")))]
-    pub use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 }
 
 /// A mutual-exclusion lock whose `lock()` returns the guard directly.

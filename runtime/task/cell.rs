@@ -62,6 +62,9 @@ pub(crate) struct TaskCell<B: ?Sized> {
     pub(crate) name: Option<TaskName>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
+    /// Slot in the loop's registry (R4), chosen before the cell is made and never changed, so
+    /// it needs no lock; `u32` like the registry's keys, beside the 32-bit state word.
+    pub(crate) registry_key: u32,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<LoopInner>,
     /// Last, so that the cell can be unsized to `dyn Body`. Private: see P.
@@ -89,15 +92,40 @@ where
 pub(crate) struct DoneList {
     pub(crate) closed: bool,
     pub(crate) entries: DoneEntries,
-    /// Where the typed handle's waker sits in `entries`, once it has awaited. `u32` keeps the
-    /// list, and so every parked task, smaller; nobody awaits one task four billion times.
-    pub(crate) join_index: Option<u32>,
+    /// Where the typed handle's waker sits in `entries`, once it has awaited; `NO_JOIN` until
+    /// then (see [`DoneList::join_index`]). A plain `u32` rather than `Option<u32>`, which takes
+    /// 8 bytes: with the three flags it fills the word after `entries`, and the done list is
+    /// most of what a parked task's header costs.
+    join_index: u32,
     /// The typed handle was dropped before completion: nobody can read a panic any more.
     pub(crate) detached: bool,
     /// The outcome was moved out by the typed handle.
     pub(crate) taken: bool,
-    /// Slot in the loop's registry (R4); `u32` like the registry's keys.
-    pub(crate) registry_key: u32,
+}
+
+/// `join_index` before the typed handle has awaited.
+const NO_JOIN: u32 = u32::MAX;
+
+impl DoneList {
+    /// Where the typed handle's waker sits in `entries`, once it has awaited.
+    pub(crate) fn join_index(&self) -> Option<u32> {
+        (self.join_index != NO_JOIN).then_some(self.join_index)
+    }
+
+    /// Records where the typed handle's waker went. Nobody awaits one task four billion times.
+    pub(crate) fn set_join_index(&mut self, i: usize) {
+        self.join_index = u32::try_from(i)
+            .ok()
+            .filter(|&i| i != NO_JOIN)
+            .expect("more than 2^32 - 1 waiters on one task");
+    }
+
+    /// Forgets (and returns) where the typed handle's waker sat: the handle has gone.
+    pub(crate) fn take_join_index(&mut self) -> Option<u32> {
+        let i = self.join_index();
+        self.join_index = NO_JOIN;
+        i
+    }
 }
 
 /// The done list's entries, in the order they were added (first one inline, see [`Entries`]).
@@ -135,13 +163,13 @@ impl TaskCell<dyn Body> {
                 name,
                 created_at,
                 state: State::new_scheduled(),
+                registry_key,
                 done: Mutex::new(DoneList {
                     closed: false,
                     entries: DoneEntries::default(),
-                    join_index: None,
+                    join_index: NO_JOIN,
                     detached: false,
                     taken: false,
-                    registry_key,
                 }),
                 lp,
                 body: Mutex::new(Stage::new(fut)),
@@ -297,16 +325,16 @@ impl TaskCell<dyn Body> {
     fn complete(&self, outcome: Outcome) {
         self.state.transition_to_complete(outcome);
         trace::record(|| format!("task {} completed ({outcome:?})", self.id));
-        let (entries, key, report) = {
+        let (entries, report) = {
             let mut done = self.done.lock();
             done.closed = true;
             let report = outcome == Outcome::Panicked && done.detached;
-            (std::mem::take(&mut done.entries), done.registry_key, report)
+            (std::mem::take(&mut done.entries), report)
         };
         if report {
             self.report_unretrieved_panic();
         }
-        let registered = self.lp.unregister(key);
+        let registered = self.lp.unregister(self.registry_key);
         entries.drain_in_order(|entry| self.dispatch(entry));
         drop(registered);
     }

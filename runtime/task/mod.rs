@@ -234,7 +234,7 @@ impl<T: Send + 'static> Future for Task<T> {
         {
             let mut done = self.cell.done.lock();
             if !done.closed {
-                if done.join_index.is_none() && self.cell.is_polled_with(cx.waker()) {
+                if done.join_index().is_none() && self.cell.is_polled_with(cx.waker()) {
                     // Only on the first wait: the task's own waker means it awaits itself.
                     drop(done);
                     panic!(
@@ -244,12 +244,11 @@ impl<T: Send + 'static> Future for Task<T> {
                 }
                 // R3: not closed yet, so completion will find this waker.
                 let waker = cx.waker().clone();
-                match done.join_index {
+                match done.join_index() {
                     Some(i) => done.entries[i as usize] = DoneEntry::Wake(Some(waker)),
                     None => {
                         let i = done.entries.push(DoneEntry::Wake(Some(waker)));
-                        done.join_index =
-                            Some(u32::try_from(i).expect("more than 2^32 waiters on one task"));
+                        done.set_join_index(i);
                     }
                 }
                 return Poll::Pending;
@@ -280,7 +279,7 @@ impl<T> Drop for Task<T> {
             }
         } else {
             done.detached = true;
-            if let Some(i) = done.join_index.take() {
+            if let Some(i) = done.take_join_index() {
                 done.entries[i as usize] = DoneEntry::Wake(None);
             }
         }
