@@ -137,8 +137,9 @@ impl Error for TaskError {}
 ///
 /// The payload sits behind a lock only so that `Panic` (and with it `TaskError`, `RunError` and
 /// `GatherError`) is `Sync` and fits `Box<dyn Error + Send + Sync>` / `anyhow`; nothing contends it.
-/// The lock is boxed: a model checker's mutex is a few hundred bytes, and every `Result` carrying
-/// a `TaskError` would grow by that much.
+/// Message and lock share one box: a model checker's mutex is a few hundred bytes, and a `Panic`
+/// one pointer wide keeps every `Result` carrying a `TaskError` small — among them the outcome
+/// slot in every task cell, which then needs no tag of its own beside the running future.
 ///
 /// ```
 /// use evloop::TaskError;
@@ -148,9 +149,11 @@ impl Error for TaskError {}
 /// let TaskError::Panicked(p) = err else { unreachable!() };
 /// assert_eq!(p.message(), "bad input: 7");
 /// ```
-pub struct Panic {
+pub struct Panic(Box<PanicInner>);
+
+struct PanicInner {
     message: String,
-    payload: Box<Mutex<Box<dyn Any + Send>>>,
+    payload: Mutex<Box<dyn Any + Send>>,
 }
 
 impl Panic {
@@ -162,10 +165,10 @@ impl Panic {
         } else {
             "<non-string panic payload>".to_owned()
         };
-        Panic {
+        Panic(Box::new(PanicInner {
             message,
-            payload: Box::new(Mutex::new(payload)),
-        }
+            payload: Mutex::new(payload),
+        }))
     }
 
     /// The panic message (or a placeholder when the payload is not a string).
@@ -179,7 +182,7 @@ impl Panic {
     /// assert_eq!(p.message(), "<non-string panic payload>");
     /// ```
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The payload, for `std::panic::resume_unwind`.
@@ -193,13 +196,13 @@ impl Panic {
     /// assert_eq!(p.into_payload().downcast_ref::<u8>(), Some(&42));
     /// ```
     pub fn into_payload(self) -> Box<dyn Any + Send> {
-        (*self.payload).into_inner()
+        self.0.payload.into_inner()
     }
 }
 
 impl fmt::Debug for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Panic").field(&self.message).finish()
+        f.debug_tuple("Panic").field(&self.0.message).finish()
     }
 }
 

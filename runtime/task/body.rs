@@ -37,8 +37,11 @@ pin_project! {
         // one per poll (a reference count increment and decrement each), and a future that keeps
         // its waker can skip its own clone when `Waker::will_wake` says the stored one is still
         // right. Dropped with the future, so the waker's reference to the task cell never keeps
-        // the cell alive (the model checker reports such a leak).
-        Running { #[pin] fut: F, waker: Option<Waker> },
+        // the cell alive (the model checker reports such a leak). Not an `Option`: until the
+        // cell installs the task's own waker (before it is shared or polled) it is a no-op
+        // waker, and the waker's non-null vtable pointer is then free to carry the stage's
+        // tag, which would otherwise take a word of every task cell.
+        Running { #[pin] fut: F, waker: Waker },
         Finished { out: Option<Result<F::Output, TaskError>> },
     }
 }
@@ -48,14 +51,17 @@ where
     F: Future,
 {
     pub(crate) fn new(fut: F) -> Self {
-        Stage::Running { fut, waker: None }
+        Stage::Running {
+            fut,
+            waker: Waker::noop().clone(),
+        }
     }
 
     /// Keeps the task's own waker, made with the cell, before the first poll: the stage is not
     /// pinned yet, so a plain `&mut` will do.
     pub(crate) fn set_waker(&mut self, new: Waker) {
         if let Stage::Running { waker, .. } = self {
-            *waker = Some(new);
+            *waker = new;
         }
     }
 
@@ -85,15 +91,9 @@ where
 {
     fn poll(mut self: Pin<&mut Self>) -> Poll<Outcome> {
         let polled = match self.as_mut().project() {
-            StageProj::Running {
-                fut,
-                waker: Some(waker),
-            } => catch_unwind(AssertUnwindSafe(|| {
+            StageProj::Running { fut, waker } => catch_unwind(AssertUnwindSafe(|| {
                 fut.poll(&mut Context::from_waker(waker))
             })),
-            StageProj::Running { waker: None, .. } => {
-                unreachable!("a task is polled only after its cell gave it its waker")
-            }
             StageProj::Finished { .. } => unreachable!("a finished task was polled again"),
         };
         match polled {
@@ -125,7 +125,7 @@ where
 
     fn waker(self: Pin<&mut Self>) -> Option<Waker> {
         match self.project() {
-            StageProj::Running { waker, .. } => waker.clone(),
+            StageProj::Running { waker, .. } => Some(waker.clone()),
             StageProj::Finished { .. } => None,
         }
     }
