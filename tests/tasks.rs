@@ -437,6 +437,38 @@ fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
     assert!(panicked, "{message}");
 }
 
+/// The same through a combinator that polls the handle with a clone of the task's waker in a
+/// `Context` of its own: the waker is still the task's, so it still panics instead of hanging.
+/// Spec: TASK-2
+#[test]
+fn a_task_awaiting_its_own_handle_through_a_rewrapping_combinator_panics_too() {
+    struct Rewrap<F>(F);
+    impl<F: Future + Unpin> Future for Rewrap<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let own = cx.waker().clone();
+            Pin::new(&mut self.0).poll(&mut Context::from_waker(&own))
+        }
+    }
+    let (panicked, message) = vrun(async {
+        let slot: Arc<Mutex<Option<Task<()>>>> = Arc::default();
+        let mine = slot.clone();
+        let task = evloop::create_task(async move {
+            let me = mine
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the handle was handed over");
+            let _ = Rewrap(me).await;
+        });
+        let r = task.task_ref();
+        *slot.lock().unwrap() = Some(task);
+        r.wait().await;
+        (r.panicked(), format!("{r:?}"))
+    });
+    assert!(panicked, "{message}");
+}
+
 /// What a [`StaysPut`] future saw of its own address. Plain std atomics: a record for the test,
 /// not part of what the model checker explores.
 #[derive(Default)]
