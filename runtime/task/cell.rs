@@ -190,9 +190,9 @@ impl TaskCell<dyn Body> {
     /// waker is stored in the cell's body and the poll hands the future a `Context` made on that
     /// very slot, so a waker reference pointing into the cell's memory is one; a combinator that
     /// re-wraps a clone of it in a `Context` of its own is caught by the waker's data pointer
-    /// (std and shuttle; under loom the waker is an adapter, so only the first comparison
-    /// works there). Address comparisons: no lock (the body's is held by that very poll) and no
-    /// waker to make and drop.
+    /// (`is_waker_of`, which says false on a model backend whose wakers are adapters; the first
+    /// comparison works on every backend). Address comparisons: no lock (the body's is held by
+    /// that very poll) and no waker to make and drop.
     pub(crate) fn is_polled_with(this: &Wakeable<Self>, waker: &Waker) -> bool {
         let start = this as *const Wakeable<Self> as *const u8 as usize;
         let at = waker as *const Waker as usize;
