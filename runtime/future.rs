@@ -195,7 +195,7 @@ impl<T> Waiters<T> {
             && self
                 .rest
                 .as_ref()
-                .map_or(true, |r| r.free.len() == r.slots.len());
+                .is_none_or(|r| r.free.len() == r.slots.len());
         if nothing_live {
             // The inline slot comes first again without breaking the order.
             self.first = Some(entry);

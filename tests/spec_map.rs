@@ -401,7 +401,7 @@ fn names_backend(line: &str) -> bool {
             hay[..i]
                 .chars()
                 .next_back()
-                .map_or(true, |c| !(c.is_alphanumeric() || c == '_'))
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
         })
     };
     if word_at(code, "loom::") || word_at(code, "shuttle::") {

@@ -4,6 +4,9 @@
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 mod common;
+#[path = "common/stays_put.rs"]
+mod stays_put;
+use stays_put::{StaysPut, Witness};
 
 use common::{capture_logs, vrun, yield_now, DropGuard, Trace};
 use evloop::{Task, TaskError, TaskRef};
@@ -413,12 +416,13 @@ fn the_loop_keeps_a_task_alive_when_every_handle_is_dropped() {
     assert_eq!(trace.get(), ["unowned task finished", "main finished"]);
 }
 
-/// A task handed its own handle and awaiting it would wait for itself forever; instead it panics
-/// there, saying why (asyncio raises `RuntimeError: Task cannot await on itself`).
-/// Spec: TASK-2
-#[test]
-fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
-    let (panicked, message) = vrun(async {
+/// Hands a task its own handle, lets it await `wrap(handle)`, and says whether it panicked (with
+/// its debug form for the failure message).
+fn awaiting_own_handle<F>(wrap: fn(Task<()>) -> F) -> (bool, String)
+where
+    F: Future + Send + 'static,
+{
+    vrun(async move {
         let slot: Arc<Mutex<Option<Task<()>>>> = Arc::default();
         let mine = slot.clone();
         let task = evloop::create_task(async move {
@@ -427,108 +431,39 @@ fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
                 .unwrap()
                 .take()
                 .expect("the handle was handed over");
-            let _ = me.await;
+            let _ = wrap(me).await;
         });
         let r = task.task_ref();
         *slot.lock().unwrap() = Some(task);
         r.wait().await;
         (r.panicked(), format!("{r:?}"))
-    });
+    })
+}
+
+/// A task handed its own handle and awaiting it would wait for itself forever; instead it panics
+/// there, saying why (asyncio raises `RuntimeError: Task cannot await on itself`).
+/// Spec: TASK-2
+#[test]
+fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
+    let (panicked, message) = awaiting_own_handle(|me| me);
     assert!(panicked, "{message}");
 }
 
-/// What a [`StaysPut`] future saw of its own address. Plain std atomics: a record for the test,
-/// not part of what the model checker explores.
-#[derive(Default)]
-struct Witness {
-    polls: std::sync::atomic::AtomicUsize,
-    moved_between_polls: std::sync::atomic::AtomicUsize,
-    drops: std::sync::atomic::AtomicUsize,
-    moved_before_drop: std::sync::atomic::AtomicUsize,
-}
-
-impl Witness {
-    fn assert_in_place_and_dropped_once(&self) {
-        use std::sync::atomic::Ordering::SeqCst;
-        assert!(self.polls.load(SeqCst) >= 1, "the future was never polled");
-        assert_eq!(
-            self.moved_between_polls.load(SeqCst),
-            0,
-            "TASK-10 violated: the future was polled at another address than before"
-        );
-        assert_eq!(
-            self.moved_before_drop.load(SeqCst),
-            0,
-            "TASK-10 violated: the future was moved after its first poll and dropped elsewhere"
-        );
-        assert_eq!(
-            self.drops.load(SeqCst),
-            1,
-            "TASK-10 violated: the future was not dropped exactly once"
-        );
-    }
-}
-
-/// A `!Unpin` future that records where it was first polled, and checks at every later poll and
-/// in its destructor that it is still there. Waits for `inner`, then returns or panics.
-struct StaysPut {
-    /// In a `RefCell` so that a shared reference, which `Pin<&mut Self>` gives, can poll it.
-    inner: std::cell::RefCell<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    panic_at_end: bool,
-    first_at: std::cell::Cell<usize>,
-    witness: std::sync::Arc<Witness>,
-    _pinned: std::marker::PhantomPinned,
-}
-
-impl StaysPut {
-    fn new(
-        inner: impl Future<Output = ()> + Send + 'static,
-        panic_at_end: bool,
-        witness: &std::sync::Arc<Witness>,
-    ) -> Self {
-        StaysPut {
-            inner: std::cell::RefCell::new(Box::pin(inner)),
-            panic_at_end,
-            first_at: std::cell::Cell::new(0),
-            witness: witness.clone(),
-            _pinned: std::marker::PhantomPinned,
+/// The same through a combinator that polls the handle with a clone of the task's waker in a
+/// `Context` of its own: the waker is still the task's, so it still panics instead of hanging.
+/// Spec: TASK-2
+#[test]
+fn a_task_awaiting_its_own_handle_through_a_rewrapping_combinator_panics_too() {
+    struct Rewrap<F>(F);
+    impl<F: Future + Unpin> Future for Rewrap<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let own = cx.waker().clone();
+            Pin::new(&mut self.0).poll(&mut Context::from_waker(&own))
         }
     }
-}
-
-impl Future for StaysPut {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let me = self.as_ref().get_ref();
-        let here = me as *const StaysPut as usize;
-        me.witness.polls.fetch_add(1, SeqCst);
-        match me.first_at.get() {
-            0 => me.first_at.set(here),
-            first if first != here => {
-                me.witness.moved_between_polls.fetch_add(1, SeqCst);
-            }
-            _ => {}
-        }
-        let polled = me.inner.borrow_mut().as_mut().poll(cx);
-        match polled {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) if me.panic_at_end => panic!("the pinned future panics"),
-            Poll::Ready(()) => Poll::Ready(()),
-        }
-    }
-}
-
-impl Drop for StaysPut {
-    fn drop(&mut self) {
-        use std::sync::atomic::Ordering::SeqCst;
-        let here = self as *const StaysPut as usize;
-        let first = self.first_at.get();
-        if first != 0 && first != here {
-            self.witness.moved_before_drop.fetch_add(1, SeqCst);
-        }
-        self.witness.drops.fetch_add(1, SeqCst);
-    }
+    let (panicked, message) = awaiting_own_handle(Rewrap);
+    assert!(panicked, "{message}");
 }
 
 /// A task's future is never moved from its first poll until it is dropped, and is dropped exactly

@@ -47,7 +47,10 @@ pub trait Erase: Send + Sync + Sized + 'static {
 }
 
 /// A value that can stand behind a [`Waker`]; derefs to the value. `T` may be unsized.
+// Transparent, so the value's address is the one a std waker made from its `Arc` carries as data
+// (see `is_waker_of`).
 #[derive(Debug)]
+#[repr(transparent)]
 pub struct Wakeable<T: ?Sized>(T);
 
 impl<T> Wakeable<T> {
@@ -72,6 +75,13 @@ pub fn new_erased<T: Erase>(value: T, install: impl FnOnce(&T, Waker)) -> Arc<Wa
     imp::new_erased(value, install)
 }
 
+/// True when `waker` is the waker [`new_erased`] made for `this`, or a clone of it, whatever
+/// `Context` carries it. Under loom the waker is an adapter's, whose data is the adapter, so the
+/// answer there is always false: callers keep a check of their own that works on every backend.
+pub fn is_waker_of<U: ?Sized>(waker: &Waker, this: &Wakeable<U>) -> bool {
+    imp::is_waker_of(waker, this)
+}
+
 #[cfg(not(feature = "loom"))]
 mod imp {
     use super::{Erase, Wake, Wakeable};
@@ -94,6 +104,12 @@ mod imp {
         let typed = Arc::new(Wakeable(value));
         install(&typed.0, Waker::from(typed.clone()));
         T::erase(typed)
+    }
+
+    pub(super) fn is_waker_of<U: ?Sized>(waker: &Waker, this: &Wakeable<U>) -> bool {
+        // A waker made from an `Arc<W>` carries the `W`'s address as its data, and the erased
+        // cell is the same allocation as the typed one.
+        std::ptr::eq(waker.data(), (this as *const Wakeable<U>).cast::<()>())
     }
 }
 
@@ -133,5 +149,9 @@ mod imp {
         let erased = loom::sync::Arc::from_std(T::erase(typed));
         let _ = adapter.0.set(erased.clone());
         erased
+    }
+
+    pub(super) fn is_waker_of<U: ?Sized>(_waker: &Waker, _this: &Wakeable<U>) -> bool {
+        false
     }
 }

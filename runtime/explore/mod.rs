@@ -443,7 +443,7 @@ impl Config {
         if self.use_env {
             if let Ok(t) = std::env::var("EVLOOP_REPLAY") {
                 let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
-                let for_us = only.map_or(true, |name| name == self.test_name());
+                let for_us = only.is_none_or(|name| name == self.test_name());
                 // The model checkers' harness reads the same variable for its own tokens
                 // (`random:…`, `pct:…`); only tokens of this module's shape (`v<N>:…`) are ours.
                 let body = t.trim().trim_start_matches("EVLOOP_REPLAY=");

@@ -39,7 +39,7 @@ use crate::task::body::{Body, Stage};
 use crate::task::state::{Idle, Notify, Outcome, Run, State};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
-use evloop_model::task::{new_erased, Erase, RawArc, Wake, Wakeable};
+use evloop_model::task::{is_waker_of, new_erased, Erase, RawArc, Wake, Wakeable};
 use evloop_model::trace;
 use std::future::Future;
 use std::panic::Location;
@@ -214,15 +214,17 @@ impl TaskCell<dyn Body> {
         }
     }
 
-    /// True when `waker` is the waker this task's own poll is running with: that waker is
-    /// stored in the cell's body, and the poll hands the future a `Context` made on that very
-    /// slot, so a waker reference pointing into the cell's memory means the task is awaiting
-    /// itself. An address comparison: no lock (the body's is held by that very poll) and no
-    /// waker to make and drop.
-    pub(crate) fn is_polled_with(&self, waker: &Waker) -> bool {
-        let start = self as *const Self as *const u8 as usize;
+    /// True when `waker` is this task's own waker, i.e. the task's poll is running with it: the
+    /// waker is stored in the cell's body and the poll hands the future a `Context` made on that
+    /// very slot, so a waker reference pointing into the cell's memory is one; a combinator that
+    /// re-wraps a clone of it in a `Context` of its own is caught by the waker's data pointer
+    /// (`is_waker_of`, which says false on a model backend whose wakers are adapters; the first
+    /// comparison works on every backend). Address comparisons: no lock (the body's is held by
+    /// that very poll) and no waker to make and drop.
+    pub(crate) fn is_polled_with(this: &Wakeable<Self>, waker: &Waker) -> bool {
+        let start = this as *const Wakeable<Self> as *const u8 as usize;
         let at = waker as *const Waker as usize;
-        at >= start && at - start < std::mem::size_of_val(self)
+        (at >= start && at - start < std::mem::size_of_val(this)) || is_waker_of(waker, this)
     }
 
     /// A clone of the task's waker while its future is alive (diagnostics).
