@@ -10,18 +10,14 @@
 /// fits in the niche of `E`'s (a `DoneEntry` has spare tag values), so the list is the size of
 /// one entry, not that plus a pointer — in every task cell. Once a second entry comes, the first
 /// moves into the `Vec` with it (indexes are unchanged: entry `i` is `v[i]`).
+#[derive(Default)]
 pub(crate) enum Entries<E> {
+    #[default]
     Empty,
     One(E),
     /// Boxed so that this variant fits beside the entry's niche.
     #[allow(clippy::box_collection)]
     Many(Box<Vec<E>>),
-}
-
-impl<E> Default for Entries<E> {
-    fn default() -> Self {
-        Entries::Empty
-    }
 }
 
 impl<E> Entries<E> {
