@@ -243,8 +243,9 @@ pub mod evl {
         })
     }
 
-    /// `n` tasks parked on one `LoopFuture`; `probe` runs once all are parked.
-    pub fn parked(n: u64, probe: impl FnOnce() + Send + 'static) {
+    /// `n` tasks parked on one `LoopFuture`; `probe` runs once all are parked, and again after
+    /// one more yield (the loop has turned once more with every task parked).
+    pub fn parked(n: u64, mut probe: impl FnMut() + Send + 'static) {
         let lp = new_loop(1, false);
         lp.run_until_complete(async move {
             let gate: LoopFuture<()> = LoopFuture::new();
@@ -259,6 +260,8 @@ pub mod evl {
             while STARTED.load(Ordering::Relaxed) < n as usize {
                 yield_now().await;
             }
+            probe();
+            yield_now().await;
             probe();
             gate.set_result(()).unwrap();
             while FINISHED.load(Ordering::Relaxed) < n as usize {
@@ -443,7 +446,7 @@ pub mod tok {
     }
 
     /// `n` tasks parked on one `tokio::sync::Notify`.
-    pub fn parked(n: u64, probe: impl FnOnce()) {
+    pub fn parked(n: u64, mut probe: impl FnMut()) {
         let rt = current_thread(false);
         rt.block_on(async move {
             let gate = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -458,6 +461,8 @@ pub mod tok {
             while STARTED.load(Ordering::Relaxed) < n as usize {
                 tokio::task::yield_now().await;
             }
+            probe();
+            tokio::task::yield_now().await;
             probe();
             gate.notify_waiters();
             while FINISHED.load(Ordering::Relaxed) < n as usize {
@@ -649,7 +654,7 @@ pub mod smol {
     }
 
     /// `n` tasks parked on one `event_listener::Event` (what smol's own primitives use).
-    pub fn parked(n: u64, probe: impl FnOnce()) {
+    pub fn parked(n: u64, mut probe: impl FnMut()) {
         let ex = LocalExecutor::new();
         block_on(ex.run(async {
             let gate = std::rc::Rc::new(event_listener::Event::new());
@@ -665,6 +670,8 @@ pub mod smol {
             while STARTED.load(Ordering::Relaxed) < n as usize {
                 yield_now().await;
             }
+            probe();
+            yield_now().await;
             probe();
             gate.notify(usize::MAX);
             while FINISHED.load(Ordering::Relaxed) < n as usize {
@@ -894,7 +901,7 @@ pub mod fut {
     }
 
     /// `n` tasks parked on one `futures::future::Shared` of a oneshot receiver.
-    pub fn parked(n: u64, probe: impl FnOnce()) {
+    pub fn parked(n: u64, mut probe: impl FnMut()) {
         use futures::FutureExt;
         let mut pool = LocalPool::new();
         let sp = pool.spawner();
@@ -913,6 +920,8 @@ pub mod fut {
             while STARTED.load(Ordering::Relaxed) < n as usize {
                 yield_now().await;
             }
+            probe();
+            yield_now().await;
             probe();
             tx.send(()).unwrap();
             while FINISHED.load(Ordering::Relaxed) < n as usize {

@@ -11,9 +11,12 @@ fn main() {
     let runtime = args.next().unwrap_or_else(|| "evloop".into());
     let n: u64 = args.next().map(|s| s.parse().unwrap()).unwrap_or(PARKED);
     let before = rss_kib().0;
-    let parked = Arc::new(Mutex::new((0u64, 0u64)));
+    // Two readings: once every task is parked, and after one more yield of the main task, when
+    // the loop has turned once more (evloop gives back the queue buffer of the turn that
+    // started them all only then; the others keep or free theirs either way).
+    let parked = Arc::new(Mutex::new(Vec::new()));
     let p = parked.clone();
-    let probe = move || *p.lock().unwrap() = rss_kib();
+    let probe = move || p.lock().unwrap().push(rss_kib().0);
     let primitive = match runtime.as_str() {
         "evloop" => {
             evl::parked(n, probe);
@@ -33,9 +36,11 @@ fn main() {
         }
         other => panic!("unknown runtime {other}"),
     };
-    let (rss_parked, _) = *parked.lock().unwrap();
+    let readings = parked.lock().unwrap().clone();
+    let (rss_parked, rss_settled) = (readings[0], readings[1]);
     let (_, peak) = rss_kib();
-    let bytes_per_task = (rss_parked.saturating_sub(before) * 1024) as f64 / n as f64;
+    let per_task = |rss: u64| (rss.saturating_sub(before) * 1024) as f64 / n as f64;
+    let bytes_per_task = per_task(rss_parked);
     println!(
         "{}",
         serde_json::json!({
@@ -46,6 +51,8 @@ fn main() {
             "rss_parked_kib": rss_parked,
             "peak_rss_kib": peak,
             "bytes_per_task": bytes_per_task,
+            "rss_settled_kib": rss_settled,
+            "bytes_per_task_settled": per_task(rss_settled),
         })
     );
 }

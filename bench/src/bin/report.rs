@@ -255,10 +255,11 @@ fn main() {
             "{tasks} tasks parked on one future, one runtime per process. Bytes per pending task = \
              (RSS with every task parked − RSS before the runtime started) / tasks; it includes \
              the task, its future, the waiter entry in the primitive and the run-queue capacity \
-             the spawns left behind.\n"
+             the spawns left behind. \"After one more turn\": the same, read once the main task \
+             has yielded once more with every task still parked.\n"
         );
         memory.push_str(
-            "| runtime | parked on | bytes per pending task | peak RSS | evloop / runtime |\n|---|---|---|---|---|\n",
+            "| runtime | parked on | bytes per pending task | after one more turn | peak RSS | evloop / runtime |\n|---|---|---|---|---|---|\n",
         );
         for v in &mems {
             let peak = v["peak_rss_kib"]
@@ -267,10 +268,14 @@ fn main() {
                 .max(v["rss_parked_kib"].as_u64().unwrap_or(0));
             let _ = writeln!(
                 memory,
-                "| {} | `{}` | {:.0} | {:.1} MiB | {} |",
+                "| {} | `{}` | {:.0} | {} | {:.1} MiB | {} |",
                 v["runtime"].as_str().unwrap_or("?"),
                 v["primitive"].as_str().unwrap_or("?"),
                 bpt(v),
+                v["bytes_per_task_settled"]
+                    .as_f64()
+                    .map(|b| format!("{b:.0}"))
+                    .unwrap_or_else(|| "–".into()),
                 peak as f64 / 1024.0,
                 ev_mem
                     .map(|e| format!("{:.2}", e / bpt(v)))
