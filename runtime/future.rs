@@ -135,9 +135,26 @@ struct FutState<T> {
     entries: Waiters<T>,
 }
 
+/// Two words, so that a future with a million waiters keeps 16 bytes per waiter, not 24: the
+/// callback is boxed twice, and its thin pointer fits beside the waker's vtable-pointer niche,
+/// which carries the tag. A freed slot holds a no-op waker rather than a `None` (which would need
+/// that niche too): `Rest::free` and `Slot::Freed` say which slots are free, and waking a no-op
+/// waker at dispatch does nothing.
 enum Entry<T> {
-    Wake(Option<Waker>),
-    Call(Box<dyn FnOnce(Outcome<T>) + Send>),
+    Wake(Waker),
+    Call(Box<Callback<T>>),
+}
+
+type Callback<T> = Box<dyn FnOnce(Outcome<T>) + Send>;
+
+// The layout above is the point: a change that gives the tag a word of its own fails here.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Entry<u64>>() == 16);
+
+/// The inline slot (index 0), one per future.
+enum Slot<T> {
+    Live(Entry<T>),
+    Freed,
 }
 
 /// A future's waiters and done callbacks, dispatched in the order they were added (FUT-3).
@@ -149,16 +166,16 @@ enum Entry<T> {
 /// polled (FUT-6). A reused slot no longer says when its entry was added, so from the first reuse
 /// on each slot carries its order of addition, and dispatch sorts by it.
 struct Waiters<T> {
-    /// Index 0. `Some(Wake(None))` when freed; reused only while no other entry is live, so it is
-    /// always older than every live entry in `rest`.
-    first: Option<Entry<T>>,
+    /// Index 0. `Some(Slot::Freed)` when freed; reused only while no other entry is live, so it
+    /// is always older than every live entry in `rest`.
+    first: Option<Slot<T>>,
     /// Indexes 1.. . Boxed so that the usual empty overflow costs one pointer.
     rest: Option<Box<Rest<T>>>,
 }
 
 struct Rest<T> {
-    /// `None` when freed.
-    slots: Vec<Option<Entry<T>>>,
+    /// A freed slot holds a no-op waker (see [`Entry`]).
+    slots: Vec<Entry<T>>,
     /// Freed slots, reused before `slots` grows.
     free: Vec<usize>,
     /// Order of addition of each slot; empty until a slot is first reused (until then, slot order
@@ -182,7 +199,7 @@ impl<T> Waiters<T> {
     fn push(&mut self, entry: Entry<T>) -> usize {
         match &self.first {
             None => {
-                self.first = Some(entry);
+                self.first = Some(Slot::Live(entry));
                 0
             }
             _ => self.push_rest(entry),
@@ -191,14 +208,14 @@ impl<T> Waiters<T> {
 
     #[cold]
     fn push_rest(&mut self, entry: Entry<T>) -> usize {
-        let nothing_live = matches!(self.first, Some(Entry::Wake(None)))
+        let nothing_live = matches!(self.first, Some(Slot::Freed))
             && self
                 .rest
                 .as_ref()
                 .is_none_or(|r| r.free.len() == r.slots.len());
         if nothing_live {
             // The inline slot comes first again without breaking the order.
-            self.first = Some(entry);
+            self.first = Some(Slot::Live(entry));
             return 0;
         }
         let rest = self.rest.get_or_insert_with(|| {
@@ -216,12 +233,12 @@ impl<T> Waiters<T> {
                 if rest.order.is_empty() {
                     rest.order = (0..rest.slots.len() as u64).collect();
                 }
-                rest.slots[j] = Some(entry);
+                rest.slots[j] = entry;
                 rest.order[j] = seq;
                 j + 1
             }
             None => {
-                rest.slots.push(Some(entry));
+                rest.slots.push(entry);
                 if !rest.order.is_empty() {
                     rest.order.push(seq);
                 }
@@ -233,27 +250,30 @@ impl<T> Waiters<T> {
     /// Replaces the entry at `i` (a waiter re-polled with a new waker), keeping its place.
     fn replace(&mut self, i: usize, entry: Entry<T>) {
         match i {
-            0 => self.first = Some(entry),
-            _ => self.rest.as_mut().expect("entry i exists").slots[i - 1] = Some(entry),
+            0 => self.first = Some(Slot::Live(entry)),
+            _ => self.rest.as_mut().expect("entry i exists").slots[i - 1] = entry,
         }
     }
 
     /// True when the entry at `i` is a waiter whose waker wakes the same task as `waker`.
     fn wakes(&self, i: usize, waker: &Waker) -> bool {
         let entry = match i {
-            0 => self.first.as_ref(),
-            _ => self.rest.as_ref().and_then(|r| r.slots[i - 1].as_ref()),
+            0 => match &self.first {
+                Some(Slot::Live(e)) => Some(e),
+                _ => None,
+            },
+            _ => self.rest.as_ref().map(|r| &r.slots[i - 1]),
         };
-        matches!(entry, Some(Entry::Wake(Some(w))) if w.will_wake(waker))
+        matches!(entry, Some(Entry::Wake(w)) if w.will_wake(waker))
     }
 
     /// Frees the slot at `i` (its waiter went away) for a later `push`.
     fn free(&mut self, i: usize) {
         match i {
-            0 => self.first = Some(Entry::Wake(None)),
+            0 => self.first = Some(Slot::Freed),
             _ => {
                 let rest = self.rest.as_mut().expect("entry i exists");
-                rest.slots[i - 1] = None;
+                rest.slots[i - 1] = Entry::Wake(Waker::noop().clone());
                 rest.free.push(i - 1);
             }
         }
@@ -264,14 +284,16 @@ impl<T> Waiters<T> {
         usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |r| r.slots.len())
     }
 
-    /// Hands every live entry to `f` in the order they were added (freed ones as `Wake(None)`).
+    /// Hands every live entry to `f` in the order they were added (freed ones in `rest` as no-op
+    /// wakers).
     fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
         // `first` is never emptied once set, so an empty one means an empty list.
-        if let Some(first) = self.first {
-            f(first);
-            if let Some(rest) = self.rest {
-                rest.drain_in_order(f);
-            }
+        let Some(first) = self.first else { return };
+        if let Slot::Live(e) = first {
+            f(e);
+        }
+        if let Some(rest) = self.rest {
+            rest.drain_in_order(f);
         }
     }
 }
@@ -281,13 +303,9 @@ impl<T> Rest<T> {
     fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
         let Rest { slots, order, .. } = self;
         if order.is_empty() {
-            slots.into_iter().flatten().for_each(f);
+            slots.into_iter().for_each(f);
         } else {
-            let mut live: Vec<(u64, Entry<T>)> = order
-                .into_iter()
-                .zip(slots)
-                .filter_map(|(seq, e)| e.map(|e| (seq, e)))
-                .collect();
+            let mut live: Vec<(u64, Entry<T>)> = order.into_iter().zip(slots).collect();
             live.sort_unstable_by_key(|&(seq, _)| seq);
             live.into_iter().for_each(|(_, e)| f(e));
         }
@@ -477,7 +495,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                     .schedule(Runnable::Call(Box::new(move || f(out))));
             }
             None => {
-                st.entries.push(Entry::Call(Box::new(f)));
+                st.entries.push(Entry::Call(Box::new(Box::new(f))));
             }
         }
     }
@@ -525,8 +543,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
         };
         let mut for_calls: Option<Outcome<T>> = None;
         entries.drain_in_order(|entry| match entry {
-            Entry::Wake(Some(w)) => w.wake(),
-            Entry::Wake(None) => {}
+            Entry::Wake(w) => w.wake(),
             Entry::Call(f) => {
                 let out = for_calls
                     .get_or_insert_with(|| {
@@ -577,8 +594,8 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
             // Polled again by the task that registered: its waker is already there (a task keeps
             // one waker for its life), so no clone and no drop of the old one.
             Some(i) if st.entries.wakes(i, cx.waker()) => {}
-            Some(i) => st.entries.replace(i, Entry::Wake(Some(cx.waker().clone()))),
-            None => this.index = Some(st.entries.push(Entry::Wake(Some(cx.waker().clone())))),
+            Some(i) => st.entries.replace(i, Entry::Wake(cx.waker().clone())),
+            None => this.index = Some(st.entries.push(Entry::Wake(cx.waker().clone()))),
         }
         Poll::Pending
     }
