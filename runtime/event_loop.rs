@@ -1049,7 +1049,7 @@ impl LoopInner {
             // asyncio numbers tasks from 1.
             reg.next_id += 1;
             let id = reg.next_id;
-            let cell = TaskCell::new(id, name, at, fut, key, this.clone());
+            let cell = TaskRc::new(id, name, at, fut, key, this.clone());
             if key as usize == reg.slots.len() {
                 reg.slots.push(Some(cell.clone()));
             } else {

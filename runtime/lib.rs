@@ -53,13 +53,17 @@
 //!   one thread in virtual time, and replays a failure from one token;
 //! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
 //!   real threads and under each model checker;
-//! - one `unsafe` block in the crate, `TaskCell::with_body` in `task::cell`: a task's future is
+//! - one `unsafe` block in the crate, `TaskRc::with_body` in `task::cell`: a task's future is
 //!   stored in the task's one allocation and pinned there with `Pin::new_unchecked`. Its
 //!   invariant (the future never moves from its first poll until it is dropped in place) is
-//!   written next to it and checked by TASK-10 in `specs/tasks.md`.
+//!   written next to it and checked by TASK-10 in `specs/tasks.md`. The one-word pointer to that
+//!   allocation (`TaskRc`) is built on `evloop_model::task::ThinArc`, whose `unsafe` code lives
+//!   in the model crate (each block with its argument); the reference counting it relies on is
+//!   checked by the model checker's leak report (MODEL-3, the `thin_rc_leak` bug).
 
-// One `unsafe` block, in `task::cell` (`TaskCell::with_body`): it pins a task's future where it
+// One `unsafe` block, in `task::cell` (`TaskRc::with_body`): it pins a task's future where it
 // lies inside the task's one allocation. Its invariant is written there and checked by TASK-10.
+// The task pointer's own `unsafe` code is in the model crate (`evloop_model::task::ThinArc`).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

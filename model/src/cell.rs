@@ -1,6 +1,7 @@
 //! A cell checked for unsynchronised access under loom, with loom's `with` / `with_mut` shape.
 //!
-//! The runtime's one `unsafe` block (pinning a task's future in its cell) does not need it; it is here so that an optimisation
+//! The audited `unsafe` code (pinning a task's future in its cell, the one-word task pointer in
+//! [`crate::task`]) does not need it; it is here so that an optimisation
 //! that needs it (see DEVELOPERS.md: only with a benchmark that shows it pays) goes through the
 //! facade and is checked by loom like everything else.
 

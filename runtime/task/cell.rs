@@ -9,19 +9,22 @@
 //!   tear-down), which breaks the cell → waker → cell cycle. Reached only through
 //!   [`TaskCell::with_body`], which pins it (P below).
 //!
-//! **P**: the future is stored in the cell itself (the cell's last field, erased to `dyn Body`),
-//! not in a box of its own: one allocation per task instead of two. Polling it needs
-//! `Pin<&mut _>`, which safe code cannot make from a lock guard inside an `Arc`, so
-//! [`TaskCell::with_body`] holds the crate's one `unsafe` block. What it relies on:
-//! - the cell is never moved: it is created inside its `Arc` and only ever reached through one;
-//!   no code takes it back out (no `get_mut`, `try_unwrap` or `into_inner` on a [`TaskRc`]
-//!   anywhere), so it stays at one address until the last reference drops it in place;
-//! - the `body` field is private to this module and every access to it goes through
-//!   `with_body`, which hands out only `Pin<&mut dyn Body>` (apart from the typed cell's
-//!   creation, which writes the waker in before the cell is shared or polled, when nothing is
-//!   pinned yet); the stage is replaced in place with
+//! **P**: the future is stored in the task's one allocation, after the header (the body, erased
+//! to `Mutex<dyn Body>`), not in a box of its own: one allocation per task instead of two.
+//! Polling it needs `Pin<&mut _>`, which safe code cannot make from a lock guard inside an `Arc`,
+//! so [`TaskRc::with_body`] holds one of the crate's two `unsafe` blocks (the other is
+//! [`TaskRc`]'s, below). What it relies on:
+//! - the allocation is never moved: it is created inside its `Arc` and only ever reached through
+//!   one; the one-word pointer over it (`evloop_model::task::ThinArc`) gives out the body only
+//!   as a shared reference, never by value, as `&mut` or through `get_mut` / `try_unwrap` /
+//!   `into_inner`, so it stays at one address until the last reference drops it in place;
+//! - the body is reachable only through the [`TaskRc`]'s private field, in this module, and every
+//!   access to it goes through `with_body`, which hands out only `Pin<&mut dyn Body>` (apart from
+//!   the typed body's creation, which writes the waker in before the task is shared or polled,
+//!   when nothing is pinned yet); the stage is replaced in place with
 //!   `Pin::set` (`Stage::finish`), which drops the future where it lies before reusing its memory;
-//! - dropping the cell drops the body in place, future included, before the memory is freed.
+//! - dropping the allocation drops the body in place, future included, before the memory is
+//!   freed.
 //!
 //! The invariant is checked by TASK-10 (a `!Unpin` future records its address at every poll and
 //! checks it in its destructor, on real threads and under the model checker, in runs that complete,
@@ -30,6 +33,16 @@
 //!   entry added after closing is dispatched at once by the adder, so none is lost (TASK-6).
 //! - **R4** the loop's registry holds one strong reference from creation until completion, so a
 //!   task runs to the end even when every handle is dropped (TASK-9).
+//!
+//! **T**: a [`TaskRc`] is one word (`evloop_model::task::ThinArc`): a pointer to the header at
+//! the allocation's start, owning one strong count of the typed `Arc`, with the body's type
+//! known only to a table of functions stored after the header. A fat `Arc<TaskCell<dyn Body>>`
+//! computed the header's place from the body's alignment at every dereference (~30 instructions
+//! per task step) and made every holder (registry slot, queue item, handle) a word longer. The
+//! `unsafe` code of the pointer is in the model crate (each block says why it is sound); what it
+//! relies on, that every count taken is given back exactly once, is checked by the model
+//! checker's leak report at the end of every model (the `thin_rc_leak` bug: a drop that keeps
+//! its count is reported as a leaked `Arc`).
 
 use crate::entries::Entries;
 use crate::event_loop::LoopInner;
@@ -39,9 +52,10 @@ use crate::task::body::{Body, Stage};
 use crate::task::state::{Idle, Notify, Outcome, Run, State};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
-use evloop_model::task::{is_waker_of, new_erased, Erase, RawArc, Wake, Wakeable};
+use evloop_model::task::{Erase, ThinArc, Wake};
 use evloop_model::trace;
 use std::future::Future;
+use std::ops::Deref;
 use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Poll, Waker};
@@ -49,13 +63,22 @@ use std::task::{Poll, Waker};
 /// A task's own name (see [`TaskCell::name`]).
 pub(crate) type TaskName = Box<Box<str>>;
 
-/// The shared reference every part of the runtime holds to a task: the cell with its future
-/// erased (a pointer and the body's vtable).
-pub(crate) type TaskRc = Arc<Wakeable<TaskCell<dyn Body>>>;
+/// The shared reference every part of the runtime holds to a task: one word (T), derefs to the
+/// header. The field is private, so that only this module reaches the body (P).
+#[derive(Clone)]
+pub(crate) struct TaskRc(ThinArc<TaskCell>);
 
-/// A task: its header, and its future in the same allocation (P). `B` is `Stage<F>` only while
-/// the cell is being created; everything else sees `TaskCell<dyn Body>`.
-pub(crate) struct TaskCell<B: ?Sized> {
+impl Deref for TaskRc {
+    type Target = TaskCell;
+
+    fn deref(&self) -> &TaskCell {
+        &self.0
+    }
+}
+
+/// A task's header. Its future lives in the same allocation, after it (P), reached through a
+/// [`TaskRc`].
+pub(crate) struct TaskCell {
     pub(crate) id: u64,
     /// Boxed twice so that the usual unnamed task pays one word, not two: the cell is most of
     /// what a parked task costs.
@@ -67,23 +90,16 @@ pub(crate) struct TaskCell<B: ?Sized> {
     pub(crate) registry_key: u32,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<LoopInner>,
-    /// Last, so that the cell can be unsized to `dyn Body`. Private: see P.
-    body: Mutex<B>,
 }
 
-impl<F> Erase for TaskCell<Stage<F>>
+/// The body as the typed task's creator makes it: the stage behind the lock R2 describes.
+impl<F> Erase<TaskCell> for Mutex<Stage<F>>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    type Erased = TaskCell<dyn Body>;
-
-    fn erase(this: RawArc<Wakeable<Self>>) -> RawArc<Wakeable<TaskCell<dyn Body>>> {
-        this
-    }
-
-    fn erase_ref(this: &Wakeable<Self>) -> &Wakeable<TaskCell<dyn Body>> {
-        this
+    fn erase(&self) -> &Mutex<dyn Body> {
+        self
     }
 }
 
@@ -141,7 +157,8 @@ pub(crate) enum DoneEntry {
     Gather(SinkRc, u32),
 }
 
-impl TaskCell<dyn Body> {
+impl TaskRc {
+    /// Makes a task: its header and its future in one allocation.
     pub(crate) fn new<F>(
         id: u64,
         name: Option<TaskName>,
@@ -154,10 +171,11 @@ impl TaskCell<dyn Body> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // The waker has to be made from the typed cell (it is a sized `Arc`), so it is made here
-        // rather than at the first poll, and kept in the body with the future (R2). Installed
-        // through the typed cell, before it is shared or polled: nothing is pinned yet (P).
-        new_erased(
+        // The waker has to be made from the typed allocation (it is a sized `Arc`), so it is made
+        // here rather than at the first poll, and kept in the body with the future (R2).
+        // Installed through the typed body, before it is shared or polled: nothing is pinned
+        // yet (P).
+        TaskRc(ThinArc::new(
             TaskCell {
                 id,
                 name,
@@ -172,22 +190,22 @@ impl TaskCell<dyn Body> {
                     taken: false,
                 }),
                 lp,
-                body: Mutex::new(Stage::new(fut)),
             },
-            |cell, waker| cell.body.lock().set_waker(waker),
-        )
+            Mutex::new(Stage::new(fut)),
+            |body, waker| body.lock().set_waker(waker),
+        ))
     }
 
     /// Runs `f` on the body, locked and pinned. The only way to the body (P).
     #[allow(unsafe_code)]
     pub(crate) fn with_body<R>(&self, f: impl FnOnce(Pin<&mut dyn Body>) -> R) -> R {
-        let mut body = self.body.lock();
+        let mut body = self.0.body().lock();
         // SAFETY: `Pin`'s contract is that the body is not moved, nor its memory reused without
-        // dropping it first, from now until it is dropped. The body is a field of this cell,
-        // which lives at one address inside its `Arc` allocation until the last reference drops
-        // it in place, and nothing moves the cell out of it (P: no `get_mut` / `try_unwrap` /
-        // `into_inner` on a `TaskRc`). The field is private to this module and this function is
-        // its only reader (apart from the injected `move_pinned_future` bug, which is there to
+        // dropping it first, from now until it is dropped. The body is a field of the task's
+        // allocation, which lives at one address inside its `Arc` until the last reference drops
+        // it in place, and nothing moves it out (P: the one-word pointer gives the body out as a
+        // shared reference only). It is reached only through the `TaskRc`'s private field, and
+        // this function is its only reader (apart from the injected `move_pinned_future` bug, which is there to
         // show that TASK-10's check catches such a move), so no other `&mut` to it exists that
         // could `mem::swap` or `mem::replace` it; the stage inside is only ever replaced through
         // `Pin::set`, which drops the future in place first. Even an unpinned `&mut dyn Body`
@@ -202,7 +220,7 @@ impl TaskCell<dyn Body> {
     /// Injected `move_pinned_future`: drops the future the wrong way, after moving the stage
     /// out of the cell through the unpinned guard. Only ever runs under the model backends.
     fn drop_future_by_moving_it(&self) {
-        self.body.lock().drop_moved();
+        self.0.body().lock().drop_moved();
     }
 
     /// Drops the future (or a value it already returned) and stores "cancelled".
@@ -221,17 +239,17 @@ impl TaskCell<dyn Body> {
     /// (`is_waker_of`, which says false on a model backend whose wakers are adapters; the first
     /// comparison works on every backend). Address comparisons: no lock (the body's is held by
     /// that very poll) and no waker to make and drop.
-    pub(crate) fn is_polled_with(this: &Wakeable<Self>, waker: &Waker) -> bool {
-        let start = this as *const Wakeable<Self> as *const u8 as usize;
-        let at = waker as *const Waker as usize;
-        (at >= start && at - start < std::mem::size_of_val(this)) || is_waker_of(waker, this)
+    pub(crate) fn is_polled_with(&self, waker: &Waker) -> bool {
+        self.0.contains(waker) || self.0.is_waker_of(waker)
     }
 
     /// A clone of the task's waker while its future is alive (diagnostics).
     pub(crate) fn own_waker(&self) -> Option<Waker> {
         self.with_body(|body| body.waker())
     }
+}
 
+impl TaskCell {
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
         match &self.name {
@@ -245,7 +263,7 @@ impl TaskCell<dyn Body> {
     pub(crate) fn cancel(this: &TaskRc) -> bool {
         if this.state.transition_to_cancel_requested() {
             trace::record(|| format!("task {} cancel requested", this.id));
-            TaskCell::wake_by_ref(this, || this.clone());
+            Wake::wake_by_ref(&**this, || this.0.clone());
             true
         } else {
             false
@@ -277,20 +295,18 @@ impl TaskCell<dyn Body> {
     /// Runs one step of the task: takes it off the queue, polls (or cancels) it, and then either
     /// parks it, re-queues it, or completes it. Consumes the queue's reference.
     pub(crate) fn run(this: TaskRc) {
-        // Reached through `cell`, derefed once: each deref of a `TaskRc` computes where the cell
-        // starts from the body's alignment (read from its vtable), which LLVM does not hoist.
-        let cell: &TaskCell<dyn Body> = &this;
+        let cell: &TaskCell = &this;
         match cell.state.transition_to_running() {
             Run::Cancel => {
                 trace::record(|| format!("task {} cancelled at a suspension point", cell.id));
                 // R2: we won transition_to_running.
-                cell.cancel_body();
+                this.cancel_body();
                 cell.complete(Outcome::Cancelled);
             }
             Run::Poll => {
                 trace::record(|| format!("task {} polled", cell.id));
                 // R2: we won transition_to_running, so this lock is ours alone.
-                let polled = cell.with_body(|body| body.poll());
+                let polled = this.with_body(|body| body.poll());
                 match polled {
                     Poll::Pending => match cell.state.transition_to_idle() {
                         Idle::Parked => {
@@ -303,15 +319,14 @@ impl TaskCell<dyn Body> {
                                     cell.id
                                 )
                             });
-                            let lp: *const LoopInner = &*cell.lp;
-                            TaskCell::schedule_owned(this, lp);
+                            TaskCell::schedule_owned(this);
                         }
                     },
                     Poll::Ready(mut outcome) => {
                         // asyncio: a cancel asked while the step ran wins over the value it
                         // returned (`_must_cancel` in `Task.__step`); a panic still wins over both.
                         if outcome == Outcome::Returned && cell.state.load().cancel_requested() {
-                            cell.cancel_body();
+                            this.cancel_body();
                             outcome = Outcome::Cancelled;
                         }
                         cell.complete(outcome);
@@ -364,10 +379,9 @@ impl TaskCell<dyn Body> {
     /// thread the loop comes from the thread's context, which spares cloning `this.lp` (its
     /// `Arc` count is one atomic increment and decrement) just to reach it while `this` moves.
     /// `try_`: a waker may be woken from a thread-local destructor, after the context is gone.
-    ///
-    /// `mine` is `this.lp`'s address, taken by the caller from the cell it has already reached
-    /// (each deref of a `TaskRc` computes the cell's offset anew); only compared, never read.
-    fn schedule_owned(this: TaskRc, mine: *const LoopInner) {
+    fn schedule_owned(this: TaskRc) {
+        // Only compared, never read: `this` moves into the queue.
+        let mine: *const LoopInner = &*this.lp;
         let mut task = Some(this);
         crate::context::try_with_running(|running| {
             let Some(lp) = running else { return };
@@ -394,17 +408,19 @@ impl TaskCell<dyn Body> {
     }
 }
 
-impl Wake for TaskCell<dyn Body> {
+impl Wake for TaskCell {
+    type Body = Mutex<dyn Body>;
+
     /// The waker's own reference becomes the queue's, instead of a clone for the queue and a
     /// drop of the waker's.
-    fn wake(this: TaskRc) {
-        let cell: &TaskCell<dyn Body> = &this;
+    fn wake(this: ThinArc<TaskCell>) {
+        let this = TaskRc(this);
+        let cell: &TaskCell = &this;
         let (notify, before) = cell.state.transition_to_notified();
         match notify {
             Notify::Submit => {
                 trace::record(|| format!("task {} woken, saw {before:?}: scheduled", cell.id));
-                let lp: *const LoopInner = &*cell.lp;
-                TaskCell::schedule_owned(this, lp);
+                TaskCell::schedule_owned(this);
             }
             Notify::Nothing => {
                 trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", cell.id));
@@ -412,12 +428,12 @@ impl Wake for TaskCell<dyn Body> {
         }
     }
 
-    fn wake_by_ref(this: &Wakeable<Self>, to_owned: impl FnOnce() -> TaskRc) {
+    fn wake_by_ref(this: &TaskCell, to_owned: impl FnOnce() -> ThinArc<TaskCell>) {
         let (notify, before) = this.state.transition_to_notified();
         match notify {
             Notify::Submit => {
                 trace::record(|| format!("task {} woken, saw {before:?}: scheduled", this.id));
-                this.lp.schedule(Runnable::Task(to_owned()));
+                this.lp.schedule(Runnable::Task(TaskRc(to_owned())));
             }
             Notify::Nothing => {
                 trace::record(|| format!("task {} woken, saw {before:?}: nothing to do", this.id));

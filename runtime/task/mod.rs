@@ -234,7 +234,7 @@ impl<T: Send + 'static> Future for Task<T> {
         {
             let mut done = self.cell.done.lock();
             if !done.closed {
-                if done.join_index().is_none() && TaskCell::is_polled_with(&self.cell, cx.waker()) {
+                if done.join_index().is_none() && self.cell.is_polled_with(cx.waker()) {
                     // Only on the first wait: the task's own waker means it awaits itself.
                     drop(done);
                     panic!(
