@@ -490,9 +490,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
             Some(out) => {
                 let out = out.clone();
                 drop(st);
-                self.cell
-                    .lp
-                    .schedule(Runnable::Call(Box::new(move || f(out))));
+                self.cell.lp.schedule(Runnable::call(move || f(out)));
             }
             None => {
                 st.entries.push(Entry::Call(Box::new(Box::new(f))));
@@ -551,9 +549,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                         st.outcome.clone().expect("stored above, never taken")
                     })
                     .clone();
-                self.cell
-                    .lp
-                    .schedule(Runnable::Call(Box::new(move || f(out))));
+                self.cell.lp.schedule(Runnable::call(move || f(out)));
             }
         });
         Ok(())

@@ -9,32 +9,42 @@ use evloop_model::sync::Arc;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// 16 bytes: every variant's payload is one pointer (the task pointer is one word, the callback
+/// boxed twice) or a pointer and a `u32`, beside the tag. Each queued item is moved twice (into
+/// the queue, out into a turn's batch) and the queue's buffers are what a burst of spawns costs
+/// until the next turn gives them back.
 pub(crate) enum Runnable {
     /// One step of a task.
     Task(TaskRc),
     /// A user callback with a cancellable handle (`call_soon`, or a timer that came due).
     Handle(Arc<HandleCell>),
-    /// An internal callback (done callbacks, loop stop).
-    Call(Box<dyn FnOnce() + Send>),
+    /// An internal callback (done callbacks, loop stop). Boxed twice, so that the item is one
+    /// word (see [`Runnable::call`]); internal callbacks are rare next to task steps.
+    Call(Box<Box<dyn FnOnce() + Send>>),
     /// A `sleep`'s timer that came due: wakes the sleeping task (its slot in the loop's timers).
-    // A `usize`, not the slot's `u32`: a 4-byte payload changed the enum's layout and made every
-    // item's move in the turn loop longer (callgrind, yield_loop).
-    Sleep(usize),
+    Sleep(u32),
     /// A gathered child's done callback: moves its outcome into slot `.1` of the gather.
-    // `usize` for the same reason as `Sleep`'s.
-    Gather(SinkRc, usize),
+    Gather(SinkRc, u32),
 }
 
+// On the std backend; a model checker's `Arc` may carry bookkeeping of its own.
+const _: () = assert!(evloop_model::IS_MODEL || std::mem::size_of::<Runnable>() == 16);
+
 impl Runnable {
+    /// An internal callback item.
+    pub(crate) fn call(f: impl FnOnce() + Send + 'static) -> Runnable {
+        Runnable::Call(Box::new(Box::new(f)))
+    }
+
     /// Runs the item. Panics from user code are caught inside (task bodies, handles).
     pub(crate) fn run(self) {
         match self {
             Runnable::Task(task) => TaskCell::run(task),
             Runnable::Handle(handle) => handle.run(),
-            Runnable::Call(f) => crate::handle::run_guarded(f),
+            Runnable::Call(f) => run_call(f),
             // Items run on a worker of the loop that queued them, where it is the running loop.
-            Runnable::Sleep(slot) => run_sleep_timer(slot as u32),
-            Runnable::Gather(sink, index) => deliver_to_gather(&sink, index as u32),
+            Runnable::Sleep(slot) => run_sleep_timer(slot),
+            Runnable::Gather(sink, index) => deliver_to_gather(&sink, index),
         }
     }
 
@@ -47,11 +57,19 @@ impl Runnable {
             Runnable::Handle(h) => format!("callback {}", h.describe()),
             Runnable::Call(_) | Runnable::Gather(..) => "internal callback".to_owned(),
             Runnable::Sleep(slot) => crate::context::with_running(|lp| match lp {
-                Some(lp) => format!("callback {}", lp.inner().describe_sleep(*slot as u32)),
+                Some(lp) => format!("callback {}", lp.inner().describe_sleep(*slot)),
                 None => "callback timer of a sleep".to_owned(),
             }),
         }
     }
+}
+
+/// Runs an internal callback, and frees its outer box. Out of line: inlined, the outer box's
+/// free took one more saved register in `run()`, a push and a pop for every item.
+#[inline(never)]
+#[allow(clippy::boxed_local)] // the outer box is freed here, which is the point
+fn run_call(f: Box<Box<dyn FnOnce() + Send>>) {
+    crate::handle::run_guarded(*f)
 }
 
 /// Wakes the task of a `sleep` whose timer came due. Items run on a worker of the loop that
@@ -81,7 +99,7 @@ impl From<Due> for Runnable {
     fn from(due: Due) -> Runnable {
         match due {
             Due::Handle(h) => Runnable::Handle(h),
-            Due::Sleep(slot) => Runnable::Sleep(slot as usize),
+            Due::Sleep(slot) => Runnable::Sleep(slot),
         }
     }
 }

@@ -85,12 +85,12 @@ where
     let at = Location::caller();
     // On a closed loop `schedule` drops the callback, and with it the completer: the waiter gets
     // `Err(Cancelled)` rather than waiting forever.
-    lp.inner().schedule(Runnable::Call(Box::new(move || {
+    lp.inner().schedule(Runnable::call(move || {
         match LoopInner::spawn(&target, fut, None, at) {
             Ok(task) => task.on_output(move |r| completer.complete(r)),
             Err(_) => completer.complete(Err(TaskError::Cancelled)),
         }
-    })));
+    }));
     ConcurrentFuture {
         shared,
         lp: lp.clone(),

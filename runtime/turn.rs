@@ -138,7 +138,7 @@ fn run_turns(lp: &LoopInner, worker: usize) {
     }
 }
 
-/// A queue buffer keeps up to this capacity for the loop's life (96 KiB of 24-byte entries).
+/// A queue buffer keeps up to this capacity for the loop's life (64 KiB of 16-byte entries).
 /// Past it, a buffer is given back once a turn uses less than an eighth of it: a burst of spawns
 /// (a million tasks parked on one future) must not pin its peak for as long as the loop lives,
 /// as asyncio's deque and smol's segmented queue give drained blocks back. The eighth is the
