@@ -7,13 +7,13 @@
 //!   is never contended while polling; the outcome is taken only once `state` says COMPLETE. The
 //!   body also keeps the task's own waker, and drops it with the future (completion, cancellation,
 //!   tear-down), which breaks the cell → waker → cell cycle. Reached only through
-//!   [`TaskCell::with_body`], which pins it (P below).
+//!   [`TaskRc::with_body`], which pins it (P below).
 //!
 //! **P**: the future is stored in the task's one allocation, after the header (the body, erased
 //! to `Mutex<dyn Body>`), not in a box of its own: one allocation per task instead of two.
 //! Polling it needs `Pin<&mut _>`, which safe code cannot make from a lock guard inside an `Arc`,
-//! so [`TaskRc::with_body`] holds one of the crate's two `unsafe` blocks (the other is
-//! [`TaskRc`]'s, below). What it relies on:
+//! so [`TaskRc::with_body`] holds the crate's one `unsafe` block (the task pointer's own
+//! `unsafe` code is in the model crate, T below). What it relies on:
 //! - the allocation is never moved: it is created inside its `Arc` and only ever reached through
 //!   one; the one-word pointer over it (`evloop_model::task::ThinArc`) gives out the body only
 //!   as a shared reference, never by value, as `&mut` or through `get_mut` / `try_unwrap` /
