@@ -49,11 +49,14 @@ pub enum Bug {
     /// A queue getter (or putter) woken and then dropped before it ran does not pass its wake-up
     /// on, so the item (or room) it was woken for waits while the next waiter sleeps.
     QueueDroppedWakeup,
+    /// A named task's name leaves the loop's name table when the task completes, not when its
+    /// cell is dropped, so a handle that outlives the task shows `Task-<id>` instead.
+    NameDroppedAtCompletion,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 16] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -69,6 +72,7 @@ impl Bug {
         Bug::StaleWakeup,
         Bug::MovePinnedFuture,
         Bug::QueueDroppedWakeup,
+        Bug::NameDroppedAtCompletion,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -89,6 +93,7 @@ impl Bug {
             Bug::StaleWakeup => "stale_wakeup",
             Bug::MovePinnedFuture => "move_pinned_future",
             Bug::QueueDroppedWakeup => "queue_dropped_wakeup",
+            Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
         }
     }
 
