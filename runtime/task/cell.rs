@@ -51,7 +51,7 @@ pub(crate) type TaskName = Box<str>;
 
 /// The top bit of [`TaskCell`]'s `registry_key`: the task has a name in its loop's table. A bit of
 /// an immutable plain field, so that telling named cells apart costs no lock and no atomic read
-/// (an atomic would be one more scheduling point per cell in every loom model).
+/// (an atomic would be one more scheduling point per cell in every model-checked run).
 const NAMED: u32 = 1 << 31;
 
 /// How many registry keys there are: the top bit of the `u32` is [`NAMED`].
