@@ -52,11 +52,14 @@ pub enum Bug {
     /// Dropping a task's one-word pointer does not give back the reference count it owns, so
     /// the task's allocation is never freed.
     ThinRcLeak,
+    /// Dropping a task's waker (without waking it) does not give back the reference count it
+    /// owns, so the task's allocation is never freed.
+    WakerLeak,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 17] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -73,6 +76,7 @@ impl Bug {
         Bug::MovePinnedFuture,
         Bug::QueueDroppedWakeup,
         Bug::ThinRcLeak,
+        Bug::WakerLeak,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -94,6 +98,7 @@ impl Bug {
             Bug::MovePinnedFuture => "move_pinned_future",
             Bug::QueueDroppedWakeup => "queue_dropped_wakeup",
             Bug::ThinRcLeak => "thin_rc_leak",
+            Bug::WakerLeak => "waker_leak",
         }
     }
 
