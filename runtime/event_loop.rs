@@ -16,7 +16,7 @@ use crate::future::LoopFuture;
 use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
 use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
-use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc};
+use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc, REGISTRY_KEYS};
 use crate::task::{Task, TaskRef};
 use crate::turn::{run_worker, Sched};
 use evloop_model::bug::{self, Bug};
@@ -24,6 +24,7 @@ use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::time::Clock;
 use evloop_model::trace;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{resume_unwind, Location};
@@ -279,6 +280,10 @@ pub(crate) struct LoopInner {
     /// the loop takes every turn (see `inflight_end` for why parking stays safe).
     pub(crate) inflight: AtomicUsize,
     pub(crate) pool: Pool,
+    /// Names of this loop's named tasks, by id, for as long as their cells live (the cell only
+    /// has a bit saying it is named; see `task::cell`). A leaf lock: nothing is locked while it
+    /// is held, and it may be taken under any other (a cell can be dropped anywhere).
+    names: Mutex<BTreeMap<u64, TaskName>>,
 }
 
 /// The loop's strong references to unfinished tasks (R4 in `task::cell`), oldest first.
@@ -333,6 +338,7 @@ impl EventLoop {
             inflight: AtomicUsize::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
+            names: Mutex::new(BTreeMap::new()),
         });
         EventLoop {
             owner: Arc::new(LoopOwner { inner }),
@@ -750,11 +756,7 @@ impl EventLoop {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        or_panic(self.spawn(
-            fut,
-            Some(Box::new(name.into().into_boxed_str())),
-            Location::caller(),
-        ))
+        or_panic(self.spawn(fut, Some(name.into().into_boxed_str()), Location::caller()))
     }
 
     /// [`EventLoop::create_task`], returning [`LoopError::Closed`] instead of panicking.
@@ -1043,8 +1045,8 @@ impl LoopInner {
             // second lock (its done list) is needed to record it.
             let key = match reg.free.pop() {
                 Some(key) => key,
-                None => u32::try_from(reg.slots.len())
-                    .expect("more than 2^32 unfinished tasks on one loop"),
+                None if reg.slots.len() < REGISTRY_KEYS => reg.slots.len() as u32,
+                None => panic!("more than 2^31 unfinished tasks on one loop"),
             };
             // asyncio numbers tasks from 1.
             reg.next_id += 1;
@@ -1061,6 +1063,27 @@ impl LoopInner {
         trace::record(|| format!("task {id} spawned"));
         this.schedule(Runnable::Task(cell.clone()));
         Ok(cell)
+    }
+
+    /// Records a named task's name (at its creation, before its cell exists).
+    pub(crate) fn name_task(&self, id: u64, name: TaskName) {
+        self.names.lock().insert(id, name);
+    }
+
+    /// A named task's name, while its cell lives.
+    pub(crate) fn task_name(&self, id: u64) -> Option<String> {
+        self.names.lock().get(&id).map(|n| String::from(&**n))
+    }
+
+    /// Drops a named task's name (its cell is being dropped).
+    pub(crate) fn forget_task_name(&self, id: u64) {
+        let name = self.names.lock().remove(&id);
+        drop(name);
+    }
+
+    /// How many named tasks' names the loop keeps (tests: each goes with its task's cell).
+    pub(crate) fn named_tasks(&self) -> usize {
+        self.names.lock().len()
     }
 
     pub(crate) fn unregister(&self, key: u32) -> Option<TaskRc> {

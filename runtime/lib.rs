@@ -103,8 +103,14 @@ pub use task::{Task, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
 pub use time::{sleep, Sleep};
 
-/// Support for macros; not a public API.
+/// Support for macros and tests; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::gather::GatherTuple;
+
+    /// How many named tasks' names `lp` keeps: one per named task whose cell is still alive
+    /// (tests check that the entry goes with the last reference).
+    pub fn named_tasks(lp: &crate::EventLoop) -> usize {
+        lp.inner().named_tasks()
+    }
 }

@@ -48,7 +48,7 @@ where
 {
     or_panic(spawn_here(
         fut,
-        Some(Box::new(name.into().into_boxed_str())),
+        Some(name.into().into_boxed_str()),
         Location::caller(),
     ))
 }

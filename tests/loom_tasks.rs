@@ -251,6 +251,32 @@ fn a_task_handle_dropped_while_the_task_completes_drops_the_output_once() {
     });
 }
 
+/// A named task's handle on another thread reads its name before, during or after the task
+/// completes, and may drop the task's last reference (removing its entry from the loop's name
+/// table) while the loop spawns another named task (registry lock, then the table's): the name
+/// is always the task's own, and no entry is left once every reference is gone.
+/// Spec: TASK-2
+#[test]
+fn a_named_tasks_name_reads_the_same_on_any_thread_until_its_last_handle_drops() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).build();
+        let task = lp.create_task_named("worker", async { 1u8 });
+        let r = task.task_ref();
+        let reader = thread::spawn("reader".into(), move || {
+            assert_eq!(r.name(), "worker", "TASK-2: a named task lost its name");
+        });
+        let out = lp.run_until_complete(async move {
+            let out = task.await.unwrap();
+            evloop::create_task_named("second", async {}).await.unwrap();
+            out
+        });
+        assert_eq!(out, 1);
+        reader.join().unwrap();
+        assert_eq!(evloop::__private::named_tasks(&lp), 0);
+        lp.close();
+    });
+}
+
 struct DropCount(Arc<AtomicUsize>);
 
 impl Drop for DropCount {

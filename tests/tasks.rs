@@ -83,6 +83,38 @@ fn awaiting_a_task_returns_its_output_and_done_reports_it() {
     });
 }
 
+/// A named task's name is read from the loop, not the task, and is kept for exactly as long as
+/// something can ask for it: after completion while a handle lives, gone with the last one.
+/// Spec: TASK-2
+#[test]
+fn a_tasks_name_stays_readable_after_it_completes_and_goes_with_its_last_handle() {
+    let lp = evloop::EventLoop::builder().virtual_time(true).build();
+    let named = lp.create_task_named("worker", async { 7 });
+    let unnamed = lp.create_task(async {});
+    let (r, u) = (named.task_ref(), unnamed.task_ref());
+    assert_eq!(evloop::__private::named_tasks(&lp), 1);
+    assert_eq!(lp.run_until_complete(named).unwrap(), 7);
+    lp.run_until_complete(unnamed).unwrap();
+    assert!(r.done());
+    assert_eq!(r.name(), "worker");
+    assert_eq!(format!("{r:?}").matches("\"worker\"").count(), 1);
+    assert_eq!(u.name(), format!("Task-{}", u.id()));
+    assert_eq!(r.id() + 1, u.id(), "ids are unchanged by names");
+    let again = r.clone();
+    drop(r);
+    assert_eq!(again.name(), "worker");
+    assert_eq!(evloop::__private::named_tasks(&lp), 1);
+    drop(again);
+    assert_eq!(evloop::__private::named_tasks(&lp), 0);
+
+    // No handle at all: the loop's own reference is the last, dropped at completion.
+    drop(lp.create_task_named("detached", async {}));
+    assert_eq!(evloop::__private::named_tasks(&lp), 1);
+    lp.run_until_complete(async {});
+    assert_eq!(evloop::__private::named_tasks(&lp), 0);
+    lp.close();
+}
+
 /// A future that counts its polls and fails if two of them overlap.
 struct Exclusive {
     polling: Arc<AtomicUsize>,

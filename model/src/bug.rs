@@ -55,11 +55,14 @@ pub enum Bug {
     /// Dropping a task's waker (without waking it) does not give back the reference count it
     /// owns, so the task's allocation is never freed.
     WakerLeak,
+    /// A named task's name leaves the loop's name table when the task completes, not when its
+    /// cell is dropped, so a handle that outlives the task shows `Task-<id>` instead.
+    NameDroppedAtCompletion,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 18] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -77,6 +80,7 @@ impl Bug {
         Bug::QueueDroppedWakeup,
         Bug::ThinRcLeak,
         Bug::WakerLeak,
+        Bug::NameDroppedAtCompletion,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -99,6 +103,7 @@ impl Bug {
             Bug::QueueDroppedWakeup => "queue_dropped_wakeup",
             Bug::ThinRcLeak => "thin_rc_leak",
             Bug::WakerLeak => "waker_leak",
+            Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
         }
     }
 

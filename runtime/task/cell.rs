@@ -63,8 +63,16 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// A task's own name (see [`TaskCell::name`]).
-pub(crate) type TaskName = Box<Box<str>>;
+/// A task's own name, kept in its loop's name table (see [`TaskCell::display_name`]).
+pub(crate) type TaskName = Box<str>;
+
+/// The top bit of [`TaskCell`]'s `registry_key`: the task has a name in its loop's table. A bit of
+/// an immutable plain field, so that telling named cells apart costs no lock and no atomic read
+/// (an atomic would be one more scheduling point per cell in every model-checked run).
+const NAMED: u32 = 1 << 31;
+
+/// How many registry keys there are: the top bit of the `u32` is [`NAMED`].
+pub(crate) const REGISTRY_KEYS: usize = NAMED as usize;
 
 /// The shared reference every part of the runtime holds to a task: one word (T), derefs to the
 /// header. The field is private, so that only this module reaches the body (P).
@@ -83,14 +91,14 @@ impl Deref for TaskRc {
 /// [`TaskRc`].
 pub(crate) struct TaskCell {
     pub(crate) id: u64,
-    /// Boxed twice so that the usual unnamed task pays one word, not two: the cell is most of
-    /// what a parked task costs.
-    pub(crate) name: Option<TaskName>,
     pub(crate) created_at: &'static Location<'static>,
     pub(crate) state: State,
     /// Slot in the loop's registry (R4), chosen before the cell is made and never changed, so
-    /// it needs no lock; `u32` like the registry's keys, beside the 32-bit state word.
-    pub(crate) registry_key: u32,
+    /// it needs no lock; `u32` like the registry's keys, beside the 32-bit state word. Its top
+    /// bit is [`NAMED`]: a name would cost every cell a word for what few tasks have (the cell is
+    /// most of what a parked task costs), so names live in the loop's table, keyed by `id`, and
+    /// leave it when the cell is dropped.
+    registry_key: u32,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<LoopInner>,
 }
@@ -174,10 +182,18 @@ impl TaskRc {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let registry_key = match name {
+            Some(name) => {
+                // Before the cell exists, so nobody can see it nameless. The caller may hold the
+                // registry lock: the name table's lock is a leaf.
+                lp.name_task(id, name);
+                registry_key | NAMED
+            }
+            None => registry_key,
+        };
         TaskRc(ThinArc::new(
             TaskCell {
                 id,
-                name,
                 created_at,
                 state: State::new_scheduled(),
                 registry_key,
@@ -255,10 +271,12 @@ impl TaskRc {
 impl TaskCell {
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
-        match &self.name {
-            Some(n) => String::from(&***n),
-            None => format!("Task-{}", self.id),
-        }
+        let named = if self.registry_key & NAMED != 0 {
+            self.lp.task_name(self.id)
+        } else {
+            None
+        };
+        named.unwrap_or_else(|| format!("Task-{}", self.id))
     }
 
     /// Asks for cancellation and wakes the task so it is cancelled at its next suspension point
@@ -354,7 +372,10 @@ impl TaskCell {
         if report {
             self.report_unretrieved_panic();
         }
-        let registered = self.lp.unregister(self.registry_key);
+        if bug::enabled(Bug::NameDroppedAtCompletion) && self.registry_key & NAMED != 0 {
+            self.lp.forget_task_name(self.id);
+        }
+        let registered = self.lp.unregister(self.registry_key & !NAMED);
         entries.drain_in_order(|entry| self.dispatch(entry));
         drop(registered);
     }
@@ -408,6 +429,17 @@ impl TaskCell {
             created_at = %self.created_at,
             "Task exception was never retrieved: the task panicked and no handle observed it"
         );
+    }
+}
+
+impl Drop for TaskCell {
+    /// A named task's entry goes with its cell, so the name is there for as long as anything can
+    /// ask for it (a handle, a report), also after completion. `lp` is still alive here: fields
+    /// are dropped after this.
+    fn drop(&mut self) {
+        if self.registry_key & NAMED != 0 {
+            self.lp.forget_task_name(self.id);
+        }
     }
 }
 
