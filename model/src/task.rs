@@ -10,11 +10,11 @@
 //!
 //! [`ThinArc`] is one word instead: a pointer to the allocation's start, where the header lies at
 //! offset 0, followed by a `&'static` table of plain functions made for the body's type (taking a
-//! reference, dropping one, reaching the body), then the body:
+//! reference, dropping one, reaching the body, the waker's four), then the body:
 //!
 //! ```text
 //! Arc's counts | header H | vtable | body B
-//!              ^ ThinArc points here (and so does a std waker's data)
+//!              ^ ThinArc points here (and so does every task waker's data)
 //! ```
 //!
 //! The allocation is an ordinary `Arc` of the typed value, made by the backend's `Arc` (loom's
