@@ -172,6 +172,36 @@ fn wakers_woken_after_completion_or_after_the_loop_is_gone_are_no_ops() {
     });
 }
 
+/// Wakers of a task dropped without being woken, one on another thread while the loop runs and
+/// one after the task completed and the loop was closed and dropped: each gives back the
+/// reference it held, so the task and the loop are freed (loom reports any `Arc` left at the end
+/// of an interleaving).
+/// Spec: MODEL-3
+#[test]
+fn wakers_dropped_unwoken_give_back_their_reference_to_the_task() {
+    check(|| {
+        let slot: Arc<Mutex<Vec<Waker>>> = Arc::new(Mutex::new(Vec::new()));
+        let s = slot.clone();
+        let lp = Builder::new().virtual_time(true).build();
+        let task = lp.create_task(std::future::poll_fn(move |cx| {
+            let mut wakers = s.lock();
+            wakers.push(cx.waker().clone());
+            wakers.push(cx.waker().clone());
+            Poll::Ready(1u8)
+        }));
+        let s2 = slot.clone();
+        let helper = thread::spawn("dropper".into(), move || {
+            let w = s2.lock().pop();
+            drop(w);
+        });
+        assert_eq!(lp.run_until_complete(task).unwrap(), 1);
+        lp.close();
+        drop(lp);
+        helper.join().unwrap();
+        slot.lock().clear();
+    });
+}
+
 /// A `Task` handle awaited on one worker while the task completes on another: the output is
 /// delivered exactly once.
 /// Spec: TASK-2, TASK-5, THREAD-1

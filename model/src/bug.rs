@@ -49,17 +49,20 @@ pub enum Bug {
     /// A queue getter (or putter) woken and then dropped before it ran does not pass its wake-up
     /// on, so the item (or room) it was woken for waits while the next waiter sleeps.
     QueueDroppedWakeup,
-    /// A named task's name leaves the loop's name table when the task completes, not when its
-    /// cell is dropped, so a handle that outlives the task shows `Task-<id>` instead.
-    NameDroppedAtCompletion,
     /// Dropping a task's one-word pointer does not give back the reference count it owns, so
     /// the task's allocation is never freed.
     ThinRcLeak,
+    /// Dropping a task's waker (without waking it) does not give back the reference count it
+    /// owns, so the task's allocation is never freed.
+    WakerLeak,
+    /// A named task's name leaves the loop's name table when the task completes, not when its
+    /// cell is dropped, so a handle that outlives the task shows `Task-<id>` instead.
+    NameDroppedAtCompletion,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 18] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -75,8 +78,9 @@ impl Bug {
         Bug::StaleWakeup,
         Bug::MovePinnedFuture,
         Bug::QueueDroppedWakeup,
-        Bug::NameDroppedAtCompletion,
         Bug::ThinRcLeak,
+        Bug::WakerLeak,
+        Bug::NameDroppedAtCompletion,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -97,8 +101,9 @@ impl Bug {
             Bug::StaleWakeup => "stale_wakeup",
             Bug::MovePinnedFuture => "move_pinned_future",
             Bug::QueueDroppedWakeup => "queue_dropped_wakeup",
-            Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
             Bug::ThinRcLeak => "thin_rc_leak",
+            Bug::WakerLeak => "waker_leak",
+            Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
         }
     }
 

@@ -1,7 +1,7 @@
 //! The world evloop runs in.
 //!
 //! This crate is the only place that names `std::sync`, `std::thread`, loom or shuttle. The runtime
-//! takes every atomic, lock, condition variable, thread, thread-local, waker adapter and clock from
+//! takes every atomic, lock, condition variable, thread, thread-local, task waker and clock from
 //! here, so the code that ships is the code the model checkers explore.
 //!
 //! | backend  | chosen by             | threads / memory model                   | clock            |
@@ -10,8 +10,8 @@
 //! | loom     | feature `loom`        | every interleaving within a bound        | always virtual   |
 //! | shuttle  | feature `shuttle`     | randomized / PCT schedules               | always virtual   |
 //!
-//! The surface is shaped like the strictest backend: `lock()` never reports poisoning, the waker
-//! adapter works on loom's `Arc`, and there is no real time under a model checker.
+//! The surface is shaped like the strictest backend: `lock()` never reports poisoning, a task's
+//! wakers own counts of loom's `Arc`, and there is no real time under a model checker.
 
 // `deny`, not `forbid`: the one-word task pointer (`task::ThinArc`) is allowed `unsafe` on its
 // items alone; each block says why it is sound.

@@ -10,11 +10,11 @@
 //!
 //! [`ThinArc`] is one word instead: a pointer to the allocation's start, where the header lies at
 //! offset 0, followed by a `&'static` table of plain functions made for the body's type (taking a
-//! reference, dropping one, reaching the body), then the body:
+//! reference, dropping one, reaching the body, the waker's four), then the body:
 //!
 //! ```text
 //! Arc's counts | header H | vtable | body B
-//!              ^ ThinArc points here (and so does a std waker's data)
+//!              ^ ThinArc points here (and so does every task waker's data)
 //! ```
 //!
 //! The allocation is an ordinary `Arc` of the typed value, made by the backend's `Arc` (loom's
@@ -24,10 +24,15 @@
 //! `Arc::increment_strong_count` and given back with `Arc::from_raw`, each through the table,
 //! which knows the typed `Arc`.
 //!
-//! The task's waker is made from the typed `Arc` (`std::task::Wake` needs a sized one): when it
-//! fires, its reference becomes a `ThinArc` with `Arc::into_raw` (no reference count traffic)
-//! and goes to [`Wake::wake`]. Under loom the waker is a small std-`Arc` adapter holding a clone
-//! of the loom `Arc`, so loom still sees every reference a waker keeps alive.
+//! The task's waker is made from the same pointer: its data is the allocation's start and its
+//! functions (a `RawWakerVTable`, part of the body type's table) are the `ThinArc`'s own
+//! operations, so a waker clone is one more strong count of the typed `Arc`, a wake hands the
+//! waker's count to [`Wake::wake`] as a `ThinArc`, and a drop gives it back. Nothing is stored in
+//! the task for it: [`ThinArc::with_waker`] lends a poll a waker made on the stack over the
+//! pointer the poller holds (no count traffic), and only clones own a count. Every waker's count
+//! is one of the backend's `Arc` counts, so under loom too a waker that is never given back is
+//! reported as a leak (the `waker_leak` bug), and a waker can be told to be a given task's
+//! ([`ThinArc::is_waker_of`]) on every backend.
 //!
 //! This module holds the `unsafe` code the pointer needs (each block says why it is sound); the
 //! runtime builds on its safe API. The body is reached only as a shared reference
@@ -37,18 +42,17 @@
 use crate::bug::{self, Bug};
 use crate::sync::Arc;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
-use std::task::Waker;
+use std::task::{RawWaker, RawWakerVTable, Waker};
 
 /// A task header: what a task's waker calls, and the erased type of its body.
 pub trait Wake: Sized + Send + Sync + 'static {
     /// The body as every holder of a [`ThinArc`] sees it (e.g. a lock around a trait object).
     type Body: ?Sized + Sync;
 
-    /// Called by `Waker::wake` with the reference the waker held (std and shuttle; under loom
-    /// the waker's reference is an adapter's, so `wake_by_ref` is called instead), from any
-    /// thread.
+    /// Called by `Waker::wake` with the reference the waker held, from any thread.
     fn wake(this: ThinArc<Self>);
 
     /// Called by `Waker::wake_by_ref`, from any thread. `to_owned` makes a new reference, for
@@ -80,14 +84,17 @@ struct Prefix<H: Wake> {
     vtable: &'static VTable<H>,
 }
 
-/// What a [`ThinArc`] needs to know of the body's type, made once per body type.
+/// What a [`ThinArc`] and the task's wakers need to know of the body's type, made once per body
+/// type.
 struct VTable<H: Wake> {
+    /// The wakers' functions. Every waker carries a pointer to this field of the table its
+    /// allocation stores, never to a copy of the constant, so all wakers of one task have the
+    /// same vtable pointer and `Waker::will_wake` recognises them.
+    waker: RawWakerVTable,
     clone: fn(&ThinArc<H>) -> ThinArc<H>,
     /// Gives back the count the pointer owns; see [`drop_ref`].
     drop: unsafe fn(NonNull<Prefix<H>>),
     body: fn(&ThinArc<H>) -> &H::Body,
-    /// The allocation's size from the header on ([`ThinArc::contains`]).
-    size: usize,
 }
 
 /// The table for body type `B`, as a constant so that a reference to it is `'static`.
@@ -95,10 +102,15 @@ struct VTableOf<H, B>(PhantomData<(H, B)>);
 
 impl<H: Wake, B: Erase<H>> VTableOf<H, B> {
     const VTABLE: VTable<H> = VTable {
+        waker: RawWakerVTable::new(
+            waker_clone::<H, B>,
+            waker_wake::<H>,
+            waker_wake_by_ref::<H, B>,
+            waker_drop::<H, B>,
+        ),
         clone: clone_ref::<H, B>,
         drop: drop_ref::<H, B>,
         body: body_of::<H, B>,
-        size: std::mem::size_of::<Alloc<H, B>>(),
     };
 }
 
@@ -116,9 +128,9 @@ pub struct ThinArc<H: Wake> {
 
 // SAFETY: a `ThinArc<H>` is an `Arc<Alloc<H, B>>` with its body type erased, and it gives out
 // only what that `Arc` does (shared references to the header and to the erased body, clones,
-// the drop). That `Arc` is `Send` and `Sync` when `Alloc<H, B>` is both: `H` is (a bound of
-// `Wake`), `B` is (a bound of `Erase`, required by `ThinArc::new`, the only way to make one), and
-// the table holds plain function pointers and a size.
+// the drop, wakers that do the same). That `Arc` is `Send` and `Sync` when `Alloc<H, B>` is
+// both: `H` is (a bound of `Wake`), `B` is (a bound of `Erase`, required by `ThinArc::new`, the
+// only way to make one), and the table holds plain function pointers.
 #[allow(unsafe_code)]
 unsafe impl<H: Wake> Send for ThinArc<H> {}
 
@@ -128,25 +140,45 @@ unsafe impl<H: Wake> Sync for ThinArc<H> {}
 
 impl<H: Wake> ThinArc<H> {
     /// Moves `header` and `body` into a new shared allocation and returns the thin pointer to
-    /// it. The task's waker (it keeps one reference and calls [`Wake`]) is handed to `install`
-    /// with the still typed body, before anyone else can reach it.
-    pub fn new<B: Erase<H>>(header: H, body: B, install: impl FnOnce(&B, Waker)) -> Self {
+    /// it.
+    pub fn new<B: Erase<H>>(header: H, body: B) -> Self {
         let typed = Arc::new(Alloc {
             header,
             vtable: &VTableOf::<H, B>::VTABLE,
             body,
         });
-        install(&typed.body, imp::waker(&typed));
-        ThinArc::from_typed(typed)
-    }
-
-    /// Takes over the typed `Arc`'s reference: no count traffic.
-    fn from_typed<B: Erase<H>>(typed: Arc<Alloc<H, B>>) -> Self {
         let raw = Arc::into_raw(typed).cast_mut().cast::<Prefix<H>>();
         ThinArc {
             ptr: NonNull::new(raw).expect("`Arc::into_raw` is never null"),
             _owns: PhantomData,
         }
+    }
+
+    /// Takes over the count a waker owned.
+    ///
+    /// # Safety
+    /// `data` is the data pointer of a waker made by this module (so a `ThinArc`'s `ptr`), and
+    /// the count that waker owns is handed over: the waker is not used again.
+    #[allow(unsafe_code)]
+    unsafe fn from_waker_data(data: *const ()) -> Self {
+        ThinArc {
+            // SAFETY: a waker's data is a `ThinArc`'s pointer, which is never null.
+            ptr: unsafe { NonNull::new_unchecked(data.cast_mut().cast::<Prefix<H>>()) },
+            _owns: PhantomData,
+        }
+    }
+
+    /// A `ThinArc` for a waker's count that must not be given back: for the waker functions that
+    /// only borrow the waker.
+    ///
+    /// # Safety
+    /// `data` is the data pointer of a waker made by this module, live for as long as the result
+    /// is used (it or the pointer it borrows owns a count).
+    #[allow(unsafe_code)]
+    unsafe fn borrow_waker_data(data: *const ()) -> ManuallyDrop<Self> {
+        // SAFETY: see this function's contract; the `ManuallyDrop` keeps the count from being
+        // given back.
+        ManuallyDrop::new(unsafe { ThinArc::from_waker_data(data) })
     }
 
     #[allow(unsafe_code)]
@@ -164,18 +196,36 @@ impl<H: Wake> ThinArc<H> {
         (self.vtable().body)(self)
     }
 
-    /// True when `addr` lies inside this allocation, from the header to the body's end.
-    pub fn contains<T: ?Sized>(&self, addr: *const T) -> bool {
-        let start = self.ptr.as_ptr() as usize;
-        (addr.cast::<u8>() as usize).wrapping_sub(start) < self.vtable().size
+    /// The waker over this pointer, not yet owning a count of its own.
+    fn raw_waker(&self) -> RawWaker {
+        RawWaker::new(self.ptr.as_ptr().cast_const().cast(), &self.vtable().waker)
     }
 
-    /// True when `waker` is the waker [`ThinArc::new`] made for this allocation, or a clone of
-    /// it, whatever `Context` carries it. Under loom the waker is an adapter's, whose data is the
-    /// adapter, so the answer there is always false: callers keep a check of their own that
-    /// works on every backend.
+    /// Runs `f` with a waker for this allocation lent for the call: made on the stack, it takes
+    /// no count (the count `self` owns keeps the allocation alive for the call) and is never
+    /// dropped. Its clones own counts of their own.
+    #[allow(unsafe_code)]
+    pub fn with_waker<R>(&self, f: impl FnOnce(&Waker) -> R) -> R {
+        // SAFETY: the functions in the table keep `RawWaker`'s contract for a data pointer that
+        // is a live allocation's start (see `waker_clone` and below), from any thread (the
+        // allocation is `Send` and `Sync`, see `ThinArc`'s `Send`). This waker owns no count, so
+        // it must not be dropped nor woken by value: it is in a `ManuallyDrop` that is never
+        // dropped, and `f` gets only a shared reference to it (`wake` needs the waker by value;
+        // `clone` and `wake_by_ref` only borrow it). The allocation outlives it: `self` is
+        // borrowed for the whole call and owns a count.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(self.raw_waker()) });
+        f(&waker)
+    }
+
+    /// A waker for this allocation that owns a count of its own.
+    pub fn waker(&self) -> Waker {
+        self.with_waker(Waker::clone)
+    }
+
+    /// True when `waker` is a waker of this allocation, whatever `Context` carries it.
     pub fn is_waker_of(&self, waker: &Waker) -> bool {
-        imp::is_waker_of(waker, self.ptr.as_ptr().cast_const().cast())
+        ptr::eq(waker.data(), self.ptr.as_ptr().cast_const().cast())
+            && ptr::eq(waker.vtable(), &self.vtable().waker)
     }
 
     /// True when both point to the same allocation.
@@ -224,9 +274,9 @@ fn typed<H: Wake, B: Erase<H>>(this: &ThinArc<H>) -> &Alloc<H, B> {
 /// A new pointer with a count of its own.
 #[allow(unsafe_code)]
 fn clone_ref<H: Wake, B: Erase<H>>(this: &ThinArc<H>) -> ThinArc<H> {
-    // SAFETY: `this.ptr` was made by `Arc::into_raw` of an `Arc<Alloc<H, B>>` (see `from_typed`;
-    // `B` is the table's type) and `this` owns a count, so the allocation is alive; the count
-    // taken here is the new pointer's.
+    // SAFETY: `this.ptr` was made by `Arc::into_raw` of an `Arc<Alloc<H, B>>` (see `new`; `B` is
+    // the table's type) and `this` owns a count, so the allocation is alive; the count taken
+    // here is the new pointer's.
     unsafe { Arc::increment_strong_count(this.ptr.as_ptr().cast::<Alloc<H, B>>()) };
     ThinArc {
         ptr: this.ptr,
@@ -256,54 +306,51 @@ unsafe fn drop_ref<H: Wake, B: Erase<H>>(ptr: NonNull<Prefix<H>>) {
     drop(typed);
 }
 
-#[cfg(not(feature = "loom"))]
-mod imp {
-    use super::{Alloc, Erase, ThinArc, Wake};
-    use std::sync::Arc;
-    use std::task::Waker;
+// The waker functions. Their common contract (`RawWakerVTable`'s): `data` is the data pointer of
+// a waker made by this module (`ThinArc::raw_waker`: a `ThinArc`'s pointer, the start of a live
+// `Alloc<H, B>` whose table is `B`'s), and the waker it belongs to owns a count, or (the borrowed
+// waker of `with_waker`) is only lent while a `ThinArc` owning one is borrowed; `wake` and `drop`
+// are only called on wakers that own their count, which they consume.
 
-    impl<H: Wake, B: Erase<H>> std::task::Wake for Alloc<H, B> {
-        fn wake(self: Arc<Self>) {
-            H::wake(ThinArc::from_typed(self))
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            H::wake_by_ref(&self.header, || ThinArc::from_typed(self.clone()))
-        }
-    }
-
-    /// The waker is the task's own `Arc`: one count, no allocation.
-    pub(super) fn waker<H: Wake, B: Erase<H>>(typed: &Arc<Alloc<H, B>>) -> Waker {
-        Waker::from(typed.clone())
-    }
-
-    pub(super) fn is_waker_of(waker: &Waker, start: *const ()) -> bool {
-        // A waker made from an `Arc<W>` carries the `W`'s address as its data.
-        std::ptr::eq(waker.data(), start)
-    }
+/// A new waker with a count of its own.
+#[allow(unsafe_code)]
+unsafe fn waker_clone<H: Wake, B: Erase<H>>(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a live `ThinArc`'s pointer (the waker functions' contract); borrowed
+    // only, never dropped.
+    let this = unsafe { ThinArc::<H>::borrow_waker_data(data) };
+    // SAFETY: the pointer came from `Arc::into_raw` of an `Arc<Alloc<H, B>>` (the table, whose
+    // function this is, is `B`'s) and the allocation is alive; the count taken here is the new
+    // waker's.
+    unsafe { Arc::increment_strong_count(data.cast::<Alloc<H, B>>()) };
+    this.raw_waker()
 }
 
-#[cfg(feature = "loom")]
-mod imp {
-    use super::{Alloc, Erase, ThinArc, Wake};
-    use std::task::Waker;
+/// The waker's count becomes the `ThinArc` that [`Wake::wake`] takes: no count traffic.
+#[allow(unsafe_code)]
+unsafe fn waker_wake<H: Wake>(data: *const ()) {
+    // SAFETY: `wake` consumes a waker that owns its count (the contract above), handed over here.
+    H::wake(unsafe { ThinArc::from_waker_data(data) })
+}
 
-    /// `std::task::Wake` wants a std `Arc`; this one holds a clone of the task's loom `Arc`.
-    struct Adapter<H: Wake, B>(loom::sync::Arc<Alloc<H, B>>);
+#[allow(unsafe_code)]
+unsafe fn waker_wake_by_ref<H: Wake, B: Erase<H>>(data: *const ()) {
+    // SAFETY: `data` is a live `ThinArc`'s pointer (the contract above); borrowed only, never
+    // dropped.
+    let this = unsafe { ThinArc::<H>::borrow_waker_data(data) };
+    H::wake_by_ref(&this, || clone_ref::<H, B>(&this))
+}
 
-    impl<H: Wake, B: Erase<H>> std::task::Wake for Adapter<H, B> {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.wake_by_ref()
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            H::wake_by_ref(&self.0.header, || ThinArc::from_typed(self.0.clone()))
-        }
+/// Gives back the waker's count.
+#[allow(unsafe_code)]
+unsafe fn waker_drop<H: Wake, B: Erase<H>>(data: *const ()) {
+    // SAFETY: `drop` consumes a waker that owns its count (the contract above): the count made
+    // with `Arc::into_raw` of an `Arc<Alloc<H, B>>` (or taken with `increment_strong_count` on
+    // it) is given back here, once.
+    let typed = unsafe { Arc::from_raw(data.cast::<Alloc<H, B>>()) };
+    if bug::enabled(Bug::WakerLeak) {
+        // Injected: the waker's count is never given back, so the task is never freed.
+        std::mem::forget(typed);
+        return;
     }
-
-    pub(super) fn waker<H: Wake, B: Erase<H>>(typed: &loom::sync::Arc<Alloc<H, B>>) -> Waker {
-        Waker::from(std::sync::Arc::new(Adapter(typed.clone())))
-    }
-
-    pub(super) fn is_waker_of(_waker: &Waker, _start: *const ()) -> bool {
-        false
-    }
+    drop(typed);
 }

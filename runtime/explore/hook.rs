@@ -348,12 +348,10 @@ fn describe_waits(hook: &Hook) {
     let mut awaits = Vec::new();
     for waiting in &tasks {
         let mine = waiting.cell().own_waker();
-        let awaited = mine.and_then(|mine| {
-            tasks.iter().find(|other| {
-                other.cell().done.lock().entries.iter().any(|e| match e {
-                    crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
-                    _ => false,
-                })
+        let awaited = tasks.iter().find(|other| {
+            other.cell().done.lock().entries.iter().any(|e| match e {
+                crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
+                _ => false,
             })
         });
         let what = match awaited {

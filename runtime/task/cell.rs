@@ -4,24 +4,26 @@
 //! Access rights (each use cites the rule it relies on):
 //! - **R1** `state`: anyone, only through the named transitions in [`super::state`].
 //! - **R2** `body`: polled only by the runner that won `transition_to_running` (TASK-3), so the lock
-//!   is never contended while polling; the outcome is taken only once `state` says COMPLETE. The
-//!   body also keeps the task's own waker, and drops it with the future (completion, cancellation,
-//!   tear-down), which breaks the cell → waker → cell cycle. Reached only through
-//!   [`TaskRc::with_body`], which pins it (P below).
+//!   is never contended while polling; the outcome is taken only once `state` says COMPLETE.
+//!   Reached only through [`TaskRc::with_body`], which pins it (P below).
+//! - **W** the task's waker is not stored anywhere in the cell: the poll lends the future a waker
+//!   made on the stack from the [`TaskRc`] it runs (`ThinArc::with_waker`: data = the
+//!   allocation's start, no count taken), and only a clone owns a count. A clone the future keeps
+//!   inside itself is a cell → waker → cell cycle, broken when the future is dropped (completion,
+//!   cancellation, tear-down); nothing else in the cell holds one.
 //!
 //! **P**: the future is stored in the task's one allocation, after the header (the body, erased
 //! to `Mutex<dyn Body>`), not in a box of its own: one allocation per task instead of two.
 //! Polling it needs `Pin<&mut _>`, which safe code cannot make from a lock guard inside an `Arc`,
-//! so [`TaskRc::with_body`] holds the crate's one `unsafe` block (the task pointer's own
-//! `unsafe` code is in the model crate, T below). What it relies on:
+//! so [`TaskRc::with_body`] holds the crate's one `unsafe` block (the task pointer's own are in
+//! the model crate, T below). What it relies on:
 //! - the allocation is never moved: it is created inside its `Arc` and only ever reached through
 //!   one; the one-word pointer over it (`evloop_model::task::ThinArc`) gives out the body only
 //!   as a shared reference, never by value, as `&mut` or through `get_mut` / `try_unwrap` /
 //!   `into_inner`, so it stays at one address until the last reference drops it in place;
 //! - the body is reachable only through the [`TaskRc`]'s private field, in this module, and every
-//!   access to it goes through `with_body`, which hands out only `Pin<&mut dyn Body>` (apart from
-//!   the typed body's creation, which writes the waker in before the task is shared or polled,
-//!   when nothing is pinned yet); the stage is replaced in place with
+//!   access to it goes through `with_body`, which hands out only `Pin<&mut dyn Body>`; the stage
+//!   is replaced in place with
 //!   `Pin::set` (`Stage::finish`), which drops the future where it lies before reusing its memory;
 //! - dropping the allocation drops the body in place, future included, before the memory is
 //!   freed.
@@ -36,13 +38,14 @@
 //!
 //! **T**: a [`TaskRc`] is one word (`evloop_model::task::ThinArc`): a pointer to the header at
 //! the allocation's start, owning one strong count of the typed `Arc`, with the body's type
-//! known only to a table of functions stored after the header. A fat `Arc<TaskCell<dyn Body>>`
+//! known only to a table of functions stored after the header (the waker's functions included,
+//! W). A fat `Arc<TaskCell<dyn Body>>`
 //! computed the header's place from the body's alignment at every dereference (~30 instructions
 //! per task step) and made every holder (registry slot, queue item, handle) a word longer. The
 //! `unsafe` code of the pointer is in the model crate (each block says why it is sound); what it
 //! relies on, that every count taken is given back exactly once, is checked by the model
-//! checker's leak report at the end of every model (the `thin_rc_leak` bug: a drop that keeps
-//! its count is reported as a leaked `Arc`).
+//! checker's leak report at the end of every model (the `thin_rc_leak` and `waker_leak` bugs: a
+//! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
 use crate::entries::Entries;
 use crate::event_loop::LoopInner;
@@ -58,7 +61,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::panic::Location;
 use std::pin::Pin;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// A task's own name, kept in its loop's name table (see [`TaskCell::display_name`]).
 pub(crate) type TaskName = Box<str>;
@@ -189,10 +192,6 @@ impl TaskRc {
             }
             None => registry_key,
         };
-        // The waker has to be made from the typed allocation (it is a sized `Arc`), so it is made
-        // here rather than at the first poll, and kept in the body with the future (R2).
-        // Installed through the typed body, before it is shared or polled: nothing is pinned
-        // yet (P).
         TaskRc(ThinArc::new(
             TaskCell {
                 id,
@@ -209,7 +208,6 @@ impl TaskRc {
                 lp,
             },
             Mutex::new(Stage::new(fut)),
-            |body, waker| body.lock().set_waker(waker),
         ))
     }
 
@@ -249,20 +247,25 @@ impl TaskRc {
         }
     }
 
-    /// True when `waker` is this task's own waker, i.e. the task's poll is running with it: the
-    /// waker is stored in the cell's body and the poll hands the future a `Context` made on that
-    /// very slot, so a waker reference pointing into the cell's memory is one; a combinator that
-    /// re-wraps a clone of it in a `Context` of its own is caught by the waker's data pointer
-    /// (`is_waker_of`, which says false on a model backend whose wakers are adapters; the first
-    /// comparison works on every backend). Address comparisons: no lock (the body's is held by
-    /// that very poll) and no waker to make and drop.
-    pub(crate) fn is_polled_with(&self, waker: &Waker) -> bool {
-        self.0.contains(waker) || self.0.is_waker_of(waker)
+    /// Polls the future with the task's waker lent for the poll (W). R2: the caller won
+    /// `transition_to_running`.
+    fn poll_body(&self) -> Poll<Outcome> {
+        self.0
+            .with_waker(|waker| self.with_body(|body| body.poll(&mut Context::from_waker(waker))))
     }
 
-    /// A clone of the task's waker while its future is alive (diagnostics).
-    pub(crate) fn own_waker(&self) -> Option<Waker> {
-        self.with_body(|body| body.waker())
+    /// True when `waker` is one of this task's wakers, i.e. (for the waker of a `Context`) the
+    /// task's poll is running with it: the one the poll lends and every clone of it, so a
+    /// combinator that re-wraps a clone in a `Context` of its own is caught too. Two address
+    /// comparisons (the waker's data is the allocation's start, its vtable the table's): no
+    /// lock (the body's is held by that very poll) and no waker to make and drop.
+    pub(crate) fn is_polled_with(&self, waker: &Waker) -> bool {
+        self.0.is_waker_of(waker)
+    }
+
+    /// A clone of the task's waker (diagnostics: `Waker::will_wake` tells its clones).
+    pub(crate) fn own_waker(&self) -> Waker {
+        self.0.waker()
     }
 }
 
@@ -323,7 +326,7 @@ impl TaskCell {
             Run::Poll => {
                 trace::record(|| format!("task {} polled", cell.id));
                 // R2: we won transition_to_running, so this lock is ours alone.
-                let polled = this.with_body(|body| body.poll());
+                let polled = this.poll_body();
                 match polled {
                     Poll::Pending => match cell.state.transition_to_idle() {
                         Idle::Parked => {
