@@ -18,7 +18,7 @@ use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
 use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc, REGISTRY_KEYS};
 use crate::task::{Task, TaskRef};
-use crate::turn::{run_worker, Sched};
+use crate::turn::{run_worker, Inbox, Sched};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
@@ -269,6 +269,14 @@ impl Drop for LoopOwner {
 
 pub(crate) struct LoopInner {
     pub(crate) sched: Mutex<Sched>,
+    /// With several workers, where `schedule` pushes (the ready queue's tail, see `turn::Inbox`),
+    /// so that producers and workers do not meet at `sched` for every item.
+    pub(crate) inbox: Mutex<Inbox>,
+    /// With several workers: parked workers with no wakeup on its way (`Sched::idle` minus
+    /// `Sched::notified`), readable without `sched`. Stored only under `sched`, counted up before
+    /// the parking worker's last look at the inbox (see `turn::park`); a producer takes `sched`
+    /// to notify only while it is non-zero.
+    pub(crate) parked: AtomicUsize,
     pub(crate) wakeup: Condvar,
     pub(crate) clock: Clock,
     pub(crate) config: Config,
@@ -335,6 +343,8 @@ impl EventLoop {
     fn with_config(config: Config) -> EventLoop {
         let inner = Arc::new(LoopInner {
             sched: Mutex::new(Sched::default()),
+            inbox: Mutex::new(Inbox::default()),
+            parked: AtomicUsize::new(0),
             wakeup: Condvar::new(),
             clock: Clock::new(config.virtual_time),
             registry: Mutex::new(Registry::default()),
@@ -852,6 +862,9 @@ impl LoopInner {
     /// thread. On a closed loop the item is dropped — outside the lock, since it may own user
     /// values whose destructors call back into the loop.
     pub(crate) fn schedule(&self, item: Runnable) {
+        if self.config.workers > 1 {
+            return self.schedule_shared(item);
+        }
         let rejected = {
             let mut s = self.sched.lock();
             if s.closed {
@@ -879,6 +892,51 @@ impl LoopInner {
             }
         };
         drop(rejected);
+    }
+
+    /// `schedule` with several workers: push to the inbox, and take `sched` only when a worker is
+    /// parked (the protocol is in `turn::park`).
+    #[inline(never)]
+    fn schedule_shared(&self, item: Runnable) {
+        // Injected: "is anyone parked?" asked before the push, so workers that look at the inbox
+        // and park in between are counted neither by this read nor by their look.
+        let early = bug::enabled(Bug::InboxParkedReadEarly).then(|| {
+            let parked = self.parked.load(Ordering::SeqCst);
+            evloop_model::thread::yield_now();
+            parked
+        });
+        {
+            let mut inbox = self.inbox.lock();
+            if inbox.closed {
+                drop(inbox);
+                drop(item);
+                return;
+            }
+            inbox.items.push_back(item);
+        }
+        let parked = early.unwrap_or_else(|| self.parked.load(Ordering::SeqCst));
+        if parked == 0 {
+            trace::record(|| "queued an item in the inbox; nobody parked".into());
+            return;
+        }
+        let mut s = self.sched.lock();
+        let notify = s.claim_wakeup();
+        if notify {
+            s.publish_parked(self);
+        }
+        trace::record(|| {
+            format!(
+                "queued an item in the inbox; {parked} worker(s) parked without a wakeup{}",
+                if notify {
+                    ", notified one"
+                } else {
+                    ", one already notified"
+                }
+            )
+        });
+        if notify {
+            self.wakeup.notify_one();
+        }
     }
 
     pub(crate) fn add_timer(&self, when: Duration, cell: Arc<HandleCell>) {
@@ -1123,7 +1181,13 @@ impl LoopInner {
                 return Ok(());
             }
             s.closed = true;
-            (std::mem::take(&mut s.ready), s.timers.drain())
+            let mut ready = std::mem::take(&mut s.ready);
+            let mut inbox = self.inbox.lock();
+            inbox.closed = true;
+            // Behind what `ready` holds, as a worker's refill would have put it.
+            ready.append(&mut inbox.items);
+            drop(inbox);
+            (ready, s.timers.drain())
         };
         let tasks: Vec<TaskRc> = {
             let mut reg = self.registry.lock();

@@ -10,9 +10,11 @@
 //! With `workers(n > 1)` every worker runs this same loop on the one shared queue, so items are
 //! taken in FIFO order but may run at the same time (THREAD-1).
 //!
-//! Parking is decided under the `sched` lock that every producer also takes, so a producer either
-//! sees the worker counted in `idle` (and notifies it) or the worker sees the new item before it
-//! waits (LOOP-5: no lost unpark).
+//! With one worker, parking is decided under the `sched` lock that every producer also takes, so
+//! a producer either sees the worker counted in `idle` (and notifies it) or the worker sees the
+//! new item before it waits (LOOP-5: no lost unpark). With several, producers push to the
+//! `Inbox` without taking `sched` (workers take `sched` per chunk and per decision, and sharing
+//! it with every producer was what two workers cost most); see `park` for how no wake-up is lost.
 
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
@@ -24,6 +26,17 @@ use evloop_model::time::Stopwatch;
 use evloop_model::trace;
 use std::collections::VecDeque;
 use std::time::Duration;
+
+/// With several workers: the tail of the ready queue, where `schedule` pushes. Workers move all of
+/// it to the back of `Sched::ready` under both locks (`refill`), so everything in `ready` is older
+/// than everything here and the queue's FIFO order (LOOP-2) is `ready` then `items`. Lock order:
+/// `sched`, then the inbox; a producer never holds the inbox while it takes `sched`.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub(crate) items: VecDeque<Runnable>,
+    /// Set with `Sched::closed`, under both locks: the producer's check (LOOP-6).
+    pub(crate) closed: bool,
+}
 
 /// Everything the workers and producers share, under one lock.
 #[derive(Default)]
@@ -61,6 +74,15 @@ impl Sched {
         } else {
             false
         }
+    }
+
+    /// With several workers: stores for producers how many parked workers have no wakeup on its
+    /// way (`LoopInner::parked`), after every change to `idle` or `notified`. Only those need a
+    /// producer to take `sched`: a worker with a wakeup on its way decides again after taking
+    /// itself out of `idle` (`unparked`), and so finds what was pushed before this count said so.
+    pub(crate) fn publish_parked(&self, lp: &LoopInner) {
+        lp.parked
+            .store(self.idle.saturating_sub(self.notified), Ordering::SeqCst);
     }
 
     /// A parked worker has the lock again (notified, timed out, or woken spuriously).
@@ -111,11 +133,11 @@ fn run_turns(lp: &LoopInner, worker: usize) {
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
     loop {
-        let next = decide(lp, &mut s, worker);
+        let next = decide::<false>(lp, &mut s, worker);
         match next {
             Next::Stop => break,
             // Never spins: with one worker nobody else is ever busy.
-            Next::Park(timeout) => s = park(lp, s, worker, timeout),
+            Next::Park(timeout) => s = park::<false>(lp, s, worker, timeout),
             Next::RunTurn => {
                 // Nobody else takes from the queue: take the whole turn under one lock. The
                 // batch is empty here, so swapping the two buffers takes exactly the items ready
@@ -172,9 +194,9 @@ fn run_shared_turns(lp: &LoopInner, worker: usize) {
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
     loop {
-        match decide(lp, &mut s, worker) {
+        match decide::<true>(lp, &mut s, worker) {
             Next::Stop => break,
-            Next::Park(timeout) => s = park(lp, s, worker, timeout),
+            Next::Park(timeout) => s = park::<true>(lp, s, worker, timeout),
             Next::RunTurn => s = run_shared_turn(lp, worker, s, &mut batch),
         }
     }
@@ -183,8 +205,18 @@ fn run_shared_turns(lp: &LoopInner, worker: usize) {
 /// Waits for work: first, while another worker is busy, by yielding and deciding again
 /// (`SPINS_BEFORE_PARK`), then on the loop's condition variable. Returns with the lock held; the
 /// caller decides again.
+///
+/// `SHARED` (several workers, producers pushing to the `Inbox` without `sched`): no lost wake-up
+/// (LOOP-5) by a store-then-look on each side. The worker, holding `sched`, counts itself in
+/// `LoopInner::parked` and then looks at the inbox under its lock; a producer pushes under the
+/// inbox lock, lets it go, and then reads `parked`. The inbox lock orders the two looks: either
+/// the worker's look comes after the push (it sees the item and does not wait) or it comes
+/// before, and then the producer's read comes after the count and sees it, takes `sched` and
+/// notifies. The worker holds `sched` from its look until the wait lets it go, so that producer
+/// gets `sched` only once the worker really waits (or has been woken and has not yet taken itself
+/// back out, which `claim_wakeup` accounts for).
 #[inline]
-fn park<'a>(
+fn park<'a, const SHARED: bool>(
     lp: &'a LoopInner,
     mut s: MutexGuard<'a, Sched>,
     worker: usize,
@@ -199,7 +231,7 @@ fn park<'a>(
         drop(s);
         evloop_model::thread::yield_now();
         s = lp.sched.lock();
-        match decide(lp, &mut s, worker) {
+        match decide::<SHARED>(lp, &mut s, worker) {
             Next::Park(t) => timeout = t,
             // Work came (or a stop): the caller's `decide` finds it again.
             _ => return s,
@@ -212,15 +244,44 @@ fn park<'a>(
         evloop_model::thread::yield_now();
         s = lp.sched.lock();
     }
-    trace::record(|| format!("worker {worker} parks"));
     s.idle += 1;
+    if SHARED {
+        s.publish_parked(lp);
+        if !lp.inbox.lock().items.is_empty() {
+            // Pushed after `decide` looked, by a producer that may have read `parked` before
+            // this count: take it now rather than wait for a notify that may never come.
+            s.idle -= 1;
+            s.publish_parked(lp);
+            return s;
+        }
+    }
+    trace::record(|| format!("worker {worker} parks"));
     s = match timeout {
         Some(t) => lp.wakeup.wait_timeout(s, t),
         None => lp.wakeup.wait(s),
     };
     s.unparked();
+    if SHARED {
+        s.publish_parked(lp);
+    }
     trace::record(|| format!("worker {worker} unparked"));
     s
+}
+
+/// Moves the whole inbox to the back of the ready queue (several workers; under `sched`): the
+/// items `schedule` pushed since the last refill, which are all newer than what is in `ready`.
+/// An empty `ready` swaps buffers with the inbox, so a refill copies nothing in the common case.
+#[inline]
+fn refill(lp: &LoopInner, s: &mut Sched) {
+    let mut inbox = lp.inbox.lock();
+    if inbox.items.is_empty() {
+        return;
+    }
+    if s.ready.is_empty() {
+        std::mem::swap(&mut s.ready, &mut inbox.items);
+    } else {
+        s.ready.append(&mut inbox.items);
+    }
 }
 
 /// The most entries a worker takes from the shared queue under one lock. Bounded so that an
@@ -297,10 +358,19 @@ fn run_shared_turn<'a>(
     s
 }
 
-fn decide(lp: &LoopInner, s: &mut MutexGuard<'_, Sched>, worker: usize) -> Next {
+/// `SHARED`: several workers, so what producers queued is in the inbox until `refill` moves it,
+/// before the due timers (which go behind what was queued before they came due, TIME-1).
+fn decide<const SHARED: bool>(
+    lp: &LoopInner,
+    s: &mut MutexGuard<'_, Sched>,
+    worker: usize,
+) -> Next {
     loop {
         if s.stopping {
             return Next::Stop;
+        }
+        if SHARED {
+            refill(lp, s);
         }
         // Reading a real clock costs as much as the rest of a short turn; without timers
         // nothing below looks at it.

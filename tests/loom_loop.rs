@@ -31,6 +31,30 @@ fn call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost() {
     });
 }
 
+/// The same race on two workers, where `call_soon_threadsafe` pushes to the producers' inbox
+/// without taking the lock the workers decide under: the last worker to park counts itself parked
+/// and then looks at the inbox again, and the producer reads that count after its push, so one of
+/// them sees the other (LOOP-5). A lost wake leaves every thread blocked: a loom deadlock.
+/// Spec: LOOP-5
+#[test]
+fn call_soon_threadsafe_racing_the_last_of_two_workers_going_to_park_is_never_lost() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).workers(2).build();
+        let remote = lp.clone();
+        let fut = lp.create_future::<u32>();
+        let resolver = fut.resolver();
+        let producer = thread::spawn("producer".into(), move || {
+            remote.call_soon_threadsafe(move || {
+                resolver.resolve(5).unwrap();
+            });
+        });
+        let v = lp.run_until_complete(async move { fut.await.unwrap() });
+        assert_eq!(v, 5);
+        producer.join().unwrap();
+        lp.close();
+    });
+}
+
 /// The loop parks, is woken by a resolve from another thread, parks again and is woken by a
 /// second resolve: every wake reaches the parked loop, not only the first (LOOP-5). The helper
 /// keeps a third resolver alive, and blocks until the loop has seen both values, so nothing else

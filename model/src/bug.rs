@@ -58,11 +58,14 @@ pub enum Bug {
     /// A named task's name leaves the loop's name table when the task completes, not when its
     /// cell is dropped, so a handle that outlives the task shows `Task-<id>` instead.
     NameDroppedAtCompletion,
+    /// With several workers, `schedule` reads how many workers are parked before it pushes to the
+    /// inbox instead of after, so workers that park in between are never notified of the item.
+    InboxParkedReadEarly,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -81,6 +84,7 @@ impl Bug {
         Bug::ThinRcLeak,
         Bug::WakerLeak,
         Bug::NameDroppedAtCompletion,
+        Bug::InboxParkedReadEarly,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -104,6 +108,7 @@ impl Bug {
             Bug::ThinRcLeak => "thin_rc_leak",
             Bug::WakerLeak => "waker_leak",
             Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
+            Bug::InboxParkedReadEarly => "inbox_parked_read_early",
         }
     }
 
