@@ -391,6 +391,16 @@ fn decide<const SHARED: bool>(
         let next_deadline = s.timers.next_deadline();
         if lp.clock.is_virtual() {
             if s.busy == 0 && lp.inflight.load(Ordering::SeqCst) == 0 {
+                // Cross-thread work queues its wake (to the inbox, without `sched`) before it
+                // stops counting as in flight: the wake of work that ended since the refill
+                // above is in the inbox now, and must not be taken for "nothing ready" (TIME-4,
+                // LOOP-8).
+                if SHARED {
+                    refill(lp, s);
+                    if !s.ready.is_empty() {
+                        return Next::RunTurn;
+                    }
+                }
                 match next_deadline {
                     Some(d) => {
                         trace::record(|| format!("virtual clock jumps to {d:?}"));
