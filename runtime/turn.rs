@@ -395,7 +395,7 @@ fn decide<const SHARED: bool>(
                 // stops counting as in flight: the wake of work that ended since the refill
                 // above is in the inbox now, and must not be taken for "nothing ready" (TIME-4,
                 // LOOP-8).
-                if SHARED {
+                if SHARED && !bug::enabled(Bug::InflightInboxUnchecked) {
                     refill(lp, s);
                     if !s.ready.is_empty() {
                         return Next::RunTurn;

@@ -61,11 +61,15 @@ pub enum Bug {
     /// With several workers, `schedule` reads how many workers are parked before it pushes to the
     /// inbox instead of after, so workers that park in between are never notified of the item.
     InboxParkedReadEarly,
+    /// With several workers, a virtual clock's "nothing ready, nothing in flight" does not look at
+    /// the producers' inbox again, so the wake of cross-thread work that ended while the worker
+    /// decided is taken for a deadlock (or a reason to jump the clock).
+    InflightInboxUnchecked,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -85,6 +89,7 @@ impl Bug {
         Bug::WakerLeak,
         Bug::NameDroppedAtCompletion,
         Bug::InboxParkedReadEarly,
+        Bug::InflightInboxUnchecked,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -109,6 +114,7 @@ impl Bug {
             Bug::WakerLeak => "waker_leak",
             Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
             Bug::InboxParkedReadEarly => "inbox_parked_read_early",
+            Bug::InflightInboxUnchecked => "inflight_inbox_unchecked",
         }
     }
 
