@@ -91,11 +91,11 @@ impl Builder {
     /// may run in parallel and FIFO holds per queue only (see `specs/threads.md`). Tasks are
     /// `Send` either way.
     ///
-    /// More workers pay when steps do real work. For many tiny steps the workers meet at one
-    /// shared, locked ready queue: on the project's benchmarks (100 000 trivial tasks) two
-    /// workers take three to four times as long as one (tokio's and smol's multi-threaded
-    /// executors two to three times their single-threaded ones), and tasks woken from another
-    /// thread (`Resolver`) twice as long (`bench/RESULTS.md`, the `_mt` rows).
+    /// More workers pay when steps do real work. For many tiny steps the workers meet at the
+    /// shared, locked ready queue and task registry: on the project's benchmarks (100 000
+    /// trivial tasks) two workers take three to four times as long as one (tokio's and smol's
+    /// multi-threaded executors two to three times their single-threaded ones), and tasks woken
+    /// from another thread (`Resolver`) about twice as long (`bench/RESULTS.md`, the `_mt` rows).
     ///
     /// ```
     /// let squares = evloop::Builder::new().workers(2).run(async {
