@@ -14,21 +14,25 @@ use std::time::Duration;
 /// Spec: LOOP-5, FUT-4
 #[test]
 fn call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost() {
-    check(|| {
-        let lp = Builder::new().virtual_time(true).build();
-        let remote = lp.clone();
-        let fut = lp.create_future::<u32>();
-        let resolver = fut.resolver();
-        let producer = thread::spawn("producer".into(), move || {
-            remote.call_soon_threadsafe(move || {
-                resolver.resolve(5).unwrap();
-            });
+    check(|| a_callback_from_another_thread_wakes_a_loop_of(1));
+}
+
+/// A producer thread queues a callback with `call_soon_threadsafe` while the loop's `workers`
+/// decide to park; the callback resolves the future the loop's main task awaits.
+fn a_callback_from_another_thread_wakes_a_loop_of(workers: usize) {
+    let lp = Builder::new().virtual_time(true).workers(workers).build();
+    let remote = lp.clone();
+    let fut = lp.create_future::<u32>();
+    let resolver = fut.resolver();
+    let producer = thread::spawn("producer".into(), move || {
+        remote.call_soon_threadsafe(move || {
+            resolver.resolve(5).unwrap();
         });
-        let v = lp.run_until_complete(async move { fut.await.unwrap() });
-        assert_eq!(v, 5);
-        producer.join().unwrap();
-        lp.close();
     });
+    let v = lp.run_until_complete(async move { fut.await.unwrap() });
+    assert_eq!(v, 5);
+    producer.join().unwrap();
+    lp.close();
 }
 
 /// The same race on two workers, where `call_soon_threadsafe` pushes to the producers' inbox
@@ -38,21 +42,7 @@ fn call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost() {
 /// Spec: LOOP-5
 #[test]
 fn call_soon_threadsafe_racing_the_last_of_two_workers_going_to_park_is_never_lost() {
-    check(|| {
-        let lp = Builder::new().virtual_time(true).workers(2).build();
-        let remote = lp.clone();
-        let fut = lp.create_future::<u32>();
-        let resolver = fut.resolver();
-        let producer = thread::spawn("producer".into(), move || {
-            remote.call_soon_threadsafe(move || {
-                resolver.resolve(5).unwrap();
-            });
-        });
-        let v = lp.run_until_complete(async move { fut.await.unwrap() });
-        assert_eq!(v, 5);
-        producer.join().unwrap();
-        lp.close();
-    });
+    check(|| a_callback_from_another_thread_wakes_a_loop_of(2));
 }
 
 /// The loop parks, is woken by a resolve from another thread, parks again and is woken by a
