@@ -456,3 +456,34 @@ fn runtime_names_no_sync_backend_directly() {
         assert!(!names_backend(fine), "false alarm on `{fine}`");
     }
 }
+
+/// Spec: REPO-3
+#[test]
+fn the_model_check_commands_run_as_written_in_ci_and_skip_the_doc_examples() {
+    let read = |p: &str| fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let ci = read(".ci/run");
+    for command in ["cargo test --features loom", "cargo test --features shuttle"] {
+        assert!(
+            ci.lines().any(|l| l.trim() == command),
+            ".ci/run must run `{command}` exactly as users type it (REPO-3)"
+        );
+    }
+    let lib = read("runtime/lib.rs");
+    let first_attr = lib
+        .lines()
+        .find(|l| l.trim_start().starts_with("#!["))
+        .expect("runtime/lib.rs has crate attributes");
+    assert_eq!(
+        first_attr.trim(),
+        "#![cfg(not(all(doctest, evloop_model_backend)))]",
+        "the doc examples must stay out of a model checker's build (REPO-3)"
+    );
+    let build = read("build.rs");
+    for needle in [
+        "cargo::rustc-cfg=evloop_model_backend",
+        "CARGO_FEATURE_LOOM",
+        "CARGO_FEATURE_SHUTTLE",
+    ] {
+        assert!(build.contains(needle), "build.rs must mention `{needle}` (REPO-3)");
+    }
+}
