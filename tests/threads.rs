@@ -340,3 +340,80 @@ fn stopping_several_workers_mid_turn_loses_no_entry_and_runs_none_twice() {
     );
     assert!(finished, "a chain step was lost across a stop");
 }
+
+/// A meeting point for pool jobs: each job waits until `n` jobs are inside at once, so a burst
+/// can only finish if it runs on `n` threads at the same time. Gives up (for every job) after a
+/// deadline that only a pool running the burst on fewer threads can reach, so that failure is an
+/// assertion rather than a hang.
+struct Meeting {
+    state: std::sync::Mutex<(usize, bool)>,
+    all_in: std::sync::Condvar,
+}
+
+impl Meeting {
+    fn new() -> Arc<Meeting> {
+        Arc::new(Meeting {
+            state: std::sync::Mutex::new((0, false)),
+            all_in: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Arrives and waits for `n` arrivals in all; false if they never came.
+    fn meet(&self, n: usize) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut g = self.state.lock().unwrap();
+        g.0 += 1;
+        self.all_in.notify_all();
+        while g.0 < n && !g.1 {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                g.1 = true;
+                self.all_in.notify_all();
+                break;
+            }
+            g = self.all_in.wait_timeout(g, deadline - now).unwrap().0;
+        }
+        g.0 >= n
+    }
+}
+
+/// `n` jobs submitted at once, each of which waits for all `n` to be running.
+async fn burst_runs_at_once(n: usize) -> bool {
+    let meeting = Meeting::new();
+    let jobs: Vec<_> = (0..n)
+        .map(|_| {
+            let m = meeting.clone();
+            to_thread(move || m.meet(n))
+        })
+        .collect();
+    gather(jobs.into_iter().map(|j| async { j.await.unwrap() }))
+        .await
+        .unwrap()
+        .into_iter()
+        .all(|met| met)
+}
+
+/// Spec: THREAD-7
+#[test]
+fn a_burst_of_blocking_jobs_runs_at_once_while_the_pool_may_grow() {
+    vrun(async {
+        // Two threads, then idle: each job of the next burst that finds every idle thread
+        // already claimed by an earlier job of the burst must start a thread of its own.
+        assert!(
+            burst_runs_at_once(2).await,
+            "a cold pool ran two jobs at once"
+        );
+        // Lets both threads go back to waiting for work (a thread still on its way back is not
+        // idle, and the burst would start threads for it anyway).
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            burst_runs_at_once(4).await,
+            "THREAD-7: four jobs on a pool with two idle threads and room for eight did not run at once"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            burst_runs_at_once(8).await,
+            "THREAD-7: eight jobs on a pool with four idle threads and room for eight did not run at once"
+        );
+    });
+}
