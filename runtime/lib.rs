@@ -72,6 +72,7 @@
 
 mod channel;
 mod context;
+mod crew;
 mod entries;
 mod error;
 mod event_loop;

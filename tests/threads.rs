@@ -417,3 +417,92 @@ fn a_burst_of_blocking_jobs_runs_at_once_while_the_pool_may_grow() {
         );
     });
 }
+
+/// Set when the thread that touched it exits (its thread-locals are destroyed).
+struct ExitFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ExitFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static EXIT_FLAG: std::cell::RefCell<Option<ExitFlag>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `lp` (two workers) once and returns the threads its two workers ran on. Two tasks each
+/// hand the other their thread and wait for the other's, blocking their worker meanwhile, so they
+/// can only both finish if they run at the same time, on both workers. The worker that is not the
+/// calling thread leaves `exited` to be set when its thread ends.
+fn worker_threads_of_a_run(
+    lp: &EventLoop,
+    exited: &Arc<std::sync::atomic::AtomicBool>,
+) -> std::collections::BTreeSet<String> {
+    let caller = std::thread::current().id();
+    let exited = exited.clone();
+    lp.run_until_complete(async move {
+        let (to_b, from_a) = mpsc::channel();
+        let (to_a, from_b) = mpsc::channel();
+        let meet = move |tx: mpsc::Sender<std::thread::ThreadId>,
+                         rx: mpsc::Receiver<std::thread::ThreadId>,
+                         exited: Arc<std::sync::atomic::AtomicBool>| {
+            let me = std::thread::current().id();
+            if me != caller {
+                EXIT_FLAG.with(|f| {
+                    let mut f = f.borrow_mut();
+                    if f.is_none() {
+                        *f = Some(ExitFlag(exited));
+                    }
+                });
+            }
+            tx.send(me).unwrap();
+            let other = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the two tasks ran on the two workers at once");
+            format!("{me:?}/{other:?}")
+        };
+        let e = exited.clone();
+        let a = create_task(async move { meet(to_b, from_b, e) });
+        let b = create_task(async move { meet(to_a, from_a, exited) });
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        a.split('/')
+            .chain(b.split('/'))
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// Spec: THREAD-8
+#[test]
+fn a_loops_worker_threads_live_as_long_as_the_loop() {
+    use std::sync::atomic::AtomicBool;
+    let lp = Builder::new().workers(2).build();
+    let exited = Arc::new(AtomicBool::new(false));
+    let first = worker_threads_of_a_run(&lp, &exited);
+    assert_eq!(first.len(), 2, "both workers took part: {first:?}");
+    let second = worker_threads_of_a_run(&lp, &exited);
+    assert_eq!(
+        first, second,
+        "THREAD-8: the second run's workers are the first run's threads"
+    );
+    assert!(
+        !exited.load(Ordering::SeqCst),
+        "a worker thread ended between runs"
+    );
+    lp.close();
+    assert!(
+        exited.load(Ordering::SeqCst),
+        "THREAD-8: close returned before the loop's worker thread ended"
+    );
+
+    // Dropping the last handle closes the loop, and so ends its workers too.
+    let lp = Builder::new().workers(2).build();
+    let exited = Arc::new(AtomicBool::new(false));
+    assert_eq!(worker_threads_of_a_run(&lp, &exited).len(), 2);
+    drop(lp);
+    assert!(
+        exited.load(Ordering::SeqCst),
+        "THREAD-8: the last handle's drop returned before the loop's worker thread ended"
+    );
+}
