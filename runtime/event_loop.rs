@@ -18,6 +18,7 @@ use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
 use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc, REGISTRY_KEYS};
 use crate::task::{Task, TaskRef};
+use crate::timer::SleepPoll;
 use crate::turn::{run_worker, Inbox, Sched};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -985,13 +986,38 @@ impl LoopInner {
         s.timers.fire_sleep(slot)
     }
 
-    /// For `Sleep::poll`: true once its timer ran; otherwise leaves `waker` for it to wake.
+    /// For `Sleep::poll`: true once its timer ran; otherwise leaves `waker` for it to wake. A new
+    /// waker is cloned, and the one it replaces dropped, outside the lock (LOCK-1).
     pub(crate) fn sleep_ran_or_set_waker(&self, slot: u32, waker: &Waker) -> bool {
-        let mut s = self.sched.lock();
-        !s.closed && s.timers.sleep_ran_or_set_waker(slot, waker)
+        {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return false;
+            }
+            match s.timers.sleep_poll(slot, waker) {
+                SleepPoll::Ran => return true,
+                SleepPoll::Waiting => return false,
+                SleepPoll::NeedsWaker => {}
+            }
+        }
+        let waker = waker.clone();
+        let (ran, left) = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                (false, Some(waker))
+            } else {
+                match s.timers.sleep_set_waker(slot, waker) {
+                    Ok(old) => (false, old),
+                    Err(unused) => (true, Some(unused)),
+                }
+            }
+        };
+        crate::contain::drop_value(left);
+        ran
     }
 
-    /// `sleep_ran_or_set_waker` in two critical sections: the injected `SleepWakerRace`.
+    /// `sleep_ran_or_set_waker` whose second critical section does not look again whether the
+    /// timer ran: the injected `SleepWakerRace`.
     pub(crate) fn sleep_ran_then_set_waker(&self, slot: u32, waker: &Waker) -> bool {
         {
             let mut s = self.sched.lock();
@@ -1002,10 +1028,16 @@ impl LoopInner {
                 return true;
             }
         }
-        let mut s = self.sched.lock();
-        if !s.closed {
-            s.timers.sleep_set_waker(slot, waker);
-        }
+        let waker = waker.clone();
+        let left = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                Some(waker)
+            } else {
+                s.timers.sleep_set_waker_unchecked(slot, waker)
+            }
+        };
+        crate::contain::drop_value(left);
         false
     }
 

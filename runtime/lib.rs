@@ -71,8 +71,8 @@
 #![warn(missing_docs)]
 
 mod channel;
+mod contain;
 mod context;
-mod entries;
 mod error;
 mod event_loop;
 pub mod explore;
@@ -88,6 +88,7 @@ mod threadsafe;
 mod time;
 mod timer;
 mod turn;
+mod waiters;
 
 pub use channel::{Get, Join, Put, Queue};
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};

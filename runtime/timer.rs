@@ -143,6 +143,13 @@ impl Bucket {
     }
 }
 
+/// What a `Sleep` polled again must do (see [`Timers::sleep_poll`]).
+pub(crate) enum SleepPoll {
+    Ran,
+    Waiting,
+    NeedsWaker,
+}
+
 #[derive(Default)]
 pub(crate) struct Timers {
     /// Bucket `i` holds the deadlines in millisecond `base + i`; bucket 0 also the earlier ones.
@@ -320,23 +327,46 @@ impl Timers {
         self.sleeps.fire(slot)
     }
 
-    /// For the `Sleep`: true once its timer ran (the slot is then freed); otherwise leaves
-    /// `waker` for it to wake. One critical section for both (THREAD-2).
-    pub(crate) fn sleep_ran_or_set_waker(&mut self, slot: u32, waker: &Waker) -> bool {
-        self.sleeps.ran(slot) || {
-            self.sleeps.set_waker(slot, waker);
-            false
+    /// For a `Sleep` polled again: whether its timer ran (its slot is then freed), else whether
+    /// the waker it holds already wakes `waker`'s task. Clones nothing: a new waker is cloned by
+    /// the caller outside the lock and handed to [`Timers::sleep_set_waker`] (LOCK-1).
+    pub(crate) fn sleep_poll(&mut self, slot: u32, waker: &Waker) -> SleepPoll {
+        if self.sleeps.ran(slot) {
+            SleepPoll::Ran
+        } else if self.sleeps.wakes(slot, waker) {
+            SleepPoll::Waiting
+        } else {
+            SleepPoll::NeedsWaker
         }
     }
 
-    /// The first half of [`Timers::sleep_ran_or_set_waker`], for the injected `SleepWakerRace`.
+    /// Gives an armed sleep `waker`; returns the waker it replaced, to drop outside the lock. If
+    /// the timer ran in the meantime, the slot is freed and `waker` handed back as `Err`.
+    pub(crate) fn sleep_set_waker(
+        &mut self,
+        slot: u32,
+        waker: Waker,
+    ) -> Result<Option<Waker>, Waker> {
+        if self.sleeps.ran(slot) {
+            Err(waker)
+        } else {
+            Ok(self.sleeps.set_waker(slot, waker))
+        }
+    }
+
+    /// The first half of a correct poll, for the injected `SleepWakerRace`.
     pub(crate) fn sleep_ran(&mut self, slot: u32) -> bool {
         self.sleeps.ran(slot)
     }
 
-    /// The second half of [`Timers::sleep_ran_or_set_waker`], for the injected `SleepWakerRace`.
-    pub(crate) fn sleep_set_waker(&mut self, slot: u32, waker: &Waker) {
-        self.sleeps.set_waker(slot, waker)
+    /// The second half for the injected `SleepWakerRace`: sets the waker without looking whether
+    /// the timer ran since the first half. Returns whatever waker is left over.
+    pub(crate) fn sleep_set_waker_unchecked(&mut self, slot: u32, waker: Waker) -> Option<Waker> {
+        if self.sleeps.armed(slot) {
+            self.sleeps.set_waker(slot, waker)
+        } else {
+            Some(waker)
+        }
     }
 
     /// The `Sleep` is dropped before it saw its timer run: returns the waker to drop outside the
@@ -458,11 +488,19 @@ impl Sleeps {
         ran
     }
 
-    fn set_waker(&mut self, i: u32, waker: &Waker) {
-        if let SleepSlotState::Armed(w) = &mut self.slots[i as usize] {
-            if !w.will_wake(waker) {
-                *w = waker.clone();
-            }
+    fn armed(&self, i: u32) -> bool {
+        matches!(self.slots[i as usize], SleepSlotState::Armed(_))
+    }
+
+    fn wakes(&self, i: u32, waker: &Waker) -> bool {
+        matches!(&self.slots[i as usize], SleepSlotState::Armed(w) if w.will_wake(waker))
+    }
+
+    /// Replaces an armed slot's waker; returns the old one (to drop outside the lock).
+    fn set_waker(&mut self, i: u32, waker: Waker) -> Option<Waker> {
+        match &mut self.slots[i as usize] {
+            SleepSlotState::Armed(w) => Some(std::mem::replace(w, waker)),
+            _ => unreachable!("only an armed sleep's waker is set"),
         }
     }
 

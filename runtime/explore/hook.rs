@@ -349,10 +349,13 @@ fn describe_waits(hook: &Hook) {
     for waiting in &tasks {
         let mine = waiting.cell().own_waker();
         let awaited = tasks.iter().find(|other| {
-            other.cell().done.lock().entries.iter().any(|e| match e {
-                crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
-                _ => false,
-            })
+            let mut found = false;
+            other.cell().done.lock().entries.for_each(|e| {
+                if let crate::task::cell::DoneEntry::Wake(w) = e {
+                    found |= w.will_wake(&mine);
+                }
+            });
+            found
         });
         let what = match awaited {
             Some(t) => format!(
