@@ -321,15 +321,15 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                     continue;
                 }
                 None if inflight > 0 => {
-                    if wait_for_outside_thread(lp, hook) {
+                    let Some(alive) = wait_for_outside_thread(lp, hook) else {
                         continue;
-                    }
-                    hook.state.lock().outside_thread = inflight;
+                    };
+                    hook.state.lock().outside_thread = alive;
                     hook.log(
                         now,
                         format_args!(
                             "waiting on an outside thread: nothing ready, no timer, no job \
-                             pending, and {inflight} resolver(s) alive but unused within {:?}",
+                             pending, and {alive} resolver(s) alive but unused within {:?}",
                             hook.outside_thread_wait
                         ),
                     );
@@ -386,32 +386,30 @@ fn stop(lp: &LoopInner) {
 /// EXPLORE-21: main is pending and nothing on the loop can wake it, but resolvers are alive
 /// (`inflight` counts them; no job is pending), and a thread the program started itself may
 /// hold one: the explorer does not run that thread, so it waits for it, in real time, at most
-/// the hook's `outside_thread_wait`. True once something changed (a resolver delivered, which
-/// queues its wake through `schedule`, or went away; or the loop was stopped), false if the time
-/// ran out.
+/// the hook's `outside_thread_wait`. `None` once something changed (a resolver delivered, which
+/// queues its wake through `schedule`, or went away; or the loop was stopped); if the time ran
+/// out, how many resolvers are still alive.
 ///
 /// Parks as `turn::park` does: the look and the wait happen under `sched`, and the waiter counts
 /// in `idle`, so a `schedule` from that thread either lands before the look or notifies the wait;
 /// the last resolver to go away notifies too (`LoopInner::inflight_end`). No polling.
-fn wait_for_outside_thread(lp: &LoopInner, hook: &Hook) -> bool {
+fn wait_for_outside_thread(lp: &LoopInner, hook: &Hook) -> Option<usize> {
     let watch = Stopwatch::start();
     let mut s = lp.sched.lock();
     loop {
-        let changed = !s.ready.is_empty()
-            || !s.timers.is_empty()
-            || s.stopping
-            || lp.inflight.load(Ordering::SeqCst) == 0;
+        let alive = lp.inflight.load(Ordering::SeqCst);
+        let changed = !s.ready.is_empty() || !s.timers.is_empty() || s.stopping || alive == 0;
         if changed {
             drop(s);
             // An annotation, left out of the timeline's hash: whether the thread was done
             // before the loop looked is up to the OS, not to the schedule.
             let line = format!("{}waited for a thread outside the loop", super::ANNOTATION);
             hook.state.lock().timeline.push(line);
-            return true;
+            return None;
         }
         let left = hook.outside_thread_wait.saturating_sub(watch.elapsed());
         if left.is_zero() {
-            return false;
+            return Some(alive);
         }
         s.idle += 1;
         s = lp.wakeup.wait_timeout(s, left);

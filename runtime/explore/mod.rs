@@ -449,7 +449,7 @@ impl Config {
     ///     .write_record(false);
     /// let failure = try_explore(config, || async {
     ///     let fut = evloop::LoopFuture::<u32>::new();
-    ///     let resolver = fut.resolver(); // alive, and never used
+    ///     let resolver = fut.resolver(); // alive (held by main itself here), never used
     ///     fut.await.unwrap();
     ///     drop(resolver);
     /// })
@@ -1031,7 +1031,6 @@ where
         return Err(refuse(&strategy, message, run.record.timeline, &cov, mode));
     }
     let is_replay = matches!(strategy, Strategy::Replay(_));
-    let run_mode = mode;
     // A wait on a thread outside the loop depends on real time, not on the schedule: shrinking
     // would only wait again for every candidate.
     let real_time = run.failed() == Some(FailureKind::OutsideThread);
@@ -1047,12 +1046,12 @@ where
     Err(Box::new(report::build(
         &config,
         &strategy,
-        run_mode,
+        mode,
         shrunk,
         seed,
         from,
         None,
-        cov.report(run_mode, &strategy, exhausted),
+        cov.report(mode, &strategy, exhausted),
     )))
 }
 
