@@ -294,7 +294,9 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                     };
                     hook.log(
                         now,
-                        format_args!("deadlock: nothing ready, no timer, no job pending{others}"),
+                        format_args!(
+                            "deadlock: nothing ready, no timer can fire, no job pending{others}"
+                        ),
                     );
                     describe_waits(hook);
                     let mut s = lp.sched.lock();
