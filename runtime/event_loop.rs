@@ -695,7 +695,9 @@ impl EventLoop {
         self.call_soon(f)
     }
 
-    /// Schedules `f` to run `delay` from now (asyncio's `call_later`).
+    /// Schedules `f` to run `delay` from now (asyncio's `call_later`). A `delay` the loop's clock
+    /// cannot reach (past about 584 years, e.g. `Duration::MAX`) makes a timer that never fires,
+    /// like asyncio's `call_later(float('inf'), f)`; it can still be cancelled.
     ///
     /// ```
     /// use std::cell::RefCell;
@@ -710,11 +712,13 @@ impl EventLoop {
     /// ```
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
-        let when = self.now() + delay;
+        // Saturates: `call_later(Duration::MAX, f)` is a timer that never fires (TIME-5).
+        let when = self.now().saturating_add(delay);
         self.call_at(when, f)
     }
 
-    /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`).
+    /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`). A `when`
+    /// already past runs in the next turn; one past the clock's range (about 584 years) never.
     ///
     /// ```
     /// use std::cell::RefCell;

@@ -117,4 +117,10 @@ pub mod __private {
     pub fn named_tasks(lp: &crate::EventLoop) -> usize {
         lp.inner().named_tasks()
     }
+
+    /// How many timers that can never fire `lp` holds, cancelled ones not yet swept included
+    /// (tests check that cancelled ones do not pile up).
+    pub fn never_timers(lp: &crate::EventLoop) -> usize {
+        lp.inner().sched.lock().timers.never_len()
+    }
 }

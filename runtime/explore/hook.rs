@@ -328,7 +328,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                     hook.log(
                         now,
                         format_args!(
-                            "waiting on an outside thread: nothing ready, no timer, no job \
+                            "waiting on an outside thread: nothing ready, no timer can fire, no job \
                              pending, and {alive} resolver(s) alive but unused within {:?}",
                             hook.outside_thread_wait
                         ),
@@ -338,7 +338,10 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                     return;
                 }
                 None => {
-                    hook.log(now, "deadlock: nothing ready, no timer, no job pending");
+                    hook.log(
+                        now,
+                        "deadlock: nothing ready, no timer can fire, no job pending",
+                    );
                     describe_waits(hook);
                     stop(lp);
                     return;

@@ -692,7 +692,7 @@ where
                     record.turns - 1
                 )
             } else {
-                "the main future is pending, but nothing is ready, no timer is set and no \
+                "the main future is pending, but nothing is ready, no timer can fire and no \
                  to_thread job is pending, so nothing can wake it"
                     .to_owned()
             },
