@@ -4,34 +4,31 @@
 //!
 //! ## Waiters (QUEUE-3, QUEUE-4)
 //!
-//! Getters, putters and joiners each wait in a [`Waiters`] list: a slab of slots (one per waiting
-//! future, reused) and a FIFO of slot keys. A slot is
+//! Getters, putters and joiners each wait in a list of their own (the runtime's one waiter list,
+//! `waiters::WaitList`), in order of arrival. A waiting future's entry is
 //!
 //! ```text
-//!   FREE ──register──► WAITING ──wake_next (put/get made room)──► WOKEN ──poll: item taken──► FREE
-//!                         │                                         │
-//!                         └── future dropped ──► FREE               ├── poll: item gone ──► WAITING (at the back)
-//!                                                                   └── future dropped ──► FREE, and the
-//!                                                                        wake-up passes to the next waiter
+//!   (none) ──poll, must wait──► IN LINE ──wake_next (put/get made room)──► WOKEN ──poll: item taken──► (none)
+//!                                  │                                        │
+//!                                  └── future dropped ──► (none)            ├── poll: item gone ──► IN LINE (at the back)
+//!                                                                           └── future dropped ──► (none), and the
+//!                                                                                wake-up passes to the next waiter
 //! ```
 //!
 //! as asyncio's waiter futures are: `_wakeup_next` pops the first waiter that is not cancelled
 //! and sets it; the woken task takes an item when it runs, or, if another task took it first,
 //! waits again at the back; a woken waiter that is cancelled before it runs hands its wake-up on
-//! (QUEUE-4), so no item sits in the queue while a getter waits.
+//! (QUEUE-4), so no item sits in the queue while a getter waits. A future that leaves the list
+//! gives its slot back, so the lists hold as many slots as there are waiters at once.
 //!
 //! ## What a hand-off costs
 //!
-//! A slot keeps its waker when its future completes, and the next future to take the slot keeps
-//! that waker if `Waker::will_wake` says it is the same: a task that gets from the same queue in
-//! a loop clones its waker once, not once per item. The price: a free slot keeps its last task's
-//! cell allocated (not its future, which is dropped when the task ends) until the slot is reused
-//! or the queue is dropped; there are never more slots than waiters at once. Waking clones the
-//! waker under the lock and wakes it after the lock is released (a waker may run arbitrary code,
-//! which must not find the queue locked). Per hand-off to a waiting getter: three lock pairs (the
-//! getter's poll that finds the queue empty, the put, the getter's poll that takes the item) and
-//! the waker clone that the wake hands to the ready queue; no allocation once the slab and the
-//! deques have grown.
+//! No waker is cloned, woken or dropped under the queue's lock (LOCK-1): a future that must wait
+//! lets the lock go, clones its task's waker, and looks again; `wake_next` moves the waker out of
+//! the entry and it is woken once the lock is released. A future polled again while it still
+//! waits, by the same task, changes nothing and clones nothing. Per hand-off to a waiting getter:
+//! four lock pairs (the getter's two looks at the empty queue, the put, the getter's poll that
+//! takes the item) and one waker clone, which the wake hands to the ready queue.
 //!
 //! ## Threads
 //!
@@ -42,8 +39,9 @@
 //! being reported) by putting from `to_thread` or while a [`Resolver`](crate::Resolver) is held.
 
 use crate::error::{QueueEmpty, QueueFull, TaskDoneError};
+use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
-use evloop_model::sync::{Arc, Mutex};
+use evloop_model::sync::{Arc, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -279,7 +277,7 @@ impl<T> Queue<T> {
         let woken = st.push(item);
         drop(st);
         if let Some(w) = woken {
-            w.wake();
+            crate::contain::wake(w);
         }
         Ok(())
     }
@@ -298,7 +296,7 @@ impl<T> Queue<T> {
         let (item, woken) = st.pop().ok_or(QueueEmpty)?;
         drop(st);
         if let Some(w) = woken {
-            w.wake();
+            crate::contain::wake(w);
         }
         Ok(item)
     }
@@ -325,7 +323,7 @@ impl<T> Queue<T> {
         }
         let woken = st.joiners.wake_all();
         drop(st);
-        woken.into_iter().for_each(Waker::wake);
+        woken.into_iter().for_each(crate::contain::wake);
         Ok(())
     }
 
@@ -363,11 +361,11 @@ impl<T> Queue<T> {
     #[inline(never)]
     fn release(&self, kind: Kind, key: u32) {
         let mut st = self.shared.state.lock();
-        let (was, old) = st.waiters(kind).release(key, false);
+        let gone = st.waiters(kind).release(key);
         // A waiter woken and dropped before it ran passes its wake-up on, so the item or the room
         // it was woken for does not sit unused while others wait (QUEUE-4; asyncio: the `except`
         // branch of `get` / `put`). Joiners are all woken at once: nothing to pass on.
-        let next = if was != SlotState::Woken || bug::enabled(Bug::QueueDroppedWakeup) {
+        let next = if !gone.woken || bug::enabled(Bug::QueueDroppedWakeup) {
             None
         } else {
             match kind {
@@ -377,9 +375,9 @@ impl<T> Queue<T> {
             }
         };
         drop(st);
-        drop(old);
+        crate::contain::drop_value(gone.waker);
         if let Some(w) = next {
-            w.wake();
+            crate::contain::wake(w);
         }
     }
 }
@@ -413,8 +411,8 @@ impl<T> fmt::Debug for Queue<T> {
             "Queue(maxsize={}, qsize={}, getters={}, putters={}, unfinished={})",
             self.shared.maxsize,
             st.items.len(),
-            st.getters.live,
-            st.putters.live,
+            st.getters.waiting(),
+            st.putters.waiting(),
             st.unfinished
         )
     }
@@ -442,22 +440,46 @@ impl<T> Future for Get<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.get_mut();
-        let mut st = this.queue.shared.state.lock();
-        if let Some((item, woken)) = st.pop() {
-            if let Some(key) = this.slot.take() {
-                // Done with the slot; its waker stays for the next get of this task.
-                st.getters.release(key, true);
-            }
-            drop(st);
-            if let Some(w) = woken {
-                w.wake();
-            }
+        let shared = &this.queue.shared;
+        let st = shared.state.lock();
+        if !st.items.is_empty() {
+            return Poll::Ready(this.take(st));
+        }
+        if this
+            .slot
+            .is_some_and(|k| st.getters.waits_with(k, cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        drop(st);
+        // Cloned outside the lock: a foreign waker's clone is user code (LOCK-1). The queue may
+        // have changed meanwhile, so it is looked at again.
+        let waker = cx.waker().clone();
+        let mut st = shared.state.lock();
+        if !st.items.is_empty() {
+            let item = this.take(st);
+            crate::contain::drop_value(waker);
             return Poll::Ready(item);
         }
-        let old = st.getters.register(&mut this.slot, cx.waker());
+        let old = st.getters.register(&mut this.slot, waker);
         drop(st);
-        drop(old);
+        crate::contain::drop_value(old);
         Poll::Pending
+    }
+}
+
+impl<T> Get<'_, T> {
+    /// Takes the front item (there is one), leaves the line, and lets the lock go before it wakes
+    /// the putter that now has room or drops its own entry's waker.
+    fn take(&mut self, mut st: MutexGuard<'_, State<T>>) -> T {
+        let (item, woken) = st.pop().expect("the caller saw an item");
+        let gone = self.slot.take().map(|k| st.getters.release(k));
+        drop(st);
+        crate::contain::drop_value(gone.map(|g| g.waker));
+        if let Some(w) = woken {
+            crate::contain::wake(w);
+        }
+        item
     }
 }
 
@@ -506,23 +528,45 @@ impl<T> Future for Put<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let shared = &this.queue.shared;
-        let mut st = shared.state.lock();
+        let st = shared.state.lock();
         if !st.full(shared.maxsize) {
-            let item = this.item.take().expect("Put polled after it completed");
-            if let Some(key) = this.slot.take() {
-                st.putters.release(key, true);
-            }
-            let woken = st.push(item);
-            drop(st);
-            if let Some(w) = woken {
-                w.wake();
-            }
+            this.give(st);
             return Poll::Ready(());
         }
-        let old = st.putters.register(&mut this.slot, cx.waker());
+        if this
+            .slot
+            .is_some_and(|k| st.putters.waits_with(k, cx.waker()))
+        {
+            return Poll::Pending;
+        }
         drop(st);
-        drop(old);
+        // Cloned outside the lock (LOCK-1); the queue is looked at again after.
+        let waker = cx.waker().clone();
+        let mut st = shared.state.lock();
+        if !st.full(shared.maxsize) {
+            this.give(st);
+            crate::contain::drop_value(waker);
+            return Poll::Ready(());
+        }
+        let old = st.putters.register(&mut this.slot, waker);
+        drop(st);
+        crate::contain::drop_value(old);
         Poll::Pending
+    }
+}
+
+impl<T> Put<'_, T> {
+    /// Puts the item (there is room), leaves the line, and lets the lock go before it wakes the
+    /// getter it serves or drops its own entry's waker.
+    fn give(&mut self, mut st: MutexGuard<'_, State<T>>) {
+        let item = self.item.take().expect("Put polled after it completed");
+        let gone = self.slot.take().map(|k| st.putters.release(k));
+        let woken = st.push(item);
+        drop(st);
+        crate::contain::drop_value(gone.map(|g| g.waker));
+        if let Some(w) = woken {
+            crate::contain::wake(w);
+        }
     }
 }
 
@@ -564,23 +608,50 @@ impl<T> Future for Join<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut st = this.queue.shared.state.lock();
+        let shared = &this.queue.shared;
+        let mut st = shared.state.lock();
+        if this.done(&mut st) {
+            return Poll::Ready(());
+        }
+        if this
+            .slot
+            .is_some_and(|k| st.joiners.waits_with(k, cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        drop(st);
+        // Cloned outside the lock (LOCK-1); the count is looked at again after.
+        let waker = cx.waker().clone();
+        let mut st = shared.state.lock();
+        if this.done(&mut st) {
+            drop(st);
+            crate::contain::drop_value(waker);
+            return Poll::Ready(());
+        }
+        let old = st.joiners.register(&mut this.slot, waker);
+        drop(st);
+        crate::contain::drop_value(old);
+        Poll::Pending
+    }
+}
+
+impl<T> Join<'_, T> {
+    /// True once this join is done; it then leaves the list (its entry holds no waker: a woken
+    /// joiner's was taken to wake it).
+    fn done(&mut self, st: &mut State<T>) -> bool {
         // Woken by the count reaching zero: done, even if items were put since (asyncio's
         // `join` waits on an `Event` that was set).
-        let woken = match this.slot {
-            Some(key) => st.joiners.state(key) == SlotState::Woken,
+        let woken = match self.slot {
+            Some(key) => st.joiners.is_woken(key),
             None => st.unfinished == 0,
         };
         if woken {
-            if let Some(key) = this.slot.take() {
-                st.joiners.release(key, true);
+            if let Some(key) = self.slot.take() {
+                let gone = st.joiners.release(key);
+                debug_assert!(gone.waker.is_none(), "a woken joiner's waker was taken");
             }
-            return Poll::Ready(());
         }
-        let old = st.joiners.register(&mut this.slot, cx.waker());
-        drop(st);
-        drop(old);
-        Poll::Pending
+        woken
     }
 }
 
@@ -602,124 +673,88 @@ impl<T> fmt::Debug for Join<'_, T> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    Free,
-    Waiting,
-    Woken,
-}
-
-struct Slot {
-    state: SlotState,
-    /// Bumped when the slot is freed, so a FIFO entry left by a waiter that went away is told
-    /// apart from the slot's next waiter.
-    generation: u32,
-    /// Kept when the slot is freed by a completed future, for `will_wake` to save the next
-    /// waiter's clone.
+/// A waiting future's entry in one of the queue's lists.
+struct Waiter {
+    /// Woken by `wake_next` (an item or room came) and not yet run: no longer in the line.
+    woken: bool,
+    /// Taken out to be woken; a woken waiter that waits again brings a new one.
     waker: Option<Waker>,
 }
 
 /// One kind of waiter, in order of arrival (asyncio's `_getters` / `_putters` deques).
 #[derive(Default)]
-struct Waiters {
-    slots: Vec<Slot>,
-    /// Freed slots; the most recently freed is reused first (its waker most likely matches).
-    free: Vec<u32>,
-    /// `(slot, generation)` in order of arrival; entries whose slot is no longer WAITING with
-    /// that generation are skipped (left by waiters that went away or re-registered).
-    fifo: VecDeque<(u32, u32)>,
-    /// WAITING slots.
-    live: usize,
-}
+struct Waiters(WaitList<Waiter>);
 
 impl Waiters {
-    fn state(&self, key: u32) -> SlotState {
-        self.slots[key as usize].state
+    fn is_woken(&self, key: u32) -> bool {
+        self.0.get(key).woken
     }
 
-    /// Puts the future holding `key` at the back in WAITING with `waker` (re-polled while still
-    /// WAITING: keeps its place and only updates the waker). Returns the waker it replaced, to
-    /// be dropped once the lock is released.
+    /// True when the future holding `key` already waits in line with a waker for the same task:
+    /// polled again, it has nothing to change (and no waker to clone).
+    fn waits_with(&self, key: u32, waker: &Waker) -> bool {
+        let w = self.0.get(key);
+        !w.woken && w.waker.as_ref().is_some_and(|old| old.will_wake(waker))
+    }
+
+    /// Puts the future holding `key` in line with `waker` (cloned by the caller before it took
+    /// the lock): at the back if it is new or was woken and found nothing (another task took the
+    /// item first), as asyncio's `get` appends a new getter in its `while self.empty()` loop; in
+    /// its place if it still waits. Returns the waker it replaced, to be dropped once the lock is
+    /// released.
     #[inline]
-    fn register(&mut self, key: &mut Option<u32>, waker: &Waker) -> Option<Waker> {
-        let k = match *key {
-            Some(k) => k,
+    fn register(&mut self, key: &mut Option<u32>, waker: Waker) -> Option<Waker> {
+        match *key {
             None => {
-                let k = match self.free.pop() {
-                    Some(k) => k,
-                    None => {
-                        self.slots.push(Slot {
-                            state: SlotState::Free,
-                            generation: 0,
-                            waker: None,
-                        });
-                        (self.slots.len() - 1) as u32
-                    }
-                };
-                *key = Some(k);
-                k
+                *key = Some(self.0.push(Waiter {
+                    woken: false,
+                    waker: Some(waker),
+                }));
+                None
             }
-        };
-        let slot = &mut self.slots[k as usize];
-        if slot.state != SlotState::Waiting {
-            // New, or woken and found nothing (another task took the item first): at the back,
-            // as asyncio's `get` appends a new getter in its `while self.empty()` loop.
-            slot.state = SlotState::Waiting;
-            self.fifo.push_back((k, slot.generation));
-            self.live += 1;
-        }
-        match &slot.waker {
-            Some(w) if w.will_wake(waker) => None,
-            _ => slot.waker.replace(waker.clone()),
+            Some(k) => {
+                let w = self.0.get_mut(k);
+                let was_woken = std::mem::replace(&mut w.woken, false);
+                let old = w.waker.replace(waker);
+                if was_woken {
+                    self.0.move_to_back(k);
+                }
+                old
+            }
         }
     }
 
-    /// asyncio's `_wakeup_next`: the first WAITING slot becomes WOKEN; its waker (a clone) is
-    /// returned to be woken once the lock is released.
+    /// asyncio's `_wakeup_next`: the first waiter in line is marked woken and leaves the line;
+    /// its waker is returned to be woken once the lock is released.
     #[inline]
     fn wake_next(&mut self) -> Option<Waker> {
-        while let Some((k, generation)) = self.fifo.pop_front() {
-            let slot = &mut self.slots[k as usize];
-            if slot.generation == generation && slot.state == SlotState::Waiting {
-                slot.state = SlotState::Woken;
-                self.live -= 1;
-                return slot.waker.clone();
-            }
-        }
-        None
+        let k = self.0.pop_front_where(|w| !w.woken)?;
+        let w = self.0.get_mut(k);
+        w.woken = true;
+        w.waker.take()
     }
 
-    /// Every WAITING slot becomes WOKEN, in order.
+    /// Every waiter in line is woken, in order.
     fn wake_all(&mut self) -> Vec<Waker> {
-        let mut out = Vec::with_capacity(self.live);
+        let mut out = Vec::with_capacity(self.0.len());
         while let Some(w) = self.wake_next() {
             out.push(w);
         }
         out
     }
 
-    /// Frees `key`; returns the state it was in and, unless `keep_waker`, its waker (to be
-    /// dropped once the lock is released).
+    /// Takes `key` out of the list (its future completed or went away) and frees its slot;
+    /// returns the entry, whose waker the caller drops once the lock is released.
     #[inline]
-    fn release(&mut self, key: u32, keep_waker: bool) -> (SlotState, Option<Waker>) {
-        let slot = &mut self.slots[key as usize];
-        let was = slot.state;
-        slot.state = SlotState::Free;
-        slot.generation = slot.generation.wrapping_add(1);
-        let old = if keep_waker { None } else { slot.waker.take() };
-        self.free.push(key);
-        if was == SlotState::Waiting {
-            self.live -= 1;
-            // Waiters that go away before being woken (a get under a timeout, say) leave their
-            // FIFO entries behind; drop them once they outnumber the live ones.
-            if self.fifo.len() > 2 * self.live + 8 {
-                let slots = &self.slots;
-                self.fifo.retain(|&(k, g)| {
-                    let s = &slots[k as usize];
-                    s.generation == g && s.state == SlotState::Waiting
-                });
-            }
-        }
-        (was, old)
+    #[must_use = "the entry's waker is dropped by the caller, outside the lock"]
+    fn release(&mut self, key: u32) -> Waiter {
+        self.0.remove(key)
+    }
+
+    /// Waiters in line (not woken).
+    fn waiting(&self) -> usize {
+        let mut n = 0;
+        self.0.for_each(|w| n += usize::from(!w.woken));
+        n
     }
 }

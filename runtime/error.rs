@@ -500,7 +500,7 @@ pub enum RunError {
     Loop(LoopError),
     /// The main task was cancelled (asyncio raises `CancelledError` from `run_until_complete`).
     Cancelled,
-    /// Virtual time only: the main future is pending, nothing is ready, no timer is set and no
+    /// Virtual time only: the main future is pending, nothing is ready, no timer can fire and no
     /// cross-thread work is in flight, so nothing can ever wake it.
     Deadlock(Deadlock),
 }
@@ -568,7 +568,7 @@ impl fmt::Display for Deadlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "deadlock: the main future is pending, but nothing is ready, no timer is set and no \
+            "deadlock: the main future is pending, but nothing is ready, no timer can fire and no \
              cross-thread work is in flight, so nothing can wake it. Pending tasks:"
         )?;
         for t in &self.pending {

@@ -19,6 +19,7 @@ use crate::pool::{Pool, ToThread};
 use crate::queue::Runnable;
 use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc, REGISTRY_KEYS};
 use crate::task::{Task, TaskRef};
+use crate::timer::SleepPoll;
 use crate::turn::{Inbox, Sched};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -671,7 +672,9 @@ impl EventLoop {
         self.call_soon(f)
     }
 
-    /// Schedules `f` to run `delay` from now (asyncio's `call_later`).
+    /// Schedules `f` to run `delay` from now (asyncio's `call_later`). A `delay` the loop's clock
+    /// cannot reach (past about 584 years, e.g. `Duration::MAX`) makes a timer that never fires,
+    /// like asyncio's `call_later(float('inf'), f)`; it can still be cancelled.
     ///
     /// ```
     /// use std::cell::RefCell;
@@ -686,11 +689,13 @@ impl EventLoop {
     /// ```
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerHandle {
-        let when = self.now() + delay;
+        // Saturates: `call_later(Duration::MAX, f)` is a timer that never fires (TIME-5).
+        let when = self.now().saturating_add(delay);
         self.call_at(when, f)
     }
 
-    /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`).
+    /// Schedules `f` to run when the loop's clock reaches `when` (asyncio's `call_at`). A `when`
+    /// already past runs in the next turn; one past the clock's range (about 584 years) never.
     ///
     /// ```
     /// use std::cell::RefCell;
@@ -962,13 +967,38 @@ impl LoopInner {
         s.timers.fire_sleep(slot)
     }
 
-    /// For `Sleep::poll`: true once its timer ran; otherwise leaves `waker` for it to wake.
+    /// For `Sleep::poll`: true once its timer ran; otherwise leaves `waker` for it to wake. A new
+    /// waker is cloned, and the one it replaces dropped, outside the lock (LOCK-1).
     pub(crate) fn sleep_ran_or_set_waker(&self, slot: u32, waker: &Waker) -> bool {
-        let mut s = self.sched.lock();
-        !s.closed && s.timers.sleep_ran_or_set_waker(slot, waker)
+        {
+            let mut s = self.sched.lock();
+            if s.closed {
+                return false;
+            }
+            match s.timers.sleep_poll(slot, waker) {
+                SleepPoll::Ran => return true,
+                SleepPoll::Waiting => return false,
+                SleepPoll::NeedsWaker => {}
+            }
+        }
+        let waker = waker.clone();
+        let (ran, left) = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                (false, Some(waker))
+            } else {
+                match s.timers.sleep_set_waker(slot, waker) {
+                    Ok(old) => (false, old),
+                    Err(unused) => (true, Some(unused)),
+                }
+            }
+        };
+        crate::contain::drop_value(left);
+        ran
     }
 
-    /// `sleep_ran_or_set_waker` in two critical sections: the injected `SleepWakerRace`.
+    /// `sleep_ran_or_set_waker` whose second critical section does not look again whether the
+    /// timer ran: the injected `SleepWakerRace`.
     pub(crate) fn sleep_ran_then_set_waker(&self, slot: u32, waker: &Waker) -> bool {
         {
             let mut s = self.sched.lock();
@@ -979,10 +1009,16 @@ impl LoopInner {
                 return true;
             }
         }
-        let mut s = self.sched.lock();
-        if !s.closed {
-            s.timers.sleep_set_waker(slot, waker);
-        }
+        let waker = waker.clone();
+        let left = {
+            let mut s = self.sched.lock();
+            if s.closed {
+                Some(waker)
+            } else {
+                s.timers.sleep_set_waker_unchecked(slot, waker)
+            }
+        };
+        crate::contain::drop_value(left);
         false
     }
 

@@ -14,6 +14,7 @@ use crate::context;
 use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
+use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::trace;
@@ -132,185 +133,17 @@ fn drop_parked(cell: &Cell<u32>) {
 
 struct FutState<T> {
     outcome: Option<Outcome<T>>,
-    entries: Waiters<T>,
+    /// Waiters and done callbacks, dispatched in the order they were added (FUT-3); a handle that
+    /// goes away removes its own (FUT-6).
+    entries: WaitList<Entry<T>>,
 }
 
-/// Two words, so that a future with a million waiters keeps 16 bytes per waiter, not 24: the
-/// callback is boxed twice, and its thin pointer fits beside the waker's vtable-pointer niche,
-/// which carries the tag. A freed slot holds a no-op waker rather than a `None` (which would need
-/// that niche too): `Rest::free` and `Slot::Freed` say which slots are free, and waking a no-op
-/// waker at dispatch does nothing.
 enum Entry<T> {
     Wake(Waker),
-    Call(Box<Callback<T>>),
+    Call(Callback<T>),
 }
 
 type Callback<T> = Box<dyn FnOnce(Outcome<T>) + Send>;
-
-// The layout above is the point: a change that gives the tag a word of its own fails here.
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Entry<u64>>() == 16);
-
-/// The inline slot (index 0), one per future.
-enum Slot<T> {
-    Live(Entry<T>),
-    Freed,
-}
-
-/// A future's waiters and done callbacks, dispatched in the order they were added (FUT-3).
-///
-/// Like `entries::Entries`, the first entry is inline (the usual list of one costs no
-/// allocation) and a handle keeps the index of its own slot, so re-polling replaces its waker in
-/// place. Unlike it, a slot freed by a waiter that went away is reused, so a future awaited by
-/// many short-lived clones keeps as many slots as it has waiters at once, not one per clone ever
-/// polled (FUT-6). A reused slot no longer says when its entry was added, so from the first reuse
-/// on each slot carries its order of addition, and dispatch sorts by it.
-struct Waiters<T> {
-    /// Index 0. `Some(Slot::Freed)` when freed; reused only while no other entry is live, so it
-    /// is always older than every live entry in `rest`.
-    first: Option<Slot<T>>,
-    /// Indexes 1.. . Boxed so that the usual empty overflow costs one pointer.
-    rest: Option<Box<Rest<T>>>,
-}
-
-struct Rest<T> {
-    /// A freed slot holds a no-op waker (see [`Entry`]).
-    slots: Vec<Entry<T>>,
-    /// Freed slots, reused before `slots` grows.
-    free: Vec<usize>,
-    /// Order of addition of each slot; empty until a slot is first reused (until then, slot order
-    /// is the order of addition and costs nothing to keep).
-    order: Vec<u64>,
-    next: u64,
-}
-
-impl<T> Default for Waiters<T> {
-    fn default() -> Self {
-        Waiters {
-            first: None,
-            rest: None,
-        }
-    }
-}
-
-impl<T> Waiters<T> {
-    /// Adds `entry` after every live one; returns its index.
-    #[inline]
-    fn push(&mut self, entry: Entry<T>) -> usize {
-        match &self.first {
-            None => {
-                self.first = Some(Slot::Live(entry));
-                0
-            }
-            _ => self.push_rest(entry),
-        }
-    }
-
-    #[cold]
-    fn push_rest(&mut self, entry: Entry<T>) -> usize {
-        let nothing_live = matches!(self.first, Some(Slot::Freed))
-            && self
-                .rest
-                .as_ref()
-                .is_none_or(|r| r.free.len() == r.slots.len());
-        if nothing_live {
-            // The inline slot comes first again without breaking the order.
-            self.first = Some(Slot::Live(entry));
-            return 0;
-        }
-        let rest = self.rest.get_or_insert_with(|| {
-            Box::new(Rest {
-                slots: Vec::new(),
-                free: Vec::new(),
-                order: Vec::new(),
-                next: 0,
-            })
-        });
-        let seq = rest.next;
-        rest.next += 1;
-        match rest.free.pop() {
-            Some(j) => {
-                if rest.order.is_empty() {
-                    rest.order = (0..rest.slots.len() as u64).collect();
-                }
-                rest.slots[j] = entry;
-                rest.order[j] = seq;
-                j + 1
-            }
-            None => {
-                rest.slots.push(entry);
-                if !rest.order.is_empty() {
-                    rest.order.push(seq);
-                }
-                rest.slots.len()
-            }
-        }
-    }
-
-    /// Replaces the entry at `i` (a waiter re-polled with a new waker), keeping its place.
-    fn replace(&mut self, i: usize, entry: Entry<T>) {
-        match i {
-            0 => self.first = Some(Slot::Live(entry)),
-            _ => self.rest.as_mut().expect("entry i exists").slots[i - 1] = entry,
-        }
-    }
-
-    /// True when the entry at `i` is a waiter whose waker wakes the same task as `waker`.
-    fn wakes(&self, i: usize, waker: &Waker) -> bool {
-        let entry = match i {
-            0 => match &self.first {
-                Some(Slot::Live(e)) => Some(e),
-                _ => None,
-            },
-            _ => self.rest.as_ref().map(|r| &r.slots[i - 1]),
-        };
-        matches!(entry, Some(Entry::Wake(w)) if w.will_wake(waker))
-    }
-
-    /// Frees the slot at `i` (its waiter went away) for a later `push`.
-    fn free(&mut self, i: usize) {
-        match i {
-            0 => self.first = Some(Slot::Freed),
-            _ => {
-                let rest = self.rest.as_mut().expect("entry i exists");
-                rest.slots[i - 1] = Entry::Wake(Waker::noop().clone());
-                rest.free.push(i - 1);
-            }
-        }
-    }
-
-    /// Slots held, live or free.
-    fn slots(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |r| r.slots.len())
-    }
-
-    /// Hands every live entry to `f` in the order they were added (freed ones in `rest` as no-op
-    /// wakers).
-    fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
-        // `first` is never emptied once set, so an empty one means an empty list.
-        let Some(first) = self.first else { return };
-        if let Slot::Live(e) = first {
-            f(e);
-        }
-        if let Some(rest) = self.rest {
-            rest.drain_in_order(f);
-        }
-    }
-}
-
-impl<T> Rest<T> {
-    #[cold]
-    fn drain_in_order(self, mut f: impl FnMut(Entry<T>)) {
-        let Rest { slots, order, .. } = self;
-        if order.is_empty() {
-            slots.into_iter().for_each(f);
-        } else {
-            let mut live: Vec<(u64, Entry<T>)> = order.into_iter().zip(slots).collect();
-            live.sort_unstable_by_key(|&(seq, _)| seq);
-            live.into_iter().for_each(|(_, e)| f(e));
-        }
-    }
-}
 
 /// A loop-bound promise (asyncio's `Future`). Clone it to hand it to several waiters.
 ///
@@ -326,8 +159,8 @@ impl<T> Rest<T> {
 /// ```
 pub struct LoopFuture<T> {
     cell: Arc<FutureCell<T>>,
-    /// Where this handle's waker sits in the entry list, once it has been awaited.
-    index: Option<usize>,
+    /// This handle's key in the entry list, while it waits.
+    index: Option<u32>,
 }
 
 impl<T: Clone + Send + 'static> LoopFuture<T> {
@@ -359,7 +192,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 lp,
                 state: Mutex::new(FutState {
                     outcome: None,
-                    entries: Waiters::default(),
+                    entries: WaitList::default(),
                 }),
                 drop_outcome: if std::mem::needs_drop::<T>() {
                     Some(drop_outcome::<T>)
@@ -493,7 +326,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                 self.cell.lp.schedule(Runnable::call(move || f(out)));
             }
             None => {
-                st.entries.push(Entry::Call(Box::new(Box::new(f))));
+                st.entries.push(Entry::Call(Box::new(f)));
             }
         }
     }
@@ -541,7 +374,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
         };
         let mut for_calls: Option<Outcome<T>> = None;
         entries.drain_in_order(|entry| match entry {
-            Entry::Wake(w) => w.wake(),
+            Entry::Wake(w) => crate::contain::wake(w),
             Entry::Call(f) => {
                 let out = for_calls
                     .get_or_insert_with(|| {
@@ -579,20 +412,40 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
         // `LoopFuture` is `Unpin`; splitting the borrow lets the lock guard and the index live
         // side by side without an extra reference count on the cell.
         let this = self.get_mut();
-        let mut st = this.cell.state.lock();
+        let st = this.cell.state.lock();
         if let Some(out) = &st.outcome {
             // `complete()` took every entry when it stored the outcome: nothing is left for
             // `drop` to clear, so it need not lock.
             this.index = None;
             return Poll::Ready(out.clone());
         }
-        match this.index {
-            // Polled again by the task that registered: its waker is already there (a task keeps
-            // one waker for its life), so no clone and no drop of the old one.
-            Some(i) if st.entries.wakes(i, cx.waker()) => {}
-            Some(i) => st.entries.replace(i, Entry::Wake(cx.waker().clone())),
-            None => this.index = Some(st.entries.push(Entry::Wake(cx.waker().clone()))),
+        if let Some(i) = this.index {
+            if matches!(st.entries.get(i), Entry::Wake(w) if w.will_wake(cx.waker())) {
+                // Polled again by the task that registered: its waker is already there.
+                return Poll::Pending;
+            }
         }
+        drop(st);
+        // Cloned, and the one it replaces dropped, outside the lock: a foreign waker's clone and
+        // drop are user code (LOCK-1).
+        let waker = Entry::Wake(cx.waker().clone());
+        let mut st = this.cell.state.lock();
+        if let Some(out) = &st.outcome {
+            this.index = None;
+            let out = out.clone();
+            drop(st);
+            crate::contain::drop_value(waker);
+            return Poll::Ready(out);
+        }
+        let stale = match this.index {
+            Some(i) => Some(st.entries.replace(i, waker)),
+            None => {
+                this.index = Some(st.entries.push(waker));
+                None
+            }
+        };
+        drop(st);
+        crate::contain::drop_value(stale);
         Poll::Pending
     }
 }
@@ -601,9 +454,11 @@ impl<T> Drop for LoopFuture<T> {
     fn drop(&mut self) {
         if let Some(i) = self.index {
             let mut st = self.cell.state.lock();
-            if st.outcome.is_none() {
-                st.entries.free(i);
-            }
+            // FUT-6: a waiter that goes away gives its place back. A done future gave every
+            // entry out when it completed.
+            let gone = st.outcome.is_none().then(|| st.entries.remove(i));
+            drop(st);
+            crate::contain::drop_value(gone);
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::error::{or_panic, GatherError, LoopError, TaskError};
 use crate::event_loop::LoopInner;
 use crate::task::cell::{DoneEntry, TaskCell};
 use crate::task::TaskRef;
+use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::trace;
@@ -71,7 +72,9 @@ struct State<T> {
     failed: Option<usize>,
     decided: bool,
     taken: bool,
-    waker: Option<Waker>,
+    /// The task awaiting the gather (one at a time: a gather is not `Clone`), woken once the
+    /// outcome is decided.
+    waiters: WaitList<Waker>,
 }
 
 impl<T: Send + 'static> GatherSink for Shared<T> {
@@ -80,7 +83,7 @@ impl<T: Send + 'static> GatherSink for Shared<T> {
         let out = crate::task::take_output::<T>(self.children[index].cell())
             .unwrap_or(Err(TaskError::Cancelled));
         let mut late = None;
-        let waker = {
+        let woken = {
             let mut st = self.state.lock();
             let failure = match &out {
                 Ok(v) => (self.is_failure)(v),
@@ -100,21 +103,19 @@ impl<T: Send + 'static> GatherSink for Shared<T> {
             }
             let first_failure = failure && self.policy == Policy::FirstFailure;
             if st.decided {
-                None
+                WaitList::Empty
             } else if first_failure || st.remaining == 0 {
                 st.decided = true;
                 if first_failure {
                     st.failed = Some(index);
                 }
-                st.waker.take()
+                std::mem::take(&mut st.waiters)
             } else {
-                None
+                WaitList::Empty
             }
         };
-        if let Some(w) = waker {
-            w.wake();
-        }
-        drop(late);
+        woken.drain_in_order(crate::contain::wake);
+        crate::contain::drop_value(late);
     }
 
     fn children(&self) -> &[TaskRef] {
@@ -133,6 +134,8 @@ impl<T: Send + 'static> GatherSink for Shared<T> {
 /// The engine behind every gather variant: children, their slots, and when to resolve.
 struct Core<T> {
     sink: SinkRc,
+    /// The awaiting task's key in the gather's waiter list, once it has waited.
+    key: Option<u32>,
     _output: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -165,11 +168,12 @@ impl<T: Send + 'static> Core<T> {
                 failed: None,
                 decided: n == 0,
                 taken: false,
-                waker: None,
+                waiters: WaitList::default(),
             }),
         }));
         let core = Core {
             sink,
+            key: None,
             _output: std::marker::PhantomData,
         };
         for (index, child) in core.children().iter().enumerate() {
@@ -181,17 +185,37 @@ impl<T: Send + 'static> Core<T> {
 
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
-        let mut st = self.shared().state.lock();
+        let Core { sink, key, .. } = self;
+        let shared = shared_of::<T>(sink);
+        let mut st = shared.state.lock();
         assert!(
             !st.taken,
             "a gather was polled after it returned its output"
         );
         if !st.decided {
-            match &mut st.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                w => *w = Some(cx.waker().clone()),
+            if key.is_some_and(|k| st.waiters.get(k).will_wake(cx.waker())) {
+                return Poll::Pending;
             }
-            return Poll::Pending;
+            drop(st);
+            // Cloned, and the one it replaces dropped, outside the lock (LOCK-1).
+            let waker = cx.waker().clone();
+            st = shared.state.lock();
+            if !st.decided {
+                let stale = match *key {
+                    Some(k) => Some(st.waiters.replace(k, waker)),
+                    None => {
+                        *key = Some(st.waiters.push(waker));
+                        None
+                    }
+                };
+                drop(st);
+                crate::contain::drop_value(stale);
+                return Poll::Pending;
+            }
+            // Decided while the lock was let go: the waker is not needed.
+            drop(st);
+            crate::contain::drop_value(waker);
+            st = shared.state.lock();
         }
         st.taken = true;
         let mut slots = std::mem::take(&mut st.slots);
@@ -205,15 +229,6 @@ impl<T: Send + 'static> Core<T> {
             slots,
             failed: st.failed,
         })
-    }
-}
-
-impl<T: Send + 'static> Core<T> {
-    fn shared(&self) -> &Shared<T> {
-        self.sink
-            .as_any()
-            .downcast_ref()
-            .expect("a gather's sink holds its own output type")
     }
 }
 
@@ -238,6 +253,12 @@ impl<T> Core<T> {
             .field("children", &self.children().len())
             .finish()
     }
+}
+
+fn shared_of<T: Send + 'static>(sink: &SinkRc) -> &Shared<T> {
+    sink.as_any()
+        .downcast_ref()
+        .expect("a gather's sink holds its own output type")
 }
 
 struct TakenState<T> {

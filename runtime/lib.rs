@@ -71,9 +71,9 @@
 #![warn(missing_docs)]
 
 mod channel;
+mod contain;
 mod context;
 mod crew;
-mod entries;
 mod error;
 mod event_loop;
 pub mod explore;
@@ -89,6 +89,7 @@ mod threadsafe;
 mod time;
 mod timer;
 mod turn;
+mod waiters;
 
 pub use channel::{Get, Join, Put, Queue};
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
@@ -116,5 +117,11 @@ pub mod __private {
     /// (tests check that the entry goes with the last reference).
     pub fn named_tasks(lp: &crate::EventLoop) -> usize {
         lp.inner().named_tasks()
+    }
+
+    /// How many timers that can never fire `lp` holds, cancelled ones not yet swept included
+    /// (tests check that cancelled ones do not pile up).
+    pub fn never_timers(lp: &crate::EventLoop) -> usize {
+        lp.inner().sched.lock().timers.never_len()
     }
 }

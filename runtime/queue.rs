@@ -81,7 +81,7 @@ fn run_sleep_timer(slot: u32) {
     let waker =
         crate::context::with_running(|lp| lp.and_then(|lp| lp.inner().fire_sleep_timer(slot)));
     if let Some(w) = waker {
-        w.wake();
+        crate::contain::wake(w);
     }
 }
 

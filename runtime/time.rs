@@ -4,6 +4,7 @@
 //! clock reading is at or past the deadline (TIME-1), and the task resumes in the turn after
 //! (asyncio's `call_later` + `_set_result_unless_cancelled` + wakeup). `sleep(ZERO)` yields exactly
 //! one loop turn (TIME-3), asyncio's bare `yield`. Dropping a pending `Sleep` cancels its timer.
+//! A delay too long for the clock (`Duration::MAX`) sleeps until cancelled (TIME-5).
 
 use crate::context;
 use crate::error::LoopError;
@@ -16,7 +17,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Suspends the current task for at least `delay` on the loop's clock.
+/// Suspends the current task for at least `delay` on the loop's clock. A `delay` the clock cannot
+/// reach (past about 584 years, e.g. `Duration::MAX`) suspends it until it is cancelled, like
+/// asyncio's `sleep(float('inf'))`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -105,7 +108,9 @@ impl Future for Sleep {
             }
             SleepState::Unpolled => {
                 let lp = running_inner();
-                let deadline = lp.clock.now() + self.delay;
+                // Saturates: a deadline past the clock's range is a timer that never fires, so
+                // the task sleeps until cancelled (TIME-5).
+                let deadline = lp.clock.now().saturating_add(self.delay);
                 self.state = match lp.sleep_timer(deadline, cx.waker().clone(), self.created_at) {
                     Some(slot) => SleepState::Waiting { lp, slot },
                     None => SleepState::Never,

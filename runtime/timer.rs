@@ -16,6 +16,10 @@
 //! arrival at its sorted place instead. Every deadline in a bucket is below every deadline in the
 //! next one, so reading buckets front to back is the exact order.
 //!
+//! A deadline past the clock's range (see [`NEVER`]) never comes due: such timers wait apart, in
+//! `never`, where no turn looks and from where no virtual clock can be offered their deadline
+//! (TIME-5).
+//!
 //! Why not one binary heap: with 100 000 timers each pop sifted through 17 levels of a 3 MB heap
 //! (a quarter of the cycles of the timer benchmark); here a push is an append and a pop takes the
 //! front of a small, contiguous bucket.
@@ -28,6 +32,14 @@ use std::task::Waker;
 use std::time::Duration;
 
 const NANOS_PER_BUCKET: u64 = 1_000_000;
+/// A deadline at or past the end of the clock's range: the clock counts nanoseconds since the
+/// loop was created in a `u64` (about 584 years), so it never reads this. `sleep(Duration::MAX)`
+/// and `call_later(Duration::MAX, f)` land here: timers that never fire, like asyncio's
+/// `call_later(float('inf'), f)` (TIME-5).
+const NEVER: u64 = u64::MAX;
+/// `never` is swept of cancelled entries when it has doubled since the last sweep, but not below
+/// this length.
+const NEVER_SWEEP_MIN: usize = 64;
 /// Buckets in the window: deadlines up to about 4 s ahead of `base` are pushed without a lookup.
 const WINDOW: u64 = 4096;
 
@@ -40,7 +52,7 @@ pub(crate) enum Due {
 }
 
 struct Entry {
-    /// Nanoseconds since the clock's epoch (saturated at `u64::MAX`, as the virtual clock is).
+    /// Nanoseconds since the clock's epoch, below `NEVER`.
     deadline: u64,
     seq: u64,
     due: Due,
@@ -143,6 +155,13 @@ impl Bucket {
     }
 }
 
+/// What a `Sleep` polled again must do (see [`Timers::sleep_poll`]).
+pub(crate) enum SleepPoll {
+    Ran,
+    Waiting,
+    NeedsWaker,
+}
+
 #[derive(Default)]
 pub(crate) struct Timers {
     /// Bucket `i` holds the deadlines in millisecond `base + i`; bucket 0 also the earlier ones.
@@ -151,7 +170,13 @@ pub(crate) struct Timers {
     base: u64,
     /// Buckets at or past `base + WINDOW`, by millisecond.
     far: BTreeMap<u64, Bucket>,
+    /// Entries in `window` and `far`, live or cancelled (not those in `never`).
     len: usize,
+    /// Timers at `NEVER`, in no order: none ever fires, so each leaves only when cancelled (and
+    /// swept) or when the loop closes.
+    never: Vec<Due>,
+    /// `never`'s length when the next sweep of cancelled entries is due.
+    never_sweep_at: usize,
     next_seq: u64,
     /// Buffers of emptied buckets, for the next buckets to fill. Freeing them instead made glibc
     /// consolidate its fastbins (the freed tasks and handles) at every bucket (callgrind:
@@ -190,10 +215,13 @@ impl Timers {
     }
 
     fn push_due(&mut self, deadline: Duration, due: Due) {
+        let deadline = nanos(deadline);
+        if deadline == NEVER {
+            return self.push_never(due);
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.len += 1;
-        let deadline = nanos(deadline);
         let e = Entry { deadline, seq, due };
         let i = (deadline / NANOS_PER_BUCKET).saturating_sub(self.base);
         if i < WINDOW {
@@ -215,12 +243,38 @@ impl Timers {
         }
     }
 
-    /// True when no timer, live or cancelled, is left.
+    /// A timer that never fires. No turn reaches `never` to drop what is cancelled there, so a
+    /// loop that keeps arming and cancelling such timers would grow it without bound: it is swept
+    /// whenever it has doubled since the last sweep, which costs O(1) a push, amortized. Dropping
+    /// a cancelled entry runs no user code (its callback or waker is gone already).
+    fn push_never(&mut self, due: Due) {
+        if self.never.len() >= self.never_sweep_at.max(NEVER_SWEEP_MIN) {
+            let mut i = 0;
+            while i < self.never.len() {
+                if self.sleeps.is_cancelled(&self.never[i]) {
+                    let dead = self.never.swap_remove(i);
+                    self.sleeps.release(dead);
+                } else {
+                    i += 1;
+                }
+            }
+            self.never_sweep_at = self.never.len() * 2;
+        }
+        self.never.push(due);
+    }
+
+    /// Timers in `never`, cancelled ones not yet swept included.
+    pub(crate) fn never_len(&self) -> usize {
+        self.never.len()
+    }
+
+    /// True when no timer that can come due, live or cancelled, is left.
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// The earliest live deadline.
+    /// The earliest live deadline; never one at `NEVER`, so a virtual clock is never moved to
+    /// the end of its range (TIME-5).
     // Out of line: inlined, its loops sit in `decide()`, which every turn runs, and cost the
     // timer-free turn (callgrind, yield_loop: 453 instructions per yield inlined, 449 out of line).
     #[inline(never)]
@@ -303,7 +357,14 @@ impl Timers {
     /// armed sleep's waker, to drop outside the lock. Sleep slots are not used after this.
     pub(crate) fn drain(&mut self) -> (Vec<Arc<HandleCell>>, Vec<Waker>) {
         self.len = 0;
-        let mut handles = Vec::new();
+        let mut handles: Vec<_> = self
+            .never
+            .drain(..)
+            .filter_map(|due| match due {
+                Due::Handle(h) => Some(h),
+                Due::Sleep(_) => None,
+            })
+            .collect();
         let far = std::mem::take(&mut self.far);
         for mut b in self.window.drain(..).chain(far.into_values()) {
             handles.extend(b.entries.drain(..).filter_map(|e| match e.due {
@@ -320,23 +381,46 @@ impl Timers {
         self.sleeps.fire(slot)
     }
 
-    /// For the `Sleep`: true once its timer ran (the slot is then freed); otherwise leaves
-    /// `waker` for it to wake. One critical section for both (THREAD-2).
-    pub(crate) fn sleep_ran_or_set_waker(&mut self, slot: u32, waker: &Waker) -> bool {
-        self.sleeps.ran(slot) || {
-            self.sleeps.set_waker(slot, waker);
-            false
+    /// For a `Sleep` polled again: whether its timer ran (its slot is then freed), else whether
+    /// the waker it holds already wakes `waker`'s task. Clones nothing: a new waker is cloned by
+    /// the caller outside the lock and handed to [`Timers::sleep_set_waker`] (LOCK-1).
+    pub(crate) fn sleep_poll(&mut self, slot: u32, waker: &Waker) -> SleepPoll {
+        if self.sleeps.ran(slot) {
+            SleepPoll::Ran
+        } else if self.sleeps.wakes(slot, waker) {
+            SleepPoll::Waiting
+        } else {
+            SleepPoll::NeedsWaker
         }
     }
 
-    /// The first half of [`Timers::sleep_ran_or_set_waker`], for the injected `SleepWakerRace`.
+    /// Gives an armed sleep `waker`; returns the waker it replaced, to drop outside the lock. If
+    /// the timer ran in the meantime, the slot is freed and `waker` handed back as `Err`.
+    pub(crate) fn sleep_set_waker(
+        &mut self,
+        slot: u32,
+        waker: Waker,
+    ) -> Result<Option<Waker>, Waker> {
+        if self.sleeps.ran(slot) {
+            Err(waker)
+        } else {
+            Ok(self.sleeps.set_waker(slot, waker))
+        }
+    }
+
+    /// The first half of a correct poll, for the injected `SleepWakerRace`.
     pub(crate) fn sleep_ran(&mut self, slot: u32) -> bool {
         self.sleeps.ran(slot)
     }
 
-    /// The second half of [`Timers::sleep_ran_or_set_waker`], for the injected `SleepWakerRace`.
-    pub(crate) fn sleep_set_waker(&mut self, slot: u32, waker: &Waker) {
-        self.sleeps.set_waker(slot, waker)
+    /// The second half for the injected `SleepWakerRace`: sets the waker without looking whether
+    /// the timer ran since the first half. Returns whatever waker is left over.
+    pub(crate) fn sleep_set_waker_unchecked(&mut self, slot: u32, waker: Waker) -> Option<Waker> {
+        if self.sleeps.armed(slot) {
+            self.sleeps.set_waker(slot, waker)
+        } else {
+            Some(waker)
+        }
     }
 
     /// The `Sleep` is dropped before it saw its timer run: returns the waker to drop outside the
@@ -458,11 +542,19 @@ impl Sleeps {
         ran
     }
 
-    fn set_waker(&mut self, i: u32, waker: &Waker) {
-        if let SleepSlotState::Armed(w) = &mut self.slots[i as usize] {
-            if !w.will_wake(waker) {
-                *w = waker.clone();
-            }
+    fn armed(&self, i: u32) -> bool {
+        matches!(self.slots[i as usize], SleepSlotState::Armed(_))
+    }
+
+    fn wakes(&self, i: u32, waker: &Waker) -> bool {
+        matches!(&self.slots[i as usize], SleepSlotState::Armed(w) if w.will_wake(waker))
+    }
+
+    /// Replaces an armed slot's waker; returns the old one (to drop outside the lock).
+    fn set_waker(&mut self, i: u32, waker: Waker) -> Option<Waker> {
+        match &mut self.slots[i as usize] {
+            SleepSlotState::Armed(w) => Some(std::mem::replace(w, waker)),
+            _ => unreachable!("only an armed sleep's waker is set"),
         }
     }
 

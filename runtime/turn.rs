@@ -105,6 +105,11 @@ impl Sched {
 /// `decide` again, so a wake cannot be missed (LOOP-5).
 const SPINS_BEFORE_PARK: u32 = 2;
 
+/// The longest a worker parks on the real clock before deciding again, however far the next
+/// deadline: a deadline centuries away is then never handed to the condition variable as a
+/// timeout (asyncio caps its `select` the same way, `MAXIMUM_SELECT_TIMEOUT`, one day).
+const MAX_PARK: Duration = Duration::from_secs(24 * 3600);
+
 /// What the worker does next after looking at the queue.
 enum Next {
     Stop,
@@ -409,7 +414,7 @@ fn decide<const SHARED: bool>(
                     }
                     None => {
                         trace::record(|| {
-                            "deadlock: nothing ready, no timer, nothing in flight".into()
+                            "deadlock: nothing ready, no timer can fire, nothing in flight".into()
                         });
                         s.deadlock = true;
                         s.stopping = true;
@@ -421,7 +426,7 @@ fn decide<const SHARED: bool>(
             trace::record(|| format!("worker {worker}: nothing ready, will park"));
             return Next::Park(None);
         }
-        return Next::Park(next_deadline.map(|d| d.saturating_sub(now)));
+        return Next::Park(next_deadline.map(|d| d.saturating_sub(now).min(MAX_PARK)));
     }
 }
 

@@ -424,3 +424,79 @@ fn a_main_task_left_by_an_earlier_run_does_not_stop_a_later_run() {
     assert_eq!(second.unwrap(), 7);
     lp.close();
 }
+
+/// Spec: TIME-5, LOOP-9
+#[test]
+fn call_later_max_never_runs_and_can_be_cancelled_also_after_the_clock_moved() {
+    for virtual_time in [true, false] {
+        let trace = Trace::new();
+        let lp = evloop::Builder::new().virtual_time(virtual_time).build();
+        let guarded = |event: &'static str| {
+            let guard = DropGuard(trace.clone(), "a cancelled callback was dropped");
+            let t = trace.clone();
+            move || {
+                let _keep = &guard;
+                t.push(event);
+            }
+        };
+        // A virtual clock reads zero here; on the real clock it has already moved.
+        let first = lp.call_later(Duration::MAX, guarded("ran (made at the start)"));
+        lp.run_until_complete(evloop::sleep(Duration::from_millis(2)));
+        assert!(lp.now() > Duration::ZERO);
+        let second = lp.call_later(Duration::MAX, guarded("ran (made after the clock moved)"));
+        assert_eq!(second.when(), Duration::MAX, "the deadline saturates");
+        lp.run_until_complete(evloop::sleep(Duration::from_millis(2)));
+        assert!(trace.get().is_empty(), "{:?}", trace.get());
+        second.cancel();
+        assert!(second.cancelled());
+        assert_eq!(trace.get(), ["a cancelled callback was dropped"]);
+        lp.run_until_complete(evloop::sleep(Duration::from_millis(2)));
+        assert!(!first.cancelled());
+        first.cancel();
+        lp.close();
+        assert_eq!(
+            trace.get(),
+            [
+                "a cancelled callback was dropped",
+                "a cancelled callback was dropped"
+            ],
+            "virtual_time({virtual_time})"
+        );
+    }
+}
+
+/// Spec: TIME-5, LOOP-9
+#[test]
+fn call_at_far_future_never_runs_and_a_past_instant_runs_next_turn() {
+    let lp = vloop();
+    let trace = Trace::new();
+    let t = trace.clone();
+    let r = lp.try_run_until_complete(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        evloop::sleep(Duration::from_secs(5)).await;
+        let far = lp.call_at(Duration::MAX, t.pusher("at Duration::MAX"));
+        assert_eq!(far.when(), Duration::MAX);
+        // Past the clock's range (u64 nanoseconds, about 584 years), though not Duration::MAX.
+        lp.call_at(Duration::from_secs(1 << 40), t.pusher("at 2^40 s"));
+        lp.call_at(Duration::from_secs(1), t.pusher("at 1 s (past)"));
+        lp.call_soon(t.pusher("soon"));
+        yield_now().await;
+        t.push("main after one turn");
+        yield_now().await;
+        t.push("main after two turns");
+        // Only the never timers are left: a deadlock, not a jump to the end of time.
+        std::future::pending::<()>().await;
+    });
+    assert!(matches!(r, Err(RunError::Deadlock(_))), "{r:?}");
+    assert_eq!(
+        trace.get(),
+        [
+            "soon",
+            "main after one turn",
+            "at 1 s (past)",
+            "main after two turns"
+        ]
+    );
+    assert_eq!(lp.now(), Duration::from_secs(5));
+    lp.close();
+}

@@ -5,6 +5,7 @@
 use evloop::explore::{
     explore, note, try_explore, ChoicePoint, Chooser, Config, Failure, FailureKind,
 };
+use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -279,7 +280,7 @@ fn token_replays_the_same_failure_and_timeline() {
     assert_eq!(again.timeline, f.timeline);
 }
 
-/// Spec: EXPLORE-8
+/// Spec: EXPLORE-8, EXPLORE-18
 #[test]
 fn token_from_another_version_is_refused_with_a_clear_error() {
     let f = fails(
@@ -288,28 +289,23 @@ fn token_from_another_version_is_refused_with_a_clear_error() {
     );
     let mut fields: Vec<&str> = f.token.split(':').collect();
     fields[1] = "0.0.1";
-    let old = fields.join(":");
-    let err = std::panic::catch_unwind(|| {
-        try_explore(
-            quiet(Config::conformance().replay(old)),
-            check_then_act_across_to_thread,
-        )
-    })
-    .expect_err("an old token must not run");
-    let msg = err.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("made by evloop 0.0.1"), "{msg}");
-    assert!(msg.contains("get a new token"), "{msg}");
+    let old = fails(
+        Config::conformance().replay(fields.join(":")),
+        check_then_act_across_to_thread,
+    );
+    assert_eq!(old.kind, FailureKind::Config);
+    assert!(old.message.contains("made by evloop 0.0.1"), "{old}");
+    assert!(old.message.contains("get a new token"), "{old}");
+    assert_eq!(old.coverage.runs, 0, "an old token must not run");
 
     fields[0] = "v9";
-    let err = std::panic::catch_unwind(|| {
-        try_explore(
-            quiet(Config::conformance().replay(fields.join(":"))),
-            check_then_act_across_to_thread,
-        )
-    })
-    .expect_err("an unknown format must not run");
-    let msg = err.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("uses format v9"), "{msg}");
+    let newer = fails(
+        Config::conformance().replay(fields.join(":")),
+        check_then_act_across_to_thread,
+    );
+    assert_eq!(newer.kind, FailureKind::Config);
+    assert!(newer.message.contains("uses token format v9"), "{newer}");
+    assert_eq!(newer.coverage.runs, 0, "an unknown format must not run");
 }
 
 /// Spec: EXPLORE-8
@@ -531,8 +527,8 @@ fn replay_only_limits_the_token_to_the_named_exploration() {
     let child = |only: &str| child_with(&f.token, only);
     assert!(child("some_other_test").contains("dfs(k = 2)"));
     assert!(child("replay_child").contains("replay(v1:"));
-    // A shuttle token for the model checkers' harness is not ours either.
-    assert!(child_with("random:0x2a", "replay_child").contains("dfs(k = 2)"));
+    // Any value, even one for the model checkers' harness, is for the named exploration only.
+    assert!(child_with("random:2a", "some_other_test").contains("dfs(k = 2)"));
 }
 
 /// Spec: EXPLORE-3, EXPLORE-7
@@ -643,4 +639,297 @@ fn a_chooser_of_your_own_may_write_notes() {
             .any(|l| l.contains("note: chooser took option")),
         "{f}"
     );
+}
+
+/// What a failed exploration prints, from `Config::replay` or `EVLOOP_REPLAY`, and must not run:
+/// empty, blank, cut short, mistyped, out of bounds.
+fn malformed_tokens() -> Vec<String> {
+    let v = env!("CARGO_PKG_VERSION");
+    let zero = "0000000000000000";
+    [
+        "".to_owned(),
+        "   ".to_owned(),
+        "v".to_owned(),
+        "v1".to_owned(),
+        "v1:".to_owned(),
+        format!("v1:{v}:r"),
+        format!("v1:{v}:r:3=1,7=2"),
+        format!("V1:{v}:r:-:{zero}"),
+        format!("vv1:{v}:r:-:{zero}"),
+        format!("v1:{v}:x:-:{zero}"),
+        format!("v1:{v}:r::{zero}"),
+        format!("v1:{v}:r:3=0:{zero}"),
+        format!("v1:{v}:r:7=1,3=1:{zero}"),
+        format!("v1:{v}:r:3=1,:{zero}"),
+        format!("v1:{v}:r:+3=1:{zero}"),
+        format!("v1:{v}:r:-:0000"),
+        format!("v1:{v}:r:-:zzzzzzzzzzzzzzzz"),
+        // Once a dense vector as long as the number (the process aborted) ...
+        format!("v1:{v}:r:99999999999999=1:{zero}"),
+        // ... and an index overflow.
+        format!("v1:{v}:r:18446744073709551615=1:{zero}"),
+        format!("v1:{v}:r:3=18446744073709551615:{zero}"),
+    ]
+    .into()
+}
+
+/// The shape every refusal names.
+const SHAPE: &str = "expected `v1:<evloop version>:<c|r>:<deviations>:<hash>`";
+
+/// Spec: EXPLORE-17, EXPLORE-18
+#[test]
+fn malformed_replay_tokens_are_one_clear_error_naming_the_value() {
+    for token in malformed_tokens() {
+        let f = fails(Config::conformance().replay(token.clone()), || async {
+            panic!("a malformed token must not run the body");
+        });
+        assert_eq!(f.kind, FailureKind::Config, "{token:?}: {f}");
+        assert_eq!(f.coverage.runs, 0, "{token:?}");
+        assert!(
+            (f.token.is_empty() && f.replay_command.is_empty()),
+            "{token:?}"
+        );
+        let quoted = format!("Config::replay({token:?})");
+        assert!(f.message.contains(&quoted), "{quoted} not named in: {f}");
+        assert!(f.message.contains(SHAPE), "{f}");
+        assert!(!f.message.contains('\n'), "one line: {f}");
+        assert!(f.to_string().starts_with(&f.message), "{f}");
+    }
+}
+
+/// The model-check harness's shuttle tokens, as its failures print them.
+const SHUTTLE_TOKENS: [&str; 2] = ["random:000000000000002a", "pct:3:594:3a6371e877c6d6ab"];
+
+/// Spec: EXPLORE-17
+#[test]
+fn a_shuttle_token_is_named_as_the_model_check_harness_s() {
+    for token in SHUTTLE_TOKENS {
+        for text in [token.to_owned(), format!("EVLOOP_REPLAY='{token}'")] {
+            let f = fails(Config::conformance().replay(text.clone()), || async {});
+            assert_eq!(f.kind, FailureKind::Config, "{f}");
+            assert!(f.message.contains(&format!("{text:?}")), "{f}");
+            assert!(f.message.contains("shuttle replay token"), "{f}");
+            assert!(f.message.contains("cargo test --features shuttle"), "{f}");
+            assert!(!f.message.contains('\n'), "one line: {f}");
+        }
+    }
+}
+
+/// Spec: EXPLORE-17, EXPLORE-18
+#[test]
+fn a_bad_evloop_replay_is_one_error_at_the_caller_not_a_fresh_run() {
+    let mut values = malformed_tokens();
+    values.extend(SHUTTLE_TOKENS.map(String::from));
+    for value in values {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "replay_child", "--ignored", "--test-threads=1"])
+            .env("EVLOOP_REPLAY", &value)
+            .env_remove("EVLOOP_REPLAY_ONLY")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        // A test failure (exit code 101), not an abort by a signal or a failed allocation.
+        assert_eq!(out.status.code(), Some(101), "{value:?}: {text}");
+        assert!(
+            !text.contains("dfs(k = 2)"),
+            "{value:?} ran a fresh exploration: {text}"
+        );
+        let at = text.find("panicked at ").expect("the child panicked");
+        assert!(
+            text[at..].starts_with(&format!("panicked at {}:", file!())),
+            "{value:?}: the panic must point at the caller: {text}"
+        );
+        let errors: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("evloop explore:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{value:?}: {text}");
+        assert!(
+            errors[0].contains(&format!("EVLOOP_REPLAY={value:?}")),
+            "{text}"
+        );
+        if value.contains(":0000000000000000") || value.starts_with(['v', 'V']) {
+            assert!(errors[0].contains(SHAPE), "{text}");
+        }
+    }
+}
+
+/// Spec: EXPLORE-18
+#[test]
+fn exploring_inside_a_running_loop_is_a_configuration_error() {
+    evloop::run(async {
+        let f = *try_explore(quiet(Config::conformance()), || async {}).unwrap_err();
+        assert_eq!(f.kind, FailureKind::Config, "{f}");
+        assert!(f.message.contains("inside a running loop"), "{f}");
+    });
+}
+
+/// Answers one past the last option.
+struct OutOfRange;
+
+impl Chooser for OutOfRange {
+    fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
+        point.keys.len()
+    }
+}
+
+/// Spec: EXPLORE-20
+#[test]
+fn a_chooser_answering_out_of_range_is_a_configuration_error() {
+    let f = fails(
+        Config::robustness().custom(3, |_| Box::new(OutOfRange)),
+        tickets_assume_gather_start_order,
+    );
+    assert_eq!(f.kind, FailureKind::Config, "{f}");
+    assert!(
+        f.message
+            .contains("answered 3 at choice point #0 (ready), which has 3 option(s)"),
+        "{f}"
+    );
+    // Not a failing schedule: nothing to shrink or replay, and the first run stopped there.
+    assert!(f.token.is_empty() && f.replay_command.is_empty(), "{f}");
+    assert_eq!((f.shrunk_from, f.coverage.runs), (None, 1));
+    let panic = std::panic::catch_unwind(|| {
+        explore(
+            quiet(Config::robustness().custom(1, |_| Box::new(OutOfRange))),
+            tickets_assume_gather_start_order,
+        )
+    })
+    .expect_err("explore panics with the error");
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("which has 3 option(s)"), "{msg}");
+}
+
+/// Strings near a token: its pieces in any order, cut anywhere, with stray text.
+fn near_token() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("v1".to_owned()),
+        Just(env!("CARGO_PKG_VERSION").to_owned()),
+        Just("c".to_owned()),
+        Just("r".to_owned()),
+        Just("-".to_owned()),
+        Just(":".to_owned()),
+        Just(",".to_owned()),
+        Just("=".to_owned()),
+        Just("'".to_owned()),
+        Just("EVLOOP_REPLAY=".to_owned()),
+        Just("random:".to_owned()),
+        Just("18446744073709551615".to_owned()),
+        "[0-9]{1,12}",
+        "[0-9a-f]{16}",
+        any::<String>(),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+}
+
+/// A program with ready-order choice points that always fails, so every schedule prints a token.
+async fn always_fails_after_some_choices() {
+    let out = evloop::gather([1, 2, 3].map(|n| async move {
+        note(format!("child {n}"));
+        evloop::sleep(Duration::ZERO).await;
+        n
+    }))
+    .await
+    .unwrap();
+    panic!("fails after {out:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary text given as a token is refused with one message, or replayed: never a panic,
+    /// an abort, or a fresh exploration.
+    ///
+    /// Spec: EXPLORE-19, EXPLORE-17
+    #[test]
+    fn any_text_given_as_a_replay_token_is_refused_or_replayed(
+        text in prop_oneof![any::<String>(), near_token()],
+    ) {
+        match try_explore(quiet(Config::conformance().replay(text.clone())), || async {}) {
+            Ok(report) => prop_assert_eq!(report.runs, 1),
+            Err(f) if f.kind == FailureKind::Config => {
+                prop_assert_eq!(f.coverage.runs, 0);
+                prop_assert!(f.message.starts_with("evloop explore: "), "{}", f);
+            }
+            Err(f) => {
+                prop_assert_eq!(f.kind, FailureKind::Diverged, "{}", f);
+                prop_assert_eq!(f.coverage.runs, 1);
+            }
+        }
+    }
+
+    /// Every token a failure prints replays that schedule and prints itself again, also given as
+    /// the printed line or the shell command's quoted word.
+    ///
+    /// Spec: EXPLORE-19, EXPLORE-8
+    #[test]
+    fn every_printed_token_replays_to_itself(seed in any::<u64>()) {
+        let config = Config::robustness().random(seed, 1).shrink_budget(0);
+        let f = fails(config, always_fails_after_some_choices);
+        for text in [
+            f.token.clone(),
+            format!("EVLOOP_REPLAY={}", f.token),
+            format!("EVLOOP_REPLAY='{}'", f.token),
+            format!("'{}'", f.token),
+            format!(" {}\n", f.token),
+        ] {
+            let again = fails(Config::robustness().replay(text), always_fails_after_some_choices);
+            prop_assert_eq!(again.kind, FailureKind::Panic, "{}", again);
+            prop_assert_eq!(&again.token, &f.token);
+            prop_assert_eq!(&again.timeline, &f.timeline);
+        }
+    }
+}
+
+/// Spec: EXPLORE-21
+#[test]
+fn a_future_resolved_from_an_outside_thread_is_waited_for_not_a_deadlock() {
+    let report = explore(quiet(Config::conformance().random(1, 3)), || async {
+        let fut = evloop::LoopFuture::<u32>::new();
+        let resolver = fut.resolver();
+        // A thread the program starts itself: the explorer neither runs nor sees it.
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            resolver.resolve(7).unwrap();
+        });
+        assert_eq!(fut.await.unwrap(), 7);
+    });
+    assert_eq!(report.runs, 3);
+}
+
+/// Spec: EXPLORE-21
+#[test]
+fn a_resolver_an_outside_thread_never_uses_is_reported_as_waiting_on_it() {
+    // The threads hold their resolvers until this test lets them go.
+    let release: Arc<Mutex<Vec<std::sync::mpsc::Sender<()>>>> = Default::default();
+    let senders = release.clone();
+    let f = fails(
+        Config::conformance()
+            .fifo()
+            .outside_thread_wait(Duration::from_millis(50)),
+        move || {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            senders.lock().unwrap().push(tx);
+            async move {
+                let fut = evloop::LoopFuture::<u32>::new();
+                let resolver = fut.resolver();
+                std::thread::spawn(move || {
+                    let _ = rx.recv();
+                    drop(resolver);
+                });
+                fut.await.unwrap();
+            }
+        },
+    );
+    release.lock().unwrap().clear();
+    assert_eq!(f.kind, FailureKind::OutsideThread, "{f}");
+    assert!(
+        f.to_string().contains("waiting on an outside thread"),
+        "{f}"
+    );
+    assert!(f.message.contains("1 Resolver(s) are still alive"), "{f}");
+    assert_eq!(f.pending.len(), 1, "main: {f}");
+    assert_eq!(f.shrunk_from, None, "real time is not shrunk");
 }

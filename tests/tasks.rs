@@ -550,3 +550,102 @@ fn a_tasks_future_is_never_moved_from_its_first_poll_until_it_is_dropped() {
         w.assert_in_place_and_dropped_once();
     }
 }
+
+/// Spec: TASK-11
+#[test]
+fn waiters_on_a_task_that_go_away_give_their_place_back() {
+    use std::future::poll_fn;
+    vrun(async {
+        let gate = evloop::LoopFuture::<()>::new();
+        let opener = gate.clone();
+        let task = evloop::create_task(async move { gate.await.unwrap() });
+        let r = task.task_ref();
+        let slots = |r: &TaskRef| {
+            let text = format!("{r:?}");
+            let n = text
+                .split("waiter_slots: ")
+                .nth(1)
+                .expect("Debug shows the slots");
+            n.trim_end_matches(" }").parse::<usize>().unwrap()
+        };
+        // A select with a timeout, many times over: each `wait()` polled once and dropped.
+        for _ in 0..1000 {
+            let mut w = r.wait();
+            poll_fn(|cx| {
+                assert!(Pin::new(&mut w).poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        }
+        assert!(slots(&r) <= 1, "wait() futures left {} slots", slots(&r));
+        // A waiter still there keeps its place, and the typed handle's own place goes with it.
+        let kept = evloop::create_task({
+            let r = r.clone();
+            async move { r.wait().await }
+        });
+        yield_now().await;
+        let mut t = task;
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut t).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        drop(t);
+        assert!(slots(&r) <= 2, "{r:?}");
+        opener.set_result(()).unwrap();
+        kept.await.unwrap();
+        assert!(r.done());
+    });
+}
+
+/// A value whose destructor panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("boom in a dropped output");
+    }
+}
+
+/// Spec: TASK-12
+#[test]
+fn a_panic_in_an_unretrieved_outputs_drop_is_reported_and_the_loop_keeps_running() {
+    let (out, logs) = capture_logs(|| {
+        vrun(async {
+            // Nobody takes the output: it is dropped with the task, on the loop.
+            drop(evloop::create_task(async { PanicsOnDrop }));
+            yield_now().await;
+            yield_now().await;
+            "main finished"
+        })
+    });
+    assert_eq!(out, "main finished");
+    assert!(logs.contains("boom in a dropped output"), "{logs}");
+}
+
+/// Spec: TASK-12
+#[test]
+fn a_foreign_waker_that_panics_when_the_task_completes_is_reported_and_the_loop_keeps_running() {
+    use std::task::{Wake, Waker};
+    struct Explodes;
+    impl Wake for Explodes {
+        fn wake(self: Arc<Self>) {
+            panic!("boom in a foreign waker");
+        }
+    }
+    let (out, logs) = capture_logs(|| {
+        vrun(async {
+            let mut task = evloop::create_task(async { 5 });
+            // Another executor's waker waits on the task (polled by hand here).
+            let waker = Waker::from(Arc::new(Explodes));
+            assert!(Pin::new(&mut task)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            task.task_ref().wait().await;
+            yield_now().await;
+            task.await.unwrap()
+        })
+    });
+    assert_eq!(out, 5);
+    assert!(logs.contains("boom in a foreign waker"), "{logs}");
+}

@@ -298,3 +298,111 @@ fn thousands_of_timers_fire_in_exact_deadline_then_scheduling_order() {
         "timers fired out of (deadline, scheduling) order"
     );
 }
+
+/// Spec: TIME-5
+#[test]
+fn sleep_max_stays_pending_until_cancelled_and_run_returns_mains_value() {
+    for virtual_time in [true, false] {
+        let out = evloop::Builder::new()
+            .virtual_time(virtual_time)
+            .run(async {
+                // From any clock reading but zero, `now + Duration::MAX` used to overflow.
+                evloop::sleep(Duration::from_millis(1)).await;
+                let forever = evloop::create_task(evloop::sleep(Duration::MAX));
+                // Left pending: `run` cancels it on the way out.
+                let left = evloop::create_task(evloop::sleep(Duration::MAX));
+                evloop::sleep(Duration::from_millis(5)).await;
+                assert!(!forever.done(), "a sleep of Duration::MAX ended");
+                assert!(forever.cancel());
+                let r = forever.await;
+                assert!(r.unwrap_err().is_cancelled());
+                assert!(!left.done());
+                "main's value"
+            });
+        assert_eq!(out, "main's value", "virtual_time({virtual_time})");
+    }
+}
+
+/// Spec: TIME-5, LOOP-8
+#[test]
+fn main_awaiting_only_sleep_max_in_virtual_time_is_a_deadlock_and_the_clock_stays() {
+    for before in [Duration::ZERO, Duration::from_secs(1)] {
+        let lp = common::vloop();
+        let r = lp.try_run_until_complete(async move {
+            evloop::sleep(before).await;
+            evloop::sleep(Duration::MAX).await;
+        });
+        assert!(
+            matches!(r, Err(evloop::RunError::Deadlock(_))),
+            "after {before:?}: {r:?}"
+        );
+        assert_eq!(
+            lp.now(),
+            before,
+            "the clock jumped towards a deadline never reached"
+        );
+        lp.close();
+    }
+}
+
+/// Spec: TIME-5, TIME-2
+#[test]
+fn never_timers_beside_normal_ones_leave_those_firing_in_order() {
+    for virtual_time in [true, false] {
+        let trace = Trace::new();
+        let t = trace.clone();
+        evloop::Builder::new()
+            .virtual_time(virtual_time)
+            .run(async move {
+                let lp = evloop::get_running_loop().unwrap();
+                evloop::sleep(Duration::from_millis(1)).await;
+                let ms = Duration::from_millis;
+                lp.call_later(Duration::MAX, t.pusher("never (call_later)"));
+                lp.call_later(ms(20), t.pusher("b@20"));
+                let t2 = t.clone();
+                let sleeper = evloop::create_task(async move {
+                    evloop::sleep(Duration::MAX).await;
+                    t2.push("never (sleep)");
+                });
+                lp.call_at(Duration::MAX, t.pusher("never (call_at)"));
+                lp.call_later(ms(10), t.pusher("a@10"));
+                lp.call_later(ms(u64::MAX), t.pusher("never (u64::MAX ms)"));
+                evloop::sleep(ms(30)).await;
+                t.push("main@30");
+                sleeper.cancel();
+            });
+        assert_eq!(
+            trace.get(),
+            ["a@10", "b@20", "main@30"],
+            "virtual_time({virtual_time})"
+        );
+    }
+}
+
+/// Spec: TIME-5
+#[test]
+fn cancelled_never_timers_give_their_place_back() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    vrun(async {
+        let lp = evloop::get_running_loop().unwrap();
+        let live = lp.call_later(Duration::MAX, || {});
+        for _ in 0..10_000 {
+            lp.call_later(Duration::MAX, || {}).cancel();
+            // Armed by its first poll, cancelled by its drop.
+            let mut nap = evloop::sleep(Duration::MAX);
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut nap).poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        }
+        let held = evloop::__private::never_timers(&lp);
+        assert!(
+            held <= 128,
+            "{held} never-firing timers held, 1 of them live"
+        );
+        live.cancel();
+    });
+}

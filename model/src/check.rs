@@ -55,6 +55,32 @@ where
     Options::new().check(body)
 }
 
+/// If `value` (an `EVLOOP_REPLAY` value, quotes and all) is shaped like this harness's shuttle
+/// replay token, `random:<hex seed>` or `pct:<depth>:<steps>:<hex seed>`, one line saying so and
+/// how to run it. The task-level explorer (`evloop::explore`) reads the same variable for its own
+/// tokens, and names a value meant for this harness with this line instead of calling it
+/// malformed. Only the kind is recognised, not the fields: a damaged shuttle token is still this
+/// harness's to reject.
+///
+/// ```
+/// use evloop_model::check::replay_token_of_this_harness;
+/// let line = replay_token_of_this_harness("EVLOOP_REPLAY='random:000000000000002a'").unwrap();
+/// assert!(line.contains("--features shuttle"));
+/// assert!(replay_token_of_this_harness("v1:0.1.0:r:-:0000000000000000").is_none());
+/// ```
+pub fn replay_token_of_this_harness(value: &str) -> Option<String> {
+    let v = value.trim();
+    let v = v.strip_prefix("EVLOOP_REPLAY=").unwrap_or(v);
+    let v = v.trim_matches(|c| c == '\'' || c == '"').trim();
+    ["random:", "pct:"].iter().find(|k| v.starts_with(*k))?;
+    let shown: String = v.chars().take(80).collect();
+    Some(format!(
+        "this is a shuttle replay token of the model-check harness, not a token of evloop's \
+         explorer: run it with the command the failed check printed, \
+         `EVLOOP_REPLAY='{shown}' cargo test --features shuttle --test <file> -- <test> --exact`"
+    ))
+}
+
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod imp {
     pub(super) fn check<F: Fn() + Send + Sync + 'static>(_opts: super::Options, body: F) {

@@ -44,7 +44,9 @@ impl Clock {
         }
     }
 
-    /// Moves a virtual clock forward to `t` (never backwards). Does nothing on a real clock.
+    /// Moves a virtual clock forward to `t` (never backwards). Does nothing on a real clock. The
+    /// clock counts nanoseconds in a `u64` (about 584 years): a later `t` stops it at that end,
+    /// which is why the runtime never jumps to a deadline it saturated (TIME-5).
     pub fn advance_to(&self, t: Duration) {
         if let Kind::Virtual(nanos) = &self.kind {
             let t = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);

@@ -87,7 +87,9 @@ pub struct ChoicePoint<'a> {
 }
 
 /// Answers the loop's choice points. `choose` must return an index below `point.keys.len()`;
-/// 0 is always the production (FIFO) answer.
+/// 0 is always the production (FIFO) answer. An answer out of range stops the run, and the
+/// exploration fails with a [`FailureKind::Config`](super::FailureKind::Config) error naming it
+/// (EXPLORE-20).
 ///
 /// ```
 /// use evloop::explore::{explore, ChoicePoint, Chooser, Config};
@@ -232,20 +234,38 @@ impl Chooser for PctChooser {
     }
 }
 
-/// Follows a given sequence of answers (dense, one per choice point), then answers FIFO. Used by
-/// DFS (the prefix to extend), by replay (the token's deviations) and by shrinking.
+/// Follows given answers, then answers FIFO. Used by DFS (the prefix to extend), by replay (the
+/// token's deviations) and by shrinking.
 #[derive(Debug, Clone)]
 pub(crate) struct PrefixChooser {
-    prefix: Vec<usize>,
+    /// (choice point ordinal, option) of every non-zero answer, ordinals ascending. Sparse: a
+    /// token's ordinals come from outside, and what they cost must not grow with their size
+    /// (EXPLORE-17).
+    answers: Vec<(usize, usize)>,
+    /// How many choice points the run has asked so far.
+    asked: usize,
     /// Replay must not silently take a different path: an answer out of range is recorded here.
     pub(crate) diverged: Option<String>,
     strict: bool,
 }
 
 impl PrefixChooser {
+    /// From one answer per choice point (DFS, shrinking).
     pub(crate) fn new(prefix: Vec<usize>, strict: bool) -> PrefixChooser {
+        let answers = prefix
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, c)| c != 0)
+            .collect();
+        PrefixChooser::sparse(answers, strict)
+    }
+
+    /// From the non-zero answers alone, ordinals ascending (a token's deviations).
+    pub(crate) fn sparse(answers: Vec<(usize, usize)>, strict: bool) -> PrefixChooser {
+        debug_assert!(answers.windows(2).all(|w| w[0].0 < w[1].0));
         PrefixChooser {
-            prefix,
+            answers,
+            asked: 0,
             diverged: None,
             strict,
         }
@@ -254,7 +274,11 @@ impl PrefixChooser {
 
 impl Chooser for PrefixChooser {
     fn choose(&mut self, point: &ChoicePoint<'_>) -> usize {
-        let want = self.prefix.get(point.ordinal).copied().unwrap_or(0);
+        self.asked = self.asked.max(point.ordinal.saturating_add(1));
+        let want = self
+            .answers
+            .binary_search_by_key(&point.ordinal, |&(i, _)| i)
+            .map_or(0, |k| self.answers[k].1);
         let n = point.keys.len();
         if want < n {
             return want;
@@ -270,7 +294,16 @@ impl Chooser for PrefixChooser {
     }
 
     fn divergence(&self) -> Option<String> {
-        self.diverged.clone()
+        if let Some(why) = &self.diverged {
+            return Some(why.clone());
+        }
+        let &(last, _) = self.answers.last()?;
+        (self.strict && last >= self.asked).then(|| {
+            format!(
+                "the run asked {} choice point(s), but the schedule names choice point #{last}",
+                self.asked
+            )
+        })
     }
 }
 

@@ -15,14 +15,16 @@
 //!
 //! The rest is kept: only what was ready when the turn began runs in it (LOOP-2, LOOP-3), the clock
 //! jumps to the next deadline when nothing is ready (TIME-4), and "nothing ready, no timer,
-//! nothing in flight" is a deadlock (LOOP-8, EXPLORE-9). One more rule bounds the number of turns
-//! (EXPLORE-10).
+//! nothing in flight" is a deadlock (LOOP-8, EXPLORE-9); a live resolver is waited for, in real
+//! time and bounded, since a thread outside the loop may hold it (EXPLORE-21). One more rule
+//! bounds the number of turns (EXPLORE-10).
 
 use super::choice::{ChoicePoint, Chooser, Kind};
 use crate::event_loop::LoopInner;
 use crate::queue::Runnable;
 use evloop_model::sync::atomic::Ordering;
 use evloop_model::sync::Mutex;
+use evloop_model::time::Stopwatch;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -47,6 +49,8 @@ pub(crate) struct Hook {
     /// free to call `note`, which takes `state`.
     chooser: Mutex<Box<dyn Chooser>>,
     state: Mutex<RunState>,
+    /// How long, in real time, to wait for a live resolver before giving up (EXPLORE-21).
+    outside_thread_wait: Duration,
 }
 
 pub(crate) struct RunState {
@@ -61,6 +65,10 @@ pub(crate) struct RunState {
     awaits: Vec<(u64, String)>,
     /// The loop's clock when the current item started (jobs are submitted from items).
     now: Duration,
+    /// The chooser answered out of range (EXPLORE-20): what it did, and the run stops.
+    misconfigured: Option<String>,
+    /// Resolvers still alive when the wait for a thread outside the loop ran out (EXPLORE-21).
+    outside_thread: usize,
 }
 
 /// What one run left behind.
@@ -73,6 +81,10 @@ pub(crate) struct RunRecord {
     pub(crate) divergence: Option<String>,
     /// For a deadlock or livelock: what each pending task awaits, where that is known.
     pub(crate) awaits: Vec<(u64, String)>,
+    /// A chooser's answer out of range (EXPLORE-20).
+    pub(crate) misconfigured: Option<String>,
+    /// Non-zero: the run stopped after waiting for this many live resolvers (EXPLORE-21).
+    pub(crate) outside_thread: usize,
 }
 
 impl fmt::Debug for Hook {
@@ -89,10 +101,12 @@ impl Hook {
         defers_jobs: bool,
         chooser: Box<dyn Chooser>,
         max_turns: u64,
+        outside_thread_wait: Duration,
     ) -> Hook {
         Hook {
             robust,
             defers_jobs,
+            outside_thread_wait,
             chooser: Mutex::new(chooser),
             state: Mutex::new(RunState {
                 choices: Vec::new(),
@@ -105,6 +119,8 @@ impl Hook {
                 steps: 0,
                 awaits: Vec::new(),
                 now: Duration::ZERO,
+                misconfigured: None,
+                outside_thread: 0,
             }),
         }
     }
@@ -129,7 +145,14 @@ impl Hook {
     }
 
     fn choose(&self, kind: Kind, keys: &[u64]) -> usize {
-        let ordinal = self.state.lock().choices.len();
+        let ordinal = {
+            let st = self.state.lock();
+            if st.misconfigured.is_some() {
+                // The run is stopping (see `run_loop`): FIFO for what is left of this turn.
+                return 0;
+            }
+            st.choices.len()
+        };
         // `state` is not held here (see `Hook::chooser`); the loop is one thread, so nothing
         // else adds a choice in between.
         let chosen = self.chooser.lock().choose(&ChoicePoint {
@@ -137,12 +160,18 @@ impl Hook {
             ordinal,
             keys,
         });
-        assert!(
-            chosen < keys.len(),
-            "evloop explore: a Chooser answered {chosen} at a choice point with {} option(s)",
-            keys.len()
-        );
         let mut st = self.state.lock();
+        if chosen >= keys.len() {
+            // EXPLORE-20: the chooser is wrong, not the program; no schedule to report.
+            st.misconfigured = Some(format!(
+                "evloop explore: the Chooser answered {chosen} at choice point #{ordinal} ({}), \
+                 which has {} option(s): `Chooser::choose` must return an index below \
+                 `point.keys.len()` (0 is FIFO's answer)",
+                kind.name(),
+                keys.len()
+            ));
+            return 0;
+        }
         if chosen != 0 {
             let line = format!(
                 "{}choice #{ordinal} ({}): option {chosen} of {}, where FIFO takes 0",
@@ -198,6 +227,8 @@ impl Hook {
                 livelock: st.livelock,
                 divergence: self.chooser.lock().divergence(),
                 awaits: std::mem::take(&mut st.awaits),
+                misconfigured: st.misconfigured.take(),
+                outside_thread: st.outside_thread,
             };
             (record, std::mem::take(&mut st.jobs))
         };
@@ -227,6 +258,12 @@ fn key_of(item: &Runnable) -> u64 {
 pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
     loop {
         if lp.sched.lock().stopping {
+            return;
+        }
+        if hook.state.lock().misconfigured.is_some() {
+            // EXPLORE-20: stopped through the deadlock path, like a livelock, so that
+            // `run_until_complete` returns; `run_once` reports the chooser instead.
+            stop(lp);
             return;
         }
         // EXPLORE-3: a job's result may land before this turn's due timers are merged.
@@ -283,23 +320,30 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                     lp.clock.advance_to(d);
                     continue;
                 }
-                None => {
-                    let others = if inflight > 0 {
-                        format!(
-                            " ({inflight} resolver(s) alive: exploration runs on one thread, so \
-                             nothing outside the loop can use them)"
-                        )
-                    } else {
-                        String::new()
+                None if inflight > 0 => {
+                    let Some(alive) = wait_for_outside_thread(lp, hook) else {
+                        continue;
                     };
+                    hook.state.lock().outside_thread = alive;
                     hook.log(
                         now,
-                        format_args!("deadlock: nothing ready, no timer, no job pending{others}"),
+                        format_args!(
+                            "waiting on an outside thread: nothing ready, no timer can fire, no job \
+                             pending, and {alive} resolver(s) alive but unused within {:?}",
+                            hook.outside_thread_wait
+                        ),
                     );
                     describe_waits(hook);
-                    let mut s = lp.sched.lock();
-                    s.deadlock = true;
-                    s.stopping = true;
+                    stop(lp);
+                    return;
+                }
+                None => {
+                    hook.log(
+                        now,
+                        "deadlock: nothing ready, no timer can fire, no job pending",
+                    );
+                    describe_waits(hook);
+                    stop(lp);
                     return;
                 }
             }
@@ -309,10 +353,7 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
             hook.log(now, "livelock: the turn bound was reached");
             drop(s);
             describe_waits(hook);
-            let mut s = lp.sched.lock();
-            // Reported through the deadlock path so `run_until_complete` returns the pending tasks.
-            s.deadlock = true;
-            s.stopping = true;
+            stop(lp);
             return;
         }
         let mut batch: VecDeque<Runnable> = s.ready.drain(..).collect();
@@ -337,6 +378,48 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
     }
 }
 
+/// Ends the run through the deadlock path, so that `run_until_complete` returns the pending
+/// tasks; `run_once` tells a deadlock from the other reasons by what the hook recorded.
+fn stop(lp: &LoopInner) {
+    let mut s = lp.sched.lock();
+    s.deadlock = true;
+    s.stopping = true;
+}
+
+/// EXPLORE-21: main is pending and nothing on the loop can wake it, but resolvers are alive
+/// (`inflight` counts them; no job is pending), and a thread the program started itself may
+/// hold one: the explorer does not run that thread, so it waits for it, in real time, at most
+/// the hook's `outside_thread_wait`. `None` once something changed (a resolver delivered, which
+/// queues its wake through `schedule`, or went away; or the loop was stopped); if the time ran
+/// out, how many resolvers are still alive.
+///
+/// Parks as `turn::park` does: the look and the wait happen under `sched`, and the waiter counts
+/// in `idle`, so a `schedule` from that thread either lands before the look or notifies the wait;
+/// the last resolver to go away notifies too (`LoopInner::inflight_end`). No polling.
+fn wait_for_outside_thread(lp: &LoopInner, hook: &Hook) -> Option<usize> {
+    let watch = Stopwatch::start();
+    let mut s = lp.sched.lock();
+    loop {
+        let alive = lp.inflight.load(Ordering::SeqCst);
+        let changed = !s.ready.is_empty() || !s.timers.is_empty() || s.stopping || alive == 0;
+        if changed {
+            drop(s);
+            // An annotation, left out of the timeline's hash: whether the thread was done
+            // before the loop looked is up to the OS, not to the schedule.
+            let line = format!("{}waited for a thread outside the loop", super::ANNOTATION);
+            hook.state.lock().timeline.push(line);
+            return None;
+        }
+        let left = hook.outside_thread_wait.saturating_sub(watch.elapsed());
+        if left.is_zero() {
+            return Some(alive);
+        }
+        s.idle += 1;
+        s = lp.wakeup.wait_timeout(s, left);
+        s.unparked();
+    }
+}
+
 /// EXPLORE-9: for each pending task, what it awaits — another task, when that task's done list
 /// holds its waker; otherwise something that is not a task (a future nobody completes, a
 /// `gather`, a task's `wait()`), which is said as such.
@@ -349,10 +432,13 @@ fn describe_waits(hook: &Hook) {
     for waiting in &tasks {
         let mine = waiting.cell().own_waker();
         let awaited = tasks.iter().find(|other| {
-            other.cell().done.lock().entries.iter().any(|e| match e {
-                crate::task::cell::DoneEntry::Wake(Some(w)) => w.will_wake(&mine),
-                _ => false,
-            })
+            let mut found = false;
+            other.cell().done.lock().entries.for_each(|e| {
+                if let crate::task::cell::DoneEntry::Wake(w) = e {
+                    found |= w.will_wake(&mine);
+                }
+            });
+            found
         });
         let what = match awaited {
             Some(t) => format!(

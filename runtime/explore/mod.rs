@@ -17,7 +17,9 @@
 //!
 //! On failure `explore` panics with the shrunk schedule's token, the command that replays it, the
 //! timeline of that schedule and the path of a JSON record under `target/evloop-failures/`.
-//! `EVLOOP_REPLAY=<token>` in the environment makes every `explore` call replay that token.
+//! `EVLOOP_REPLAY=<token>` in the environment makes every `explore` call replay that token; a value
+//! that is not a token (empty, mistyped, or the model-check harness's) is an error that says so
+//! (EXPLORE-17).
 
 pub mod choice;
 pub(crate) mod hook;
@@ -38,7 +40,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use token::Token;
+use std::time::Duration;
+use token::{Origin, Token};
 
 /// What may vary (EXPLORE-5, EXPLORE-6).
 ///
@@ -174,6 +177,7 @@ pub struct Config {
     name: Option<String>,
     write_record: bool,
     use_env: bool,
+    outside_thread_wait: Duration,
 }
 
 impl Config {
@@ -187,6 +191,7 @@ impl Config {
             name: None,
             write_record: true,
             use_env: true,
+            outside_thread_wait: Duration::from_secs(5),
         }
     }
 
@@ -310,7 +315,8 @@ impl Config {
         self
     }
 
-    /// Replays one token (the mode comes from the token).
+    /// Replays one token (the mode comes from the token). Text that is not a token of this
+    /// evloop version is refused with a [`FailureKind::Config`] error that says why (EXPLORE-17).
     ///
     /// ```
     /// use evloop::explore::{try_explore, Config};
@@ -428,6 +434,33 @@ impl Config {
         self
     }
 
+    /// How long a run waits, in real time, for a thread outside the loop (default 5 s)
+    /// (EXPLORE-21). When main is pending and nothing on the loop can wake it, but a
+    /// [`Resolver`](crate::Resolver) is still alive, a thread the program started itself may be
+    /// about to use it: the run waits for that, up to this long, before it fails with
+    /// [`FailureKind::OutsideThread`]. A thread's result then lands as a wake from outside does
+    /// in production; the explorer does not choose when.
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config, FailureKind};
+    /// use std::time::Duration;
+    /// let config = Config::conformance()
+    ///     .outside_thread_wait(Duration::from_millis(10))
+    ///     .write_record(false);
+    /// let failure = try_explore(config, || async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     let resolver = fut.resolver(); // alive (held by main itself here), never used
+    ///     fut.await.unwrap();
+    ///     drop(resolver);
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(failure.kind, FailureKind::OutsideThread);
+    /// ```
+    pub fn outside_thread_wait(mut self, wait: Duration) -> Config {
+        self.outside_thread_wait = wait;
+        self
+    }
+
     /// The name reports use: the configured one, else the test harness's thread name.
     pub(crate) fn test_name(&self) -> String {
         self.name
@@ -438,24 +471,33 @@ impl Config {
     }
 
     /// The strategy after `EVLOOP_REPLAY` (and `EVLOOP_REPLAY_ONLY`, which names the one
-    /// exploration it is for) are taken into account.
-    fn effective_strategy(&self) -> Strategy {
-        if self.use_env {
-            if let Ok(t) = std::env::var("EVLOOP_REPLAY") {
-                let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
-                let for_us = only.is_none_or(|name| name == self.test_name());
-                // The model checkers' harness reads the same variable for its own tokens
-                // (`random:…`, `pct:…`); only tokens of this module's shape (`v<N>:…`) are ours.
-                let body = t.trim().trim_start_matches("EVLOOP_REPLAY=");
-                let body = body.trim_matches(|c| c == '\'' || c == '"');
-                let ours =
-                    body.starts_with('v') && body[1..].starts_with(|c: char| c.is_ascii_digit());
-                if ours && for_us {
-                    return Strategy::Replay(t);
-                }
+    /// exploration it is for) are taken into account, with the token of a replay parsed; a value
+    /// that is not a token is an error (EXPLORE-17).
+    fn effective_strategy(&self) -> Result<(Strategy, Option<Token>), String> {
+        let from_env = self
+            .use_env
+            .then(|| std::env::var_os("EVLOOP_REPLAY"))
+            .flatten();
+        if let Some(value) = from_env {
+            let only = std::env::var("EVLOOP_REPLAY_ONLY").ok();
+            if only.is_none_or(|name| name == self.test_name()) {
+                let text = value.into_string().map_err(|v| {
+                    format!(
+                        "evloop explore: EVLOOP_REPLAY={v:?} is not valid UTF-8, so it is not a \
+                         replay token: unset it to explore as configured"
+                    )
+                })?;
+                let token = Token::parse(&text, Origin::Env)?;
+                return Ok((Strategy::Replay(text), Some(token)));
             }
         }
-        self.strategy.clone()
+        match &self.strategy {
+            Strategy::Replay(text) => {
+                let token = Token::parse(text, Origin::Config)?;
+                Ok((self.strategy.clone(), Some(token)))
+            }
+            other => Ok((other.clone(), None)),
+        }
     }
 }
 
@@ -598,6 +640,7 @@ impl Run {
 fn run_once<F, Fut>(
     mode: Mode,
     max_turns: u64,
+    outside_thread_wait: Duration,
     chooser: Box<dyn Chooser>,
     body: &F,
     at: &'static Location<'static>,
@@ -611,11 +654,30 @@ where
         true,
         chooser,
         max_turns,
+        outside_thread_wait,
     ));
     let builder = Builder::new().explore_hook(hook.clone());
     let outcome = quiet::catching(|| crate::run::run_with(&builder, body(), at));
     let record = hook.finish();
     let verdict = match outcome {
+        // Whatever the run did after its chooser went wrong, the chooser is the thing to fix.
+        _ if record.misconfigured.is_some() => Verdict::Fail {
+            kind: FailureKind::Config,
+            message: record.misconfigured.clone().unwrap_or_default(),
+            pending: Vec::new(),
+        },
+        Ok(Err(RunError::Deadlock(d))) if record.outside_thread > 0 => Verdict::Fail {
+            kind: FailureKind::OutsideThread,
+            message: format!(
+                "the main future is pending and nothing on the loop can wake it, but {n} \
+                 Resolver(s) are still alive, and none was used within {wait:?} of real time \
+                 (Config::outside_thread_wait). A thread outside the loop holds one and has not \
+                 resolved it yet, or a task on the loop holds it and never will",
+                n = record.outside_thread,
+                wait = outside_thread_wait,
+            ),
+            pending: d.pending,
+        },
         Ok(Ok(())) => Verdict::Pass,
         Ok(Err(RunError::Deadlock(d))) => Verdict::Fail {
             kind: if record.livelock {
@@ -630,7 +692,7 @@ where
                     record.turns - 1
                 )
             } else {
-                "the main future is pending, but nothing is ready, no timer is set and no \
+                "the main future is pending, but nothing is ready, no timer can fire and no \
                  to_thread job is pending, so nothing can wake it"
                     .to_owned()
             },
@@ -673,7 +735,8 @@ fn run_seed(seed: u64, i: usize) -> u64 {
 }
 
 /// Runs `body` under many schedules (see [`Config`]) and returns what was covered; panics with
-/// the [`Failure`] report when a schedule fails.
+/// the [`Failure`] report when a schedule fails, or with one message, at the caller, when the
+/// configuration cannot run (EXPLORE-18).
 ///
 /// ```
 /// use evloop::explore::{explore, Config};
@@ -699,7 +762,9 @@ where
     }
 }
 
-/// [`explore`], returning the failure instead of panicking.
+/// [`explore`], returning the failure instead of panicking: a failing schedule, or a
+/// configuration that cannot run ([`FailureKind::Config`]: a replay token that is not one, a
+/// custom chooser answering out of range) (EXPLORE-18).
 ///
 /// ```
 /// use evloop::explore::{try_explore, Config, FailureKind};
@@ -710,6 +775,12 @@ where
 /// .unwrap_err();
 /// assert_eq!(failure.kind, FailureKind::Deadlock);
 /// assert!(failure.pending.iter().any(|t| t.name == "forever"));
+///
+/// // A token with a typo is an error, not a fresh exploration.
+/// let typo = Config::conformance().replay("V1:0.1.0:c:-:0000000000000000");
+/// let failure = try_explore(typo.use_env(false), || async {}).unwrap_err();
+/// assert_eq!(failure.kind, FailureKind::Config);
+/// assert!(failure.message.contains("not a replay token"));
 /// ```
 #[track_caller]
 pub fn try_explore<F, Fut>(config: Config, body: F) -> Result<Report, Box<Failure>>
@@ -749,11 +820,13 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let at = Location::caller();
+    let defaults = Config::new(mode);
     let hook = Arc::new(Hook::new(
         mode == Mode::Robustness,
         false,
         Box::new(choice::SchedulerChooser),
-        Config::new(mode).max_turns,
+        defaults.max_turns,
+        defaults.outside_thread_wait,
     ));
     let builder = Builder::new().explore_hook(hook.clone());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -812,19 +885,37 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    assert!(
-        context::running_loop().is_none(),
-        "evloop explore runs its own loops: call it from a plain test, not inside a running loop"
-    );
-    let strategy = config.effective_strategy();
     let mut cov = Coverage {
         runs: 0,
         schedules: HashSet::new(),
         timelines: HashSet::new(),
     };
-    let mode = config.mode;
+    let refuse = |strategy: &Strategy, message: String, timeline, cov: &Coverage, mode| {
+        let coverage = cov.report(mode, strategy, false);
+        Box::new(report::refused(&config, message, timeline, coverage))
+    };
+    if context::running_loop().is_some() {
+        let why = "evloop explore: explore runs its own loops, so it cannot be called inside a \
+                   running loop: call it from a plain test";
+        return Err(refuse(
+            &config.strategy,
+            why.to_owned(),
+            Vec::new(),
+            &cov,
+            config.mode,
+        ));
+    }
+    let (strategy, replay) = match config.effective_strategy() {
+        Ok(s) => s,
+        Err(why) => {
+            return Err(refuse(&config.strategy, why, Vec::new(), &cov, config.mode));
+        }
+    };
+    let mode = replay.as_ref().map_or(config.mode, |t| t.mode);
     let turns = config.max_turns;
-    let once = |chooser: Box<dyn Chooser>, mode: Mode| run_once(mode, turns, chooser, &body, at);
+    let wait = config.outside_thread_wait;
+    let once =
+        |chooser: Box<dyn Chooser>, mode: Mode| run_once(mode, turns, wait, chooser, &body, at);
     let mut found: Option<(Run, Option<u64>)> = None;
     let mut exhausted = false;
     match &strategy {
@@ -890,10 +981,12 @@ where
                 }
             }
         }
-        Strategy::Replay(text) => {
-            let token = Token::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        Strategy::Replay(_) => {
+            let token = replay
+                .as_ref()
+                .expect("a replay strategy comes with its token");
             let run = once(
-                Box::new(PrefixChooser::new(token.prefix(), true)),
+                Box::new(PrefixChooser::sparse(token.deviations.clone(), true)),
                 token.mode,
             );
             cov.add(&run);
@@ -929,12 +1022,19 @@ where
     let Some((run, seed)) = found else {
         return Ok(cov.report(mode, &strategy, exhausted));
     };
+    if let Verdict::Fail {
+        kind: FailureKind::Config,
+        message,
+        ..
+    } = run.verdict
+    {
+        return Err(refuse(&strategy, message, run.record.timeline, &cov, mode));
+    }
     let is_replay = matches!(strategy, Strategy::Replay(_));
-    let run_mode = match &strategy {
-        Strategy::Replay(t) => Token::parse(t).map(|t| t.mode).unwrap_or(mode),
-        _ => mode,
-    };
-    let (shrunk, from) = if is_replay || config.shrink_budget == 0 {
+    // A wait on a thread outside the loop depends on real time, not on the schedule: shrinking
+    // would only wait again for every candidate.
+    let real_time = run.failed() == Some(FailureKind::OutsideThread);
+    let (shrunk, from) = if is_replay || real_time || config.shrink_budget == 0 {
         (run, None)
     } else {
         let from = (run.deviations().len(), run.record.steps);
@@ -946,12 +1046,12 @@ where
     Err(Box::new(report::build(
         &config,
         &strategy,
-        run_mode,
+        mode,
         shrunk,
         seed,
         from,
         None,
-        cov.report(run_mode, &strategy, exhausted),
+        cov.report(mode, &strategy, exhausted),
     )))
 }
 
@@ -1055,6 +1155,8 @@ mod tests {
                 livelock: false,
                 divergence: None,
                 awaits: Vec::new(),
+                misconfigured: None,
+                outside_thread: 0,
             },
             verdict: if fails {
                 Verdict::Fail {
@@ -1082,9 +1184,8 @@ mod tests {
             deviations: vec![(3, 1), (7, 2)],
             timeline_hash: 0xdead_beef,
         };
-        assert_eq!(Token::parse(&t.to_string()), Ok(t.clone()));
-        assert_eq!(t.prefix(), vec![0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(Token::parse(&t.to_string(), Origin::Env), Ok(t.clone()));
         let line = format!("EVLOOP_REPLAY={t}");
-        assert_eq!(Token::parse(&line), Ok(t));
+        assert_eq!(Token::parse(&line, Origin::Env), Ok(t));
     }
 }

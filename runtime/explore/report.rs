@@ -78,6 +78,24 @@ pub enum FailureKind {
     Error,
     /// A replayed token did not reproduce its schedule (EXPLORE-8).
     Diverged,
+    /// Main was pending and nothing on the loop could wake it, but a live `Resolver` could: it
+    /// was not used within [`Config::outside_thread_wait`](super::Config::outside_thread_wait)
+    /// of real time, so a thread outside the loop still holds it (EXPLORE-21).
+    OutsideThread,
+    /// The exploration could not run as configured: a replay token that is malformed, from
+    /// another evloop version or meant for the model-check harness (EXPLORE-17), or a custom
+    /// chooser that answered out of range (EXPLORE-20). No schedule failed, so there is nothing
+    /// to replay: `token` and `replay_command` are empty, and `message` says what to change.
+    ///
+    /// ```
+    /// use evloop::explore::{try_explore, Config, FailureKind};
+    /// let config = Config::conformance().replay("v1:0.1.0:x").use_env(false);
+    /// let failure = try_explore(config, || async {}).unwrap_err();
+    /// assert_eq!(failure.kind, FailureKind::Config);
+    /// assert!(failure.message.contains("is not a replay token"));
+    /// assert_eq!(failure.coverage.runs, 0);
+    /// ```
+    Config,
 }
 
 impl FailureKind {
@@ -88,6 +106,8 @@ impl FailureKind {
             FailureKind::Livelock => "livelock",
             FailureKind::Error => "error",
             FailureKind::Diverged => "replay diverged",
+            FailureKind::OutsideThread => "waiting on an outside thread",
+            FailureKind::Config => "configuration error",
         }
     }
 }
@@ -211,6 +231,34 @@ pub(crate) fn build(
         failure.record = write_record(&failure);
     }
     failure
+}
+
+/// A configuration the explorer cannot run (EXPLORE-17, EXPLORE-20): no schedule to replay, no
+/// record to write.
+pub(crate) fn refused(
+    config: &Config,
+    message: String,
+    timeline: Vec<String>,
+    coverage: Report,
+) -> Failure {
+    Failure {
+        test: config.test_name(),
+        kind: FailureKind::Config,
+        message,
+        mode: coverage.mode,
+        strategy: coverage.strategy.clone(),
+        seed: None,
+        token: String::new(),
+        replay_command: String::new(),
+        timeline,
+        pending: Vec::new(),
+        awaits: Vec::new(),
+        shrunk_from: None,
+        deviations: 0,
+        steps: 0,
+        record: None,
+        coverage,
+    }
 }
 
 /// `cargo test --test <binary> -- --exact <test>` from the running executable's name.
@@ -342,6 +390,10 @@ fn to_json(f: &Failure) -> String {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == FailureKind::Config {
+            // One message: no schedule failed, so there is no story to tell.
+            return write!(f, "{} (exploring `{}`)", self.message, self.test);
+        }
         writeln!(
             f,
             "evloop explore: `{}` fails ({:?} mode, {}, after {} run(s))",

@@ -34,7 +34,7 @@ pin_project! {
         // No waker here: the cell's poll lends the future one made from the task pointer it
         // holds (W in `super::cell`).
         Running { #[pin] fut: F },
-        Finished { out: Option<Result<F::Output, TaskError>> },
+        Finished { out: Kept<F::Output> },
     }
 }
 
@@ -51,7 +51,9 @@ where
     fn finish(mut self: Pin<&mut Self>, out: Result<F::Output, TaskError>) {
         let mut out = Some(out);
         let dropped = catch_unwind(AssertUnwindSafe(|| {
-            self.as_mut().set(Stage::Finished { out: out.take() });
+            self.as_mut().set(Stage::Finished {
+                out: Kept(out.take()),
+            });
         }));
         if let Err(payload) = dropped {
             tracing::error!(
@@ -59,7 +61,9 @@ where
                 "a task's future panicked while being dropped"
             );
             if let Some(out) = out {
-                self.set(Stage::Finished { out: Some(out) });
+                self.set(Stage::Finished {
+                    out: Kept(Some(out)),
+                });
             }
         }
     }
@@ -97,7 +101,7 @@ where
             .downcast_mut::<Option<Result<F::Output, TaskError>>>()
             .expect("a task's output was asked for with the wrong type");
         match self.project() {
-            StageProj::Finished { out } => *slot = out.take(),
+            StageProj::Finished { out } => *slot = out.0.take(),
             StageProj::Running { .. } => {}
         }
     }
@@ -106,9 +110,23 @@ where
         let moved = std::mem::replace(
             self,
             Stage::Finished {
-                out: Some(Err(TaskError::Cancelled)),
+                out: Kept(Some(Err(TaskError::Cancelled))),
             },
         );
         drop(moved);
+    }
+}
+
+/// A finished task's outcome until a handle takes it. Nobody may be there to take it (every
+/// handle dropped), and then it is dropped with the task's allocation, wherever the last
+/// reference goes — on a worker, inside the runtime — so a panic in its `Drop` is contained and
+/// reported instead of unwinding out of the runtime (TASK-12).
+pub(crate) struct Kept<T>(Option<Result<T, TaskError>>);
+
+impl<T> Drop for Kept<T> {
+    fn drop(&mut self) {
+        if let Some(out) = self.0.take() {
+            crate::contain::drop_value(out);
+        }
     }
 }

@@ -47,12 +47,12 @@
 //! checker's leak report at the end of every model (the `thin_rc_leak` and `waker_leak` bugs: a
 //! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
-use crate::entries::Entries;
 use crate::event_loop::LoopInner;
 use crate::gather::SinkRc;
 use crate::queue::Runnable;
 use crate::task::body::{Body, Stage};
 use crate::task::state::{Idle, Notify, Outcome, Run, State};
+use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::task::{Erase, ThinArc, Wake};
@@ -118,11 +118,11 @@ where
 /// awaiting task is one of them).
 pub(crate) struct DoneList {
     pub(crate) closed: bool,
-    pub(crate) entries: DoneEntries,
-    /// Where the typed handle's waker sits in `entries`, once it has awaited; `NO_JOIN` until
-    /// then (see [`DoneList::join_index`]). A plain `u32` rather than `Option<u32>`, which takes
-    /// 8 bytes: with the three flags it fills the word after `entries`, and the done list is
-    /// most of what a parked task's header costs.
+    pub(crate) entries: WaitList<DoneEntry>,
+    /// The typed handle's key in `entries`, once it has awaited; `NO_JOIN` until then (see
+    /// [`DoneList::join_index`]). A plain `u32` rather than `Option<u32>`, which takes 8 bytes:
+    /// with the three flags it fills the word after `entries`, and the done list is most of what
+    /// a parked task's header costs.
     join_index: u32,
     /// The typed handle was dropped before completion: nobody can read a panic any more.
     pub(crate) detached: bool,
@@ -130,24 +130,21 @@ pub(crate) struct DoneList {
     pub(crate) taken: bool,
 }
 
-/// `join_index` before the typed handle has awaited.
+/// `join_index` before the typed handle has awaited (never a key: a list holds fewer entries).
 const NO_JOIN: u32 = u32::MAX;
 
 impl DoneList {
-    /// Where the typed handle's waker sits in `entries`, once it has awaited.
+    /// The typed handle's key in `entries`, once it has awaited.
     pub(crate) fn join_index(&self) -> Option<u32> {
         (self.join_index != NO_JOIN).then_some(self.join_index)
     }
 
-    /// Records where the typed handle's waker went. Nobody awaits one task four billion times.
-    pub(crate) fn set_join_index(&mut self, i: usize) {
-        self.join_index = u32::try_from(i)
-            .ok()
-            .filter(|&i| i != NO_JOIN)
-            .expect("more than 2^32 - 1 waiters on one task");
+    /// Records the typed handle's key.
+    pub(crate) fn set_join_index(&mut self, key: u32) {
+        self.join_index = key;
     }
 
-    /// Forgets (and returns) where the typed handle's waker sat: the handle has gone.
+    /// Forgets (and returns) the typed handle's key: the handle has gone.
     pub(crate) fn take_join_index(&mut self) -> Option<u32> {
         let i = self.join_index();
         self.join_index = NO_JOIN;
@@ -155,12 +152,9 @@ impl DoneList {
     }
 }
 
-/// The done list's entries, in the order they were added (first one inline, see [`Entries`]).
-pub(crate) type DoneEntries = Entries<DoneEntry>;
-
 pub(crate) enum DoneEntry {
     /// Wake this waker (a task awaiting the handle, or a `TaskRef::wait` future).
-    Wake(Option<Waker>),
+    Wake(Waker),
     /// Schedule this callback with `call_soon`.
     Call(Box<dyn FnOnce() + Send>),
     /// Schedule, with `call_soon`, the delivery of this task's outcome to slot `index` of a
@@ -200,7 +194,7 @@ impl TaskRc {
                 registry_key,
                 done: Mutex::new(DoneList {
                     closed: false,
-                    entries: DoneEntries::default(),
+                    entries: WaitList::default(),
                     join_index: NO_JOIN,
                     detached: false,
                     taken: false,
@@ -305,8 +299,7 @@ impl TaskCell {
 
     fn dispatch(&self, entry: DoneEntry) {
         match entry {
-            DoneEntry::Wake(Some(w)) => w.wake(),
-            DoneEntry::Wake(None) => {}
+            DoneEntry::Wake(w) => crate::contain::wake(w),
             DoneEntry::Call(f) => schedule_call(&self.lp, f),
             DoneEntry::Gather(sink, index) => self.lp.schedule(Runnable::Gather(sink, index)),
         }
@@ -393,10 +386,9 @@ impl TaskCell {
             };
             // Wakers of tasks on other loops still hear about it; callbacks are not run on a
             // closed loop.
-            entries.drain_in_order(|entry| {
-                if let DoneEntry::Wake(Some(w)) = entry {
-                    w.wake();
-                }
+            entries.drain_in_order(|entry| match entry {
+                DoneEntry::Wake(w) => crate::contain::wake(w),
+                other => crate::contain::drop_value(other),
             });
         }
     }

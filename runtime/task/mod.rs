@@ -231,31 +231,41 @@ impl<T: Send + 'static> Future for Task<T> {
             !self.consumed,
             "a Task was polled after it returned its output"
         );
-        {
+        if self.cell.is_polled_with(cx.waker()) {
+            // The task's own waker: it awaits itself.
+            panic!(
+                "a task awaited its own handle and would wait for itself forever \
+                 (asyncio: RuntimeError: Task cannot await on itself)"
+            );
+        }
+        let mut stale = None;
+        if !self.cell.state.load().is_complete() {
+            // Cloned before the lock: a foreign waker's clone is user code (LOCK-1).
+            let waker = cx.waker().clone();
             let mut done = self.cell.done.lock();
             if !done.closed {
-                if done.join_index().is_none() && self.cell.is_polled_with(cx.waker()) {
-                    // Only on the first wait: the task's own waker means it awaits itself.
-                    drop(done);
-                    panic!(
-                        "a task awaited its own handle and would wait for itself forever \
-                         (asyncio: RuntimeError: Task cannot await on itself)"
-                    );
-                }
                 // R3: not closed yet, so completion will find this waker.
-                let waker = cx.waker().clone();
                 match done.join_index() {
-                    Some(i) => done.entries[i as usize] = DoneEntry::Wake(Some(waker)),
+                    Some(i) => stale = Some(done.entries.replace(i, DoneEntry::Wake(waker))),
                     None => {
-                        let i = done.entries.push(DoneEntry::Wake(Some(waker)));
+                        let i = done.entries.push(DoneEntry::Wake(waker));
                         done.set_join_index(i);
                     }
                 }
+                drop(done);
+                crate::contain::drop_value(stale);
                 return Poll::Pending;
             }
+            drop(done);
+            crate::contain::drop_value(waker);
+        }
+        {
+            let mut done = self.cell.done.lock();
             // Closed: the outcome is stored (TASK-5) and only this handle takes it, so it can be
-            // marked taken under this lock instead of a second one after the take.
+            // marked taken under this lock instead of a second one after the take. The entry
+            // this handle left went with the closed list.
             done.taken = true;
+            done.take_join_index();
         }
         let out = self
             .take_from_body()
@@ -279,9 +289,10 @@ impl<T> Drop for Task<T> {
             }
         } else {
             done.detached = true;
-            if let Some(i) = done.take_join_index() {
-                done.entries[i as usize] = DoneEntry::Wake(None);
-            }
+            // TASK-11: the handle's place in the done list goes with it.
+            let gone = done.take_join_index().map(|i| done.entries.remove(i));
+            drop(done);
+            crate::contain::drop_value(gone);
         }
     }
 }
@@ -440,7 +451,7 @@ impl TaskRef {
     pub fn wait(&self) -> WaitDone {
         WaitDone {
             task: self.clone(),
-            index: None,
+            key: None,
         }
     }
 
@@ -459,6 +470,9 @@ impl fmt::Debug for TaskRef {
             .field("id", &self.0.id)
             .field("name", &self.0.display_name())
             .field("state", &self.0.state.load())
+            // What its done list holds, live or free: waiters that went away leave nothing
+            // behind (TASK-11).
+            .field("waiter_slots", &self.0.done.lock().entries.slots())
             .finish()
     }
 }
@@ -479,7 +493,8 @@ impl fmt::Debug for TaskRef {
 #[derive(Debug)]
 pub struct WaitDone {
     task: TaskRef,
-    index: Option<usize>,
+    /// This future's key in the task's done list, while it waits.
+    key: Option<u32>,
 }
 
 impl Future for WaitDone {
@@ -487,28 +502,47 @@ impl Future for WaitDone {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let cell = self.task.0.clone();
-        let mut done = cell.done.lock();
-        if done.closed {
+        if cell.state.load().is_complete() {
+            self.key = None;
             return Poll::Ready(());
         }
-        let waker = DoneEntry::Wake(Some(cx.waker().clone()));
-        match self.index {
-            Some(i) => done.entries[i] = waker,
-            None => {
-                self.index = Some(done.entries.push(waker));
-            }
+        if cell.is_polled_with(cx.waker()) {
+            panic!(
+                "a task waited for its own end and would wait for itself forever \
+                 (asyncio: RuntimeError: Task cannot await on itself)"
+            );
         }
+        // Cloned before the lock: a foreign waker's clone is user code (LOCK-1).
+        let waker = DoneEntry::Wake(cx.waker().clone());
+        let mut done = cell.done.lock();
+        if done.closed {
+            self.key = None;
+            drop(done);
+            drop(waker);
+            return Poll::Ready(());
+        }
+        let stale = match self.key {
+            Some(k) => Some(done.entries.replace(k, waker)),
+            None => {
+                self.key = Some(done.entries.push(waker));
+                None
+            }
+        };
+        drop(done);
+        crate::contain::drop_value(stale);
         Poll::Pending
     }
 }
 
 impl Drop for WaitDone {
     fn drop(&mut self) {
-        if let Some(i) = self.index {
+        if let Some(k) = self.key {
             let mut done = self.task.0.done.lock();
-            if !done.closed {
-                done.entries[i] = DoneEntry::Wake(None);
-            }
+            // TASK-11: a waiter that goes away gives its place back. A closed list has given
+            // every entry out already.
+            let gone = (!done.closed).then(|| done.entries.remove(k));
+            drop(done);
+            crate::contain::drop_value(gone);
         }
     }
 }

@@ -1,0 +1,39 @@
+//! User code the runtime runs outside any task — a waker it wakes or drops, a user value it drops
+//! — with a panic contained: reported the way asyncio's default exception handler reports one, and
+//! the loop keeps running (LOOP-7, TASK-12). A panic that unwound out of these places would leave
+//! the runtime half way through an operation (a done list half dispatched) or take a worker thread
+//! down with it.
+//!
+//! None of these is ever called with a runtime lock held (LOCK-1): the caller takes what it is
+//! about to wake or drop out of its lock first.
+
+use crate::error::Panic;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::task::Waker;
+
+/// Wakes `waker`, which may be any executor's.
+#[inline]
+pub(crate) fn wake(waker: Waker) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+        report(payload, "a waker panicked while being woken");
+    }
+}
+
+/// Drops `value`, whose destructor may be a user's.
+#[inline]
+pub(crate) fn drop_value<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+        report(payload, "a value panicked while being dropped");
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn report(payload: Box<dyn std::any::Any + Send>, what: &str) {
+    let panic = Panic::new(payload);
+    evloop_model::trace::record(|| format!("{what}: {}", panic.message()));
+    tracing::error!(
+        panic = panic.message(),
+        "Exception in callback: {what}; the loop keeps running"
+    );
+}
