@@ -185,12 +185,15 @@ impl<T: Send + 'static> ToThread<T> {
                 s.result = Some(result);
                 s.waker.take()
             };
+            // User code on a pool thread: a panic in it is reported, and the job still ends as
+            // delivered (THREAD-4) instead of taking the thread down with its count in flight.
             if let Some(w) = waker {
-                w.wake();
+                crate::contain::wake(w);
             }
             // With the awaiter gone, this is the slot's last reference: the result and any waker
-            // left in it are dropped here, with no lock held.
-            drop(theirs);
+            // left in it are dropped here, with no lock held, while the job still counts as in
+            // flight (what their destructors queue is seen before the loop decides it is idle).
+            crate::contain::drop_value(theirs);
             trace::record(|| "to_thread job delivered".into());
             // After the wake is queued: the loop never sees "nothing in flight, nothing ready"
             // between the two (THREAD-4).

@@ -506,3 +506,52 @@ fn a_loops_worker_threads_live_as_long_as_the_loop() {
         "THREAD-8: the last handle's drop returned before the loop's worker thread ended"
     );
 }
+
+/// Another executor's waker that panics when woken.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a foreign waker panicked");
+    }
+}
+
+/// Spec: TASK-12, THREAD-4
+#[test]
+fn a_foreign_waker_panicking_when_a_pool_job_delivers_is_reported_and_the_pool_keeps_serving() {
+    let (done_tx, done_rx) = mpsc::channel();
+    // On a thread of its own, so that a hang fails this test rather than hanging it.
+    std::thread::spawn(move || {
+        let lp = Builder::new().virtual_time(true).max_threads(1).build();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let mut job = lp.run_in_executor(move || {
+            go_rx.recv().unwrap();
+            5
+        });
+        // Awaited by another executor until it delivers: its waker is the one the job wakes.
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut polls = 0;
+        let a = loop {
+            match std::future::Future::poll(std::pin::Pin::new(&mut job), &mut cx) {
+                Poll::Ready(v) => break v.unwrap(),
+                Poll::Pending if polls == 0 => go_tx.send(()).unwrap(),
+                Poll::Pending => std::thread::yield_now(),
+            }
+            polls += 1;
+        };
+        let out = lp.run_until_complete(async move {
+            // The pool's one thread still serves, and the first job no longer counts as in
+            // flight, so the virtual clock can move.
+            let b = to_thread(|| 6).await.unwrap();
+            evloop::sleep(Duration::from_secs(1)).await;
+            a + b
+        });
+        lp.close();
+        done_tx.send(out).unwrap();
+    });
+    let out = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("TASK-12: the loop hung after a foreign waker panicked on a pool thread");
+    assert_eq!(out, 11);
+}
