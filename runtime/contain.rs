@@ -37,3 +37,21 @@ pub(crate) fn report(payload: Box<dyn std::any::Any + Send>, what: &str) {
         "Exception in callback: {what}; the loop keeps running"
     );
 }
+
+/// Runs a callback, catching a panic and reporting it the way asyncio's default exception handler
+/// does (the loop keeps running, LOOP-7).
+pub(crate) fn run_guarded(f: Box<dyn FnOnce() + Send>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        report_callback_panic(payload);
+    }
+}
+
+/// [`run_guarded`]'s report, also for callbacks that are not boxed closures.
+pub(crate) fn report_callback_panic(payload: Box<dyn std::any::Any + Send>) {
+    let panic = Panic::new(payload);
+    evloop_model::trace::record(|| format!("a callback panicked: {}", panic.message()));
+    tracing::error!(
+        panic = panic.message(),
+        "Exception in callback: a callback panicked; the loop keeps running"
+    );
+}

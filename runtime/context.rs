@@ -20,28 +20,20 @@ pub(crate) fn running_loop() -> Option<EventLoop> {
     CONTEXT.with(|c| c.borrow().running.clone())
 }
 
-/// Calls `f` with the running loop without cloning the handle.
-pub(crate) fn with_running<R>(f: impl FnOnce(Option<&EventLoop>) -> R) -> R {
-    CONTEXT.with(|c| f(c.borrow().running.as_ref()))
-}
-
-/// Like [`with_running`], for code that may run in a thread-local destructor (a waker can be
-/// woken from one): once this thread's context is gone, `f` is not called and `None` returned.
-// Inlined by hand: with the fat task pointer LLVM kept it out of line in `schedule_owned`
-// (callgrind, yield_loop: 2 instructions per re-queue).
-#[inline(always)]
-pub(crate) fn try_with_running<R>(f: impl FnOnce(Option<&EventLoop>) -> R) -> Option<R> {
-    CONTEXT.try_with(|c| f(c.borrow().running.as_ref())).ok()
-}
-
-/// Marks `lp` as running on this thread until the guard drops.
+/// Marks `lp` as running on this thread until the guard drops: as the `EventLoop` that
+/// `get_running_loop` returns, and as the engine's current scheduler.
 pub(crate) fn enter_running(lp: &EventLoop) -> RunningGuard {
     let prev = CONTEXT.with(|c| c.borrow_mut().running.replace(lp.clone()));
-    RunningGuard { prev }
+    let scheduler = crate::engine::current::enter(lp.inner().clone());
+    RunningGuard {
+        prev,
+        _scheduler: scheduler,
+    }
 }
 
 pub(crate) struct RunningGuard {
     prev: Option<EventLoop>,
+    _scheduler: crate::engine::current::Entered,
 }
 
 impl Drop for RunningGuard {

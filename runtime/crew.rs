@@ -20,9 +20,6 @@
 //! run: a run's stop stops only that run (LOOP-4), and the loop reads as not running, and can be
 //! closed, only once every worker has left (LOOP-6).
 
-use crate::context;
-use crate::event_loop::{EventLoop, LoopInner};
-use crate::turn::run_worker;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::thread::JoinHandle;
@@ -32,19 +29,22 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 type Payload = Box<dyn Any + Send>;
 
-pub(crate) struct Crew {
-    state: Mutex<CrewState>,
+/// A loop's helpers, generic over the handle a run is made under (`EventLoop`), so that this
+/// module needs nothing from the layers above it: what a worker does in a run is the [`Work`]
+/// the run hands them.
+pub(crate) struct Crew<L> {
+    state: Mutex<CrewState<L>>,
     /// Helpers wait here between runs.
     start: Condvar,
     /// Worker 0 waits here, at the end of a run, for the helpers to leave it.
     left: Condvar,
 }
 
-#[derive(Default)]
-struct CrewState {
-    /// The run helpers may join: the handle they run it under. Set only while a run is open, so
-    /// that between runs no helper keeps the loop alive (the last user handle closes it).
-    run: Option<EventLoop>,
+struct CrewState<L> {
+    /// The run helpers may join: the handle they run it under, and their share of it. Set only
+    /// while a run is open, so that between runs no helper keeps the loop alive (the last user
+    /// handle closes it).
+    run: Option<(L, Work<L>)>,
     /// Counts runs, so that a helper joins each one at most once.
     generation: u64,
     /// Helpers inside the current run.
@@ -56,10 +56,17 @@ struct CrewState {
     closed: bool,
 }
 
-impl Crew {
-    pub(crate) fn new() -> Crew {
+impl<L: Clone + Send + 'static> Crew<L> {
+    pub(crate) fn new() -> Crew<L> {
         Crew {
-            state: Mutex::new(CrewState::default()),
+            state: Mutex::new(CrewState {
+                run: None,
+                generation: 0,
+                inside: 0,
+                panic: None,
+                threads: Vec::new(),
+                closed: false,
+            }),
             start: Condvar::new(),
             left: Condvar::new(),
         }
@@ -82,83 +89,78 @@ impl Crew {
     }
 }
 
-/// Runs worker 0 here and, with several workers, the loop's helpers on their threads until the
+/// Runs worker 0 here and, with `workers > 1`, the loop's helpers on their threads until the
 /// loop stops; returns once every helper has left the run.
-pub(crate) fn run_workers(lp: &EventLoop) {
-    let inner = lp.inner();
-    if inner.config.workers > 1 {
-        let run = OpenRun::open(lp);
-        run_here(lp, 0);
+pub(crate) fn run_workers<L: Clone + Send + 'static>(
+    crew: &Arc<Crew<L>>,
+    lp: &L,
+    workers: usize,
+    work: Work<L>,
+) {
+    if workers > 1 {
+        let run = OpenRun::open(crew, lp, workers, work);
+        work(lp, 0);
         if let Some(payload) = run.close() {
             resume_unwind(payload);
         }
     } else {
-        run_here(lp, 0);
+        work(lp, 0);
     }
 }
 
-/// One worker's share of a run, on the calling thread, under `lp` as the running loop.
-fn run_here(lp: &EventLoop, worker: usize) {
-    let _ctx = context::enter_running(lp);
-    let _stop = StopOnUnwind(lp.inner());
-    run_worker(lp.inner(), worker);
-}
+/// A worker's share of a run: runs the loop's turns, as worker `n`, under the handle until the
+/// run stops.
+pub(crate) type Work<L> = fn(&L, usize);
 
 /// A run the helpers may join. Closing it (also when worker 0 unwinds: a runtime invariant
 /// failed, and `StopOnUnwind` has asked the helpers to stop) waits for them to leave, so that
 /// `run_until_complete` never reports the loop idle while a worker of its run still runs.
-struct OpenRun<'a> {
-    lp: &'a LoopInner,
+struct OpenRun<'a, L: Clone + Send + 'static> {
+    crew: &'a Crew<L>,
     open: bool,
 }
 
-impl<'a> OpenRun<'a> {
+impl<'a, L: Clone + Send + 'static> OpenRun<'a, L> {
     /// Opens the run, starting the helpers the loop does not have yet.
-    fn open(lp: &'a EventLoop) -> OpenRun<'a> {
-        let inner = lp.inner();
-        let crew = &inner.crew;
+    fn open(crew: &'a Arc<Crew<L>>, lp: &L, workers: usize, work: Work<L>) -> OpenRun<'a, L> {
         {
             let mut c = crew.state.lock();
             debug_assert!(!c.closed, "a run on a closed loop");
             debug_assert!(c.run.is_none(), "runs never overlap");
-            c.run = Some(lp.clone());
+            c.run = Some((lp.clone(), work));
             c.generation += 1;
-            while c.threads.len() + 1 < inner.config.workers {
+            while c.threads.len() + 1 < workers {
                 let worker = c.threads.len() + 1;
-                let lp = inner.clone();
+                let crew = crew.clone();
                 c.threads.push(evloop_model::thread::spawn(
                     format!("evloop-worker-{worker}"),
-                    move || helper(&lp, worker),
+                    move || helper(&crew, worker),
                 ));
             }
         }
         crew.start.notify_all();
-        OpenRun {
-            lp: inner,
-            open: true,
-        }
+        OpenRun { crew, open: true }
     }
 
     /// Closes the run and waits for the helpers inside it to leave; returns the first panic one
     /// of them caught.
     fn close(mut self) -> Option<Payload> {
         self.open = false;
-        wait_for_helpers(self.lp)
+        wait_for_helpers(self.crew)
     }
 }
 
-impl Drop for OpenRun<'_> {
+impl<L: Clone + Send + 'static> Drop for OpenRun<'_, L> {
     fn drop(&mut self) {
         if self.open {
             // Unwinding from worker 0: one panic is on its way already; a helper's is dropped.
-            drop(wait_for_helpers(self.lp));
+            drop(wait_for_helpers(self.crew));
         }
     }
 }
 
 /// Takes the run back from the helpers and waits until every one that joined it has left.
-fn wait_for_helpers(lp: &LoopInner) -> Option<Payload> {
-    let crew = &lp.crew;
+fn wait_for_helpers<L>(crew: &Crew<L>) -> Option<Payload> {
     let mut c = crew.state.lock();
     let run = c.run.take();
     // Injected: the run ends while a helper may still be running one of its entries.
@@ -174,8 +176,7 @@ fn wait_for_helpers(lp: &LoopInner) -> Option<Payload> {
 
 /// A helper's life: wait for a run, run turns until it stops, leave it, and again, until the loop
 /// closes.
-fn helper(lp: &Arc<LoopInner>, worker: usize) {
-    let crew = &lp.crew;
+fn helper<L: Clone + Send + 'static>(crew: &Crew<L>, worker: usize) {
     let mut seen = 0;
     loop {
         let run = {
@@ -198,11 +199,7 @@ fn helper(lp: &Arc<LoopInner>, worker: usize) {
         trace::record(|| format!("worker {worker} joins the run"));
         // A panic here is a runtime invariant failing (user code's panics are contained where
         // they run); caught so that this thread stays the loop's, and re-raised by worker 0.
-        let outcome = catch_unwind(AssertUnwindSafe(|| run_here(&run, worker)));
-        // A task may have made a loop this thread's current one (`set_event_loop`): kept past
-        // the run, that handle could keep its loop, and so this thread, alive for good.
-        let current = context::take_current();
-        drop(current);
+        let outcome = catch_unwind(AssertUnwindSafe(|| (run.1)(&run.0, worker)));
         // Not the last handle: worker 0 holds one until every helper has left.
         drop(run);
         let (last, spare) = {
@@ -223,17 +220,5 @@ fn helper(lp: &Arc<LoopInner>, worker: usize) {
         }
         drop(spare);
         trace::record(|| format!("worker {worker} leaves the run"));
-    }
-}
-
-/// If a worker unwinds (a runtime invariant failed), stop the others so that waiting for them
-/// cannot hang.
-struct StopOnUnwind<'a>(&'a LoopInner);
-
-impl Drop for StopOnUnwind<'_> {
-    fn drop(&mut self) {
-        if evloop_model::thread::panicking() {
-            self.0.request_stop();
-        }
     }
 }

@@ -10,10 +10,10 @@
 //! It can be completed from any thread. A [`Resolver`] is the `Send` half to hand to another
 //! thread: while one is alive, a virtual clock knows a result may still arrive and does not jump.
 
-use crate::context;
+use crate::engine::current;
+use crate::engine::ready::Runnable;
+use crate::engine::scheduler::Scheduler;
 use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
-use crate::event_loop::LoopInner;
-use crate::queue::Runnable;
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 type Outcome<T> = Result<T, FutureError>;
 
 struct FutureCell<T> {
-    lp: Arc<LoopInner>,
+    lp: Arc<Scheduler>,
     state: Mutex<FutState<T>>,
     /// `drop_outcome::<T>`, taken where `T: 'static` is known (construction): `Drop` cannot ask
     /// for that bound, and the bounded drop needs it to park an outcome on the thread-local list.
@@ -180,13 +180,13 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     #[track_caller]
     pub fn new() -> Self {
         // Borrow the running loop rather than clone its handle: this runs once per future.
-        match context::with_running(|lp| lp.map(|lp| lp.inner().clone())) {
+        match current::scheduler() {
             Some(inner) => LoopFuture::new_on(inner),
             None => panic!("{}", LoopError::NoRunningLoop),
         }
     }
 
-    pub(crate) fn new_on(lp: Arc<LoopInner>) -> Self {
+    pub(crate) fn new_on(lp: Arc<Scheduler>) -> Self {
         LoopFuture {
             cell: Arc::new(FutureCell {
                 lp,

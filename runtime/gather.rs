@@ -15,10 +15,11 @@
 //! Dropping (or cancelling the task awaiting) a gather that has not resolved cancels every child
 //! that is not done (GATHER-5). Once it has resolved, dropping it cancels nothing.
 
-use crate::context;
+use crate::engine::cell::{DoneEntry, TaskCell};
+use crate::engine::current;
+use crate::engine::ready::{Sink, SinkRc};
+use crate::engine::scheduler::Scheduler;
 use crate::error::{or_panic, GatherError, LoopError, TaskError};
-use crate::event_loop::LoopInner;
-use crate::task::cell::{DoneEntry, TaskCell};
 use crate::task::TaskRef;
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
@@ -38,21 +39,6 @@ enum Policy {
     FirstFailure,
     /// When all have finished.
     Settled,
-}
-
-/// What a child's done entry names instead of a boxed closure: the gather's shared state, boxed
-/// once per gather behind a non-generic `Arc` so that the done list and the ready queue can hold
-/// it (the model's `Arc` cannot be unsized to `Arc<dyn _>`). Each child's entry is this `Arc` and
-/// the child's index, so a gathered child costs no allocation of its own beyond its task.
-pub(crate) type SinkRc = Arc<Box<dyn GatherSink>>;
-
-pub(crate) trait GatherSink: Send + Sync {
-    /// Child `index` has completed: move its outcome into its slot. Runs as a done callback
-    /// scheduled with `call_soon`, as in asyncio.
-    fn deliver(&self, index: u32);
-    fn children(&self) -> &[TaskRef];
-    fn decided(&self) -> bool;
-    fn as_any(&self) -> &dyn Any;
 }
 
 struct Shared<T> {
@@ -77,7 +63,7 @@ struct State<T> {
     waiters: WaitList<Waker>,
 }
 
-impl<T: Send + 'static> GatherSink for Shared<T> {
+impl<T: Send + 'static> Sink for Shared<T> {
     fn deliver(&self, index: u32) {
         let index = index as usize;
         let out = crate::task::take_output::<T>(self.children[index].cell())
@@ -118,21 +104,13 @@ impl<T: Send + 'static> GatherSink for Shared<T> {
         crate::contain::drop_value(late);
     }
 
-    fn children(&self) -> &[TaskRef] {
-        &self.children
-    }
-
-    fn decided(&self) -> bool {
-        self.state.lock().decided
-    }
-
     fn as_any(&self) -> &dyn Any {
         self
     }
 }
 
 /// The engine behind every gather variant: children, their slots, and when to resolve.
-struct Core<T> {
+struct Core<T: Send + 'static> {
     sink: SinkRc,
     /// The awaiting task's key in the gather's waiter list, once it has waited.
     key: Option<u32>,
@@ -147,14 +125,14 @@ impl<T: Send + 'static> Core<T> {
         F: Future<Output = T> + Send + 'static,
     {
         let at = Location::caller();
-        let lp = match context::running_loop() {
+        let lp = match current::scheduler() {
             Some(lp) => lp,
             None => panic!("{}", LoopError::NoRunningLoop),
         };
         // GATHER-2: children become tasks here, in argument order.
         let children: Vec<TaskRef> = futures
             .into_iter()
-            .map(|f| TaskRef::from_cell(or_panic(LoopInner::spawn_cell(lp.inner(), f, None, at))))
+            .map(|f| TaskRef::from_cell(or_panic(Scheduler::spawn_cell(&lp, f, None, at))))
             .collect();
         let n = children.len();
         let sink: SinkRc = Arc::new(Box::new(Shared {
@@ -232,9 +210,9 @@ impl<T: Send + 'static> Core<T> {
     }
 }
 
-impl<T> Core<T> {
+impl<T: Send + 'static> Core<T> {
     fn children(&self) -> &[TaskRef] {
-        self.sink.children()
+        &shared_of::<T>(&self.sink).children
     }
 
     /// Cancels every child that has not finished: each variant's `cancel`. Asks every child,
@@ -266,11 +244,12 @@ struct TakenState<T> {
     failed: Option<usize>,
 }
 
-impl<T> Drop for Core<T> {
+impl<T: Send + 'static> Drop for Core<T> {
     fn drop(&mut self) {
-        if !self.sink.decided() {
+        let shared = shared_of::<T>(&self.sink);
+        if !shared.state.lock().decided {
             // GATHER-5: the gather is abandoned before its outcome: cancel the children.
-            for child in self.sink.children() {
+            for child in &shared.children {
                 child.cancel();
             }
         }
@@ -291,7 +270,7 @@ impl<T> Drop for Core<T> {
 /// });
 /// ```
 #[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
-pub struct Gather<T> {
+pub struct Gather<T: Send + 'static> {
     core: Core<T>,
 }
 
@@ -383,7 +362,7 @@ impl<T: Send + 'static> Future for Gather<T> {
     }
 }
 
-impl<T> fmt::Debug for Gather<T> {
+impl<T: Send + 'static> fmt::Debug for Gather<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.fmt_as("Gather", f)
     }
@@ -400,7 +379,7 @@ impl<T> fmt::Debug for Gather<T> {
 /// assert!(matches!(r, Err(GatherError::Failed { index: 1, .. })));
 /// ```
 #[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
-pub struct TryGather<T, E> {
+pub struct TryGather<T: Send + 'static, E: Send + 'static> {
     core: Core<Result<T, E>>,
 }
 
@@ -487,7 +466,7 @@ impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
     }
 }
 
-impl<T, E> fmt::Debug for TryGather<T, E> {
+impl<T: Send + 'static, E: Send + 'static> fmt::Debug for TryGather<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.fmt_as("TryGather", f)
     }
@@ -506,7 +485,7 @@ impl<T, E> fmt::Debug for TryGather<T, E> {
 /// assert_eq!(*out[2].as_ref().unwrap(), 4);
 /// ```
 #[must_use = "futures do nothing unless awaited; the children run anyway, as tasks"]
-pub struct GatherSettled<T> {
+pub struct GatherSettled<T: Send + 'static> {
     core: Core<T>,
 }
 
@@ -584,7 +563,7 @@ impl<T: Send + 'static> Future for GatherSettled<T> {
     }
 }
 
-impl<T> fmt::Debug for GatherSettled<T> {
+impl<T: Send + 'static> fmt::Debug for GatherSettled<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.fmt_as("GatherSettled", f)
     }

@@ -70,43 +70,53 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod channel;
+// Layers, bottom up; a module imports only from its own layer's leaves and the layers below
+// (specs/repo.md draws them, `../shared/tools/import-cycles runtime` checks them):
+//   leaves      error, waiters, contain
+//   engine      the task cell and its state word, the ready queue, timers, the scheduler, the turn
+//               and the choices it asks, the thread pool
+//   awaitables  task (handles), future, gather, sleep, queue, to_thread
+//   API         event_loop, builder, context, crew, run, spawn, handle, threadsafe; explore, which
+//               answers the turn's choices
 mod contain;
-mod context;
-mod crew;
+mod engine;
 mod error;
-mod event_loop;
-pub mod explore;
-mod future;
-mod gather;
-mod handle;
-mod pool;
-mod queue;
-mod run;
-mod spawn;
-mod task;
-mod threadsafe;
-mod time;
-mod timer;
-mod turn;
 mod waiters;
 
-pub use channel::{Get, Join, Put, Queue};
+mod future;
+mod gather;
+mod queue;
+mod sleep;
+mod task;
+mod to_thread;
+
+mod builder;
+mod context;
+mod crew;
+mod event_loop;
+pub mod explore;
+mod handle;
+mod run;
+mod spawn;
+mod threadsafe;
+
+pub use builder::Builder;
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
     Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask,
     QueueEmpty, QueueFull, RunError, SharedError, TaskDoneError, TaskError,
 };
-pub use event_loop::{Builder, EventLoop};
+pub use event_loop::EventLoop;
 pub use future::{LoopFuture, Resolver};
 pub use gather::{gather, gather_settled, try_gather, Gather, GatherSettled, TryGather};
 pub use handle::{Handle, TimerHandle};
-pub use pool::{to_thread, ToThread};
+pub use queue::{Get, Join, Put, Queue};
 pub use run::{run, try_run};
+pub use sleep::{sleep, Sleep};
 pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};
 pub use task::{Task, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
-pub use time::{sleep, Sleep};
+pub use to_thread::{to_thread, ToThread};
 
 /// Support for macros and tests; not a public API.
 #[doc(hidden)]
@@ -122,6 +132,6 @@ pub mod __private {
     /// How many timers that can never fire `lp` holds, cancelled ones not yet swept included
     /// (tests check that cancelled ones do not pile up).
     pub fn never_timers(lp: &crate::EventLoop) -> usize {
-        lp.inner().sched.lock().timers.never_len()
+        lp.inner().never_timers()
     }
 }

@@ -1,8 +1,14 @@
 //! `run`: asyncio's `asyncio.run(main)` — a fresh loop per call, cancel what is left, close.
 
+use crate::builder::Builder;
 use crate::context;
-use crate::error::{or_panic, LoopError, RunError};
-use crate::event_loop::Builder;
+use crate::crew;
+use crate::engine::cell::{DoneEntry, TaskCell};
+use crate::engine::scheduler::Scheduler;
+use crate::engine::turn::run_worker;
+use crate::error::{or_panic, Deadlock, LoopError, PendingTask, RunError, TaskError};
+use crate::event_loop::EventLoop;
+use evloop_model::trace;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 
@@ -103,6 +109,180 @@ fn cancel_all_tasks(lp: &crate::EventLoop) {
                 created_at = %t.created_at(),
                 "unhandled panic during asyncio.run() shutdown: a task panicked while cancelling"
             );
+        }
+    }
+}
+
+impl Builder {
+    /// asyncio's `run(main, debug=...)` with this configuration; see [`run`](crate::run).
+    ///
+    /// ```
+    /// let lp = evloop::Builder::new().virtual_time(true).run(async {
+    ///     evloop::get_running_loop().unwrap()
+    /// });
+    /// assert!(lp.is_closed()); // like asyncio.run, it runs a fresh loop and closes it
+    /// ```
+    #[track_caller]
+    pub fn run<F>(&self, main: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        or_panic(self.try_run(main))
+    }
+
+    /// [`Builder::run`], returning misuse, cancellation and deadlock as values.
+    ///
+    /// ```
+    /// use evloop::RunError;
+    /// let r = evloop::Builder::new().try_run(async {
+    ///     let lp = evloop::get_running_loop().unwrap();
+    ///     lp.pending_tasks()[0].cancel(); // the main task itself
+    ///     evloop::sleep(std::time::Duration::ZERO).await; // cancelled here
+    /// });
+    /// assert!(matches!(r, Err(RunError::Cancelled)));
+    /// ```
+    #[track_caller]
+    pub fn try_run<F>(&self, main: F) -> Result<F::Output, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::run::run_with(self, main, Location::caller())
+    }
+}
+
+impl EventLoop {
+    /// Runs the loop until `fut` is done and returns its output. The future is wrapped in a task;
+    /// a panic inside it is re-raised here.
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    /// let lp = evloop::EventLoop::new();
+    /// assert_eq!(lp.run_until_complete(async { "first" }), "first");
+    /// // asyncio re-raises the coroutine's exception; here the panic resumes in the caller...
+    /// let r = catch_unwind(AssertUnwindSafe(|| lp.run_until_complete(async { panic!("boom") })));
+    /// assert!(r.is_err());
+    /// // ...and the loop can run again.
+    /// assert_eq!(lp.run_until_complete(async { "again" }), "again");
+    /// ```
+    ///
+    /// # Panics
+    /// With the message of the [`RunError`] when the loop is closed, already running, another
+    /// loop runs on this thread, the main task was cancelled, or a deadlock was found in virtual
+    /// time. [`EventLoop::try_run_until_complete`] returns these instead.
+    #[track_caller]
+    pub fn run_until_complete<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        or_panic(self.run_inner(fut, Location::caller()))
+    }
+
+    /// [`EventLoop::run_until_complete`], returning misuse, cancellation and deadlock as values.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.close();
+    /// let err = lp.try_run_until_complete(async {}).unwrap_err();
+    /// assert!(matches!(err, evloop::RunError::Loop(evloop::LoopError::Closed)));
+    /// ```
+    #[track_caller]
+    pub fn try_run_until_complete<F>(&self, fut: F) -> Result<F::Output, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.run_inner(fut, Location::caller())
+    }
+
+    pub(crate) fn run_inner<F>(
+        &self,
+        fut: F,
+        at: &'static Location<'static>,
+    ) -> Result<F::Output, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let inner = self.inner();
+        if self.is_closed() {
+            return Err(LoopError::Closed.into());
+        }
+        if let Some(running) = context::running_loop() {
+            return Err(if running.same_loop(self) {
+                LoopError::AlreadyRunning
+            } else {
+                LoopError::AnotherLoopRunning
+            }
+            .into());
+        }
+        let _running = inner.begin_run()?;
+        let mut main = self.spawn(fut, None, at)?;
+        let run = inner.open_run();
+        {
+            let lp = inner.clone();
+            // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
+            // after the turn in which the callback runs (LOOP-4). asyncio removes the callback
+            // when `run_until_complete` returns; here it stays on the done list, so it stops
+            // only the run it was added for (a main task left pending by a deadlocked run may
+            // finish during a later one).
+            TaskCell::add_done_entry(
+                main.task_ref().cell(),
+                DoneEntry::Call(Box::new(move || lp.request_stop_of(run))),
+            );
+        }
+        trace::record(|| "loop starts".into());
+        crew::run_workers(self.crew(), self, inner.config().workers, run_here);
+        trace::record(|| "loop stops".into());
+        let deadlock = inner.deadlocked();
+        match main.try_result() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(TaskError::Panicked(p))) => resume_unwind(p.into_payload()),
+            Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
+            None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
+            None => unreachable!("the loop stopped before the main task finished"),
+        }
+    }
+
+    fn deadlock_report(&self) -> Deadlock {
+        Deadlock {
+            pending: self
+                .pending_tasks()
+                .into_iter()
+                .map(|t| PendingTask {
+                    id: t.id(),
+                    name: t.name(),
+                    created_at: t.created_at(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One worker's share of a run (`crew::Work`): the turns, on the calling thread, under `lp` as
+/// the running loop.
+fn run_here(lp: &EventLoop, worker: usize) {
+    let _ctx = context::enter_running(lp);
+    let _stop = StopOnUnwind(lp.inner());
+    run_worker(lp.inner(), worker);
+    if worker > 0 {
+        // A helper thread: a task may have made a loop this thread's current one
+        // (`set_event_loop`); kept past the run, that handle could keep its loop, and so this
+        // thread, alive for good.
+        drop(context::take_current());
+    }
+}
+
+/// If a worker unwinds (a runtime invariant failed), stop the others so that waiting for them
+/// cannot hang.
+struct StopOnUnwind<'a>(&'a Scheduler);
+
+impl Drop for StopOnUnwind<'_> {
+    fn drop(&mut self) {
+        if evloop_model::thread::panicking() {
+            self.0.request_stop();
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Creating tasks on the running loop (asyncio's `asyncio.create_task` and `ensure_future`).
 
-use crate::context;
+use crate::engine::cell::TaskName;
+use crate::engine::current;
+use crate::engine::scheduler::Scheduler;
 use crate::error::{or_panic, LoopError};
-use crate::task::cell::TaskName;
 use crate::task::Task;
 use std::future::Future;
 use std::panic::Location;
@@ -95,8 +96,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    context::with_running(|lp| match lp {
-        Some(lp) => lp.spawn(fut, name, at),
+    match current::scheduler() {
+        Some(lp) => Scheduler::spawn_cell(&lp, fut, name, at).map(Task::from_cell),
         None => Err(LoopError::NoRunningLoop),
-    })
+    }
 }

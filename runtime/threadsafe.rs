@@ -2,9 +2,10 @@
 //! result (asyncio's `asyncio.run_coroutine_threadsafe` and its `concurrent.futures.Future`).
 
 use crate::context;
+use crate::engine::ready::Runnable;
+use crate::engine::scheduler::Scheduler;
 use crate::error::TaskError;
-use crate::event_loop::{EventLoop, LoopInner};
-use crate::queue::Runnable;
+use crate::event_loop::EventLoop;
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use std::fmt;
 use std::future::Future;
@@ -86,7 +87,7 @@ where
     // On a closed loop `schedule` drops the callback, and with it the completer: the waiter gets
     // `Err(Cancelled)` rather than waiting forever.
     lp.inner().schedule(Runnable::call(move || {
-        match LoopInner::spawn(&target, fut, None, at) {
+        match Scheduler::spawn_cell(&target, fut, None, at).map(crate::task::Task::from_cell) {
             Ok(task) => task.on_output(move |r| completer.complete(r)),
             Err(_) => completer.complete(Err(TaskError::Cancelled)),
         }

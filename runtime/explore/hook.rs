@@ -1,35 +1,31 @@
-//! The explored loop: asyncio's `_run_once` on one OS thread in virtual time, with every place
-//! where the spec leaves the next step open handed to a [`Chooser`].
+//! The explorer as the engine sees it: its answers to the turn's open choices
+//! (`engine::choices::Explorer`), asked by the production turn itself (`engine::turn::run_turns`)
+//! on a loop `explore` builds (one worker, virtual time).
 //!
-//! Production never reaches this file: `turn::run_worker` branches here once per
-//! `run_until_complete`, only when the loop was built by the explorer (EXPLORE-12), so FIFO pays
-//! nothing per item.
-//!
-//! The turn is the production turn (turn.rs) with three differences, each a choice point:
+//! What the answers change, each a choice point recorded for the replay token:
 //! - `to_thread` jobs are not handed to pool threads; they wait in [`RunState::jobs`] and run on
-//!   this thread when a choice says their result lands (EXPLORE-4), so the whole run is one
+//!   the loop's thread when a choice says their result lands (EXPLORE-4), so the whole run is one
 //!   deterministic thread;
 //! - before a turn's due timers are merged into the ready queue, a pending job's result may land
 //!   first (EXPLORE-3);
 //! - in robustness mode, the items of the turn's batch run in a chosen order (EXPLORE-2).
 //!
-//! The rest is kept: only what was ready when the turn began runs in it (LOOP-2, LOOP-3), the clock
-//! jumps to the next deadline when nothing is ready (TIME-4), and "nothing ready, no timer,
-//! nothing in flight" is a deadlock (LOOP-8, EXPLORE-9); a live resolver is waited for, in real
-//! time and bounded, since a thread outside the loop may hold it (EXPLORE-21). One more rule
-//! bounds the number of turns (EXPLORE-10).
+//! Everything else is the production turn's: only what was ready when the turn began runs in it
+//! (LOOP-2, LOOP-3), the clock jumps to the next deadline when nothing is ready (TIME-4), and
+//! "nothing ready, no timer, nothing in flight" is a deadlock (LOOP-8, EXPLORE-9). Two rules are
+//! the explorer's own: a live resolver is waited for in real time, bounded, since a thread
+//! outside the loop may hold it (EXPLORE-21), and the number of turns is bounded (EXPLORE-10).
 
 use super::choice::{ChoicePoint, Chooser, Kind};
-use crate::event_loop::LoopInner;
-use crate::queue::Runnable;
-use evloop_model::sync::atomic::Ordering;
-use evloop_model::sync::Mutex;
+use crate::engine::choices::{Explorer, Wait};
+use crate::engine::pool::Job;
+use crate::engine::ready::Runnable;
+use crate::engine::scheduler::Scheduler;
+use evloop_model::sync::{Arc, Mutex};
 use evloop_model::time::Stopwatch;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
-
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// One answered choice point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,8 +42,9 @@ pub(crate) struct Hook {
     /// parks for cross-thread work as production does.
     pub(crate) defers_jobs: bool,
     /// Apart from `state`: a chooser may be the user's (`Config::custom`), and user code must be
-    /// free to call `note`, which takes `state`.
-    chooser: Mutex<Box<dyn Chooser>>,
+    /// free to call `note`, which takes `state`. Taken out while it answers, so that no user
+    /// code runs under this lock either (LOCK-1).
+    chooser: Mutex<Option<Box<dyn Chooser>>>,
     state: Mutex<RunState>,
     /// How long, in real time, to wait for a live resolver before giving up (EXPLORE-21).
     outside_thread_wait: Duration,
@@ -69,6 +66,8 @@ pub(crate) struct RunState {
     misconfigured: Option<String>,
     /// Resolvers still alive when the wait for a thread outside the loop ran out (EXPLORE-21).
     outside_thread: usize,
+    /// Since when the loop has waited for a thread outside it, while it does (EXPLORE-21).
+    waiting: Option<Stopwatch>,
 }
 
 /// What one run left behind.
@@ -107,7 +106,7 @@ impl Hook {
             robust,
             defers_jobs,
             outside_thread_wait,
-            chooser: Mutex::new(chooser),
+            chooser: Mutex::new(Some(chooser)),
             state: Mutex::new(RunState {
                 choices: Vec::new(),
                 timeline: Vec::new(),
@@ -121,6 +120,7 @@ impl Hook {
                 now: Duration::ZERO,
                 misconfigured: None,
                 outside_thread: 0,
+                waiting: None,
             }),
         }
     }
@@ -155,11 +155,17 @@ impl Hook {
         };
         // `state` is not held here (see `Hook::chooser`); the loop is one thread, so nothing
         // else adds a choice in between.
-        let chosen = self.chooser.lock().choose(&ChoicePoint {
+        let mut chooser = self
+            .chooser
+            .lock()
+            .take()
+            .expect("the chooser is back after every choice");
+        let chosen = chooser.choose(&ChoicePoint {
             kind,
             ordinal,
             keys,
         });
+        *self.chooser.lock() = Some(chooser);
         let mut st = self.state.lock();
         if chosen >= keys.len() {
             // EXPLORE-20: the chooser is wrong, not the program; no schedule to report.
@@ -194,24 +200,28 @@ impl Hook {
     }
 
     /// Runs pending job `i` here, on the loop's thread; its wake lands on the ready queue.
-    fn deliver(&self, lp: &LoopInner, i: usize) {
+    fn deliver(&self, lp: &Scheduler, i: usize) {
         let (n, job) = {
             let mut st = self.state.lock();
             st.jobs.remove(i).expect("a chosen job exists")
         };
         self.log(
-            lp.clock.now(),
+            lp.now(),
             format_args!("to_thread job #{n} runs and delivers"),
         );
         // Not under the state lock: the job is user code, and its wake schedules into the loop.
         job();
     }
 
-    /// Counts a turn; false once the bound is passed (EXPLORE-10).
-    fn begin_turn(&self) -> bool {
+    /// A wait for a thread outside the loop ended because something changed: noted as an
+    /// annotation, left out of the timeline's hash (whether the thread was done before the loop
+    /// looked is up to the OS, not to the schedule).
+    fn end_wait(&self) {
         let mut st = self.state.lock();
-        st.turns += 1;
-        st.turns <= st.max_turns
+        if st.waiting.take().is_some() {
+            let line = format!("{}waited for a thread outside the loop", super::ANNOTATION);
+            st.timeline.push(line);
+        }
     }
 
     /// Ends the run: hands back what it recorded. Jobs that never delivered run now, oldest first,
@@ -225,7 +235,7 @@ impl Hook {
                 turns: st.turns,
                 steps: st.steps,
                 livelock: st.livelock,
-                divergence: self.chooser.lock().divergence(),
+                divergence: self.chooser.lock().as_ref().and_then(|c| c.divergence()),
                 awaits: std::mem::take(&mut st.awaits),
                 misconfigured: st.misconfigured.take(),
                 outside_thread: st.outside_thread,
@@ -254,17 +264,29 @@ fn key_of(item: &Runnable) -> u64 {
     }
 }
 
-/// The explored loop; returns when the loop is stopped, deadlocked or out of turns.
-pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
-    loop {
-        if lp.sched.lock().stopping {
-            return;
-        }
+/// The hook as a loop's explorer (held in its config; `explore` keeps the `Arc` to read the
+/// record when the run is over).
+pub(crate) struct Plugged(pub(crate) Arc<Hook>);
+
+impl Explorer for Plugged {
+    fn defers_jobs(&self) -> bool {
+        self.0.defers_jobs
+    }
+
+    fn defer(&self, job: Job) {
+        self.0.defer(job)
+    }
+
+    fn note(&self, now: Duration, line: &str) {
+        self.0.log(now, line)
+    }
+
+    fn arrival(&self, lp: &Scheduler) -> bool {
+        let hook = &*self.0;
         if hook.state.lock().misconfigured.is_some() {
             // EXPLORE-20: stopped through the deadlock path, like a livelock, so that
             // `run_until_complete` returns; `run_once` reports the chooser instead.
-            stop(lp);
-            return;
+            return false;
         }
         // EXPLORE-3: a job's result may land before this turn's due timers are merged.
         let jobs = hook.job_keys();
@@ -277,146 +299,135 @@ pub(crate) fn run_loop(lp: &LoopInner, hook: &Hook) {
                 hook.deliver(lp, c - 1);
             }
         }
-        let mut s = lp.sched.lock();
-        let now = lp.clock.now();
-        let sched = &mut *s;
-        sched
-            .timers
-            .pop_due(now, |d| sched.ready.push_back(Runnable::from(d)));
-        if s.ready.is_empty() && !hook.defers_jobs && lp.inflight.load(Ordering::SeqCst) > 0 {
-            // Joint mode: a model thread still owes a result; wait for it as production does
-            // (TIME-4, LOOP-5). Its arrival is the model checker's choice.
-            s.idle += 1;
-            s = lp.wakeup.wait(s);
-            s.unparked();
-            continue;
+        true
+    }
+
+    fn idle(&self, lp: &Scheduler, next: Option<Duration>) -> bool {
+        let hook = &*self.0;
+        if !hook.defers_jobs {
+            // Joint mode: a model thread may still owe a result, and the loop waits for it as
+            // production does (TIME-4, LOOP-5); its arrival is the model checker's choice.
+            return false;
         }
-        if s.ready.is_empty() {
-            let next = s.timers.next_deadline();
-            let inflight = lp.inflight.load(Ordering::SeqCst);
-            drop(s);
-            let jobs = hook.job_keys();
-            if !jobs.is_empty() {
-                // EXPLORE-4: which job finishes first, or (a job's duration being unknown) whether
-                // the next timer fires before any of them. Option 0 is what production does in
-                // virtual time: wait for the oldest job (TIME-4).
-                let njobs = jobs.len();
-                let mut keys = jobs;
-                if next.is_some() {
-                    keys.push(u64::MAX);
-                }
-                let c = hook.choose(Kind::Idle, &keys);
-                if c < njobs {
-                    hook.deliver(lp, c);
-                } else if let Some(d) = next {
-                    hook.log(d, "clock jumps here before any to_thread job finishes");
-                    lp.clock.advance_to(d);
-                }
-                continue;
+        let jobs = hook.job_keys();
+        if !jobs.is_empty() {
+            // EXPLORE-4: which job finishes first, or (a job's duration being unknown) whether
+            // the next timer fires before any of them. Option 0 is what production does in
+            // virtual time: wait for the oldest job (TIME-4).
+            hook.end_wait();
+            let njobs = jobs.len();
+            let mut keys = jobs;
+            if next.is_some() {
+                keys.push(u64::MAX);
             }
-            match next {
-                Some(d) => {
-                    hook.log(d, "clock jumps to the next timer");
-                    lp.clock.advance_to(d);
-                    continue;
-                }
-                None if inflight > 0 => {
-                    let Some(alive) = wait_for_outside_thread(lp, hook) else {
-                        continue;
-                    };
-                    hook.state.lock().outside_thread = alive;
-                    hook.log(
-                        now,
-                        format_args!(
-                            "waiting on an outside thread: nothing ready, no timer can fire, no job \
-                             pending, and {alive} resolver(s) alive but unused within {:?}",
-                            hook.outside_thread_wait
-                        ),
-                    );
-                    describe_waits(hook);
-                    stop(lp);
-                    return;
-                }
-                None => {
-                    hook.log(
-                        now,
-                        "deadlock: nothing ready, no timer can fire, no job pending",
-                    );
-                    describe_waits(hook);
-                    stop(lp);
-                    return;
-                }
+            let c = hook.choose(Kind::Idle, &keys);
+            if c < njobs {
+                hook.deliver(lp, c);
+            } else if let Some(d) = next {
+                hook.log(d, "clock jumps here before any to_thread job finishes");
+                lp.advance_clock(d);
             }
+            return true;
         }
-        if !hook.begin_turn() {
-            hook.state.lock().livelock = true;
-            hook.log(now, "livelock: the turn bound was reached");
-            drop(s);
-            describe_waits(hook);
-            stop(lp);
-            return;
-        }
-        let mut batch: VecDeque<Runnable> = s.ready.drain(..).collect();
-        drop(s);
-        while !batch.is_empty() {
-            let i = if hook.robust && batch.len() > 1 {
-                let keys: Vec<u64> = batch.iter().map(key_of).collect();
-                hook.choose(Kind::Ready, &keys)
-            } else {
-                0
-            };
-            let item = batch.remove(i).expect("chosen index is in the batch");
-            {
-                let mut st = hook.state.lock();
-                st.steps += 1;
-                st.now = lp.clock.now();
-                let line = format!("{} {}", stamp(st.now), item.describe());
-                st.timeline.push(line);
+        match next {
+            // Production would not jump while a resolver is alive (TIME-4); the explorer runs no
+            // thread that could use one, so it moves on to the timer (EXPLORE-21 says so).
+            Some(d) => {
+                hook.end_wait();
+                hook.log(d, "clock jumps to the next timer");
+                lp.advance_clock(d);
+                true
             }
-            item.run();
+            None => false,
         }
     }
-}
 
-/// Ends the run through the deadlock path, so that `run_until_complete` returns the pending
-/// tasks; `run_once` tells a deadlock from the other reasons by what the hook recorded.
-fn stop(lp: &LoopInner) {
-    let mut s = lp.sched.lock();
-    s.deadlock = true;
-    s.stopping = true;
-}
+    fn clock_jumps(&self, _: &Scheduler, to: Duration) {
+        self.0.log(to, "clock jumps to the next timer");
+    }
 
-/// EXPLORE-21: main is pending and nothing on the loop can wake it, but resolvers are alive
-/// (`inflight` counts them; no job is pending), and a thread the program started itself may
-/// hold one: the explorer does not run that thread, so it waits for it, in real time, at most
-/// the hook's `outside_thread_wait`. `None` once something changed (a resolver delivered, which
-/// queues its wake through `schedule`, or went away; or the loop was stopped); if the time ran
-/// out, how many resolvers are still alive.
-///
-/// Parks as `turn::park` does: the look and the wait happen under `sched`, and the waiter counts
-/// in `idle`, so a `schedule` from that thread either lands before the look or notifies the wait;
-/// the last resolver to go away notifies too (`LoopInner::inflight_end`). No polling.
-fn wait_for_outside_thread(lp: &LoopInner, hook: &Hook) -> Option<usize> {
-    let watch = Stopwatch::start();
-    let mut s = lp.sched.lock();
-    loop {
-        let alive = lp.inflight.load(Ordering::SeqCst);
-        let changed = !s.ready.is_empty() || !s.timers.is_empty() || s.stopping || alive == 0;
-        if changed {
-            drop(s);
-            // An annotation, left out of the timeline's hash: whether the thread was done
-            // before the loop looked is up to the OS, not to the schedule.
-            let line = format!("{}waited for a thread outside the loop", super::ANNOTATION);
-            hook.state.lock().timeline.push(line);
-            return None;
+    /// EXPLORE-21: main is pending and nothing on the loop can wake it, but resolvers are alive
+    /// (no job is pending), and a thread the program started itself may hold one: the explorer
+    /// does not run that thread, so the loop parks for it as production would, in real time, but
+    /// at most the hook's `outside_thread_wait` in all. A resolver that delivers queues its wake
+    /// through `schedule`, and the last one to go away notifies (`Scheduler::inflight_end`), so
+    /// the park ends as soon as something changes; no polling.
+    fn wait(&self, lp: &Scheduler) -> Wait {
+        let hook = &*self.0;
+        if !hook.defers_jobs {
+            return Wait::Forever;
         }
+        let mut st = hook.state.lock();
+        let watch = st.waiting.get_or_insert_with(Stopwatch::start);
         let left = hook.outside_thread_wait.saturating_sub(watch.elapsed());
         if left.is_zero() {
-            return Some(alive);
+            st.waiting = None;
+            st.outside_thread = lp.inflight().max(1);
+            Wait::GiveUp
+        } else {
+            Wait::For(left)
         }
-        s.idle += 1;
-        s = lp.wakeup.wait_timeout(s, left);
-        s.unparked();
+    }
+
+    /// Counts a turn; false once the bound is passed (EXPLORE-10).
+    fn begin_turn(&self, lp: &Scheduler) -> bool {
+        let hook = &*self.0;
+        hook.end_wait();
+        let mut st = hook.state.lock();
+        st.turns += 1;
+        if st.turns <= st.max_turns {
+            return true;
+        }
+        st.livelock = true;
+        drop(st);
+        hook.log(lp.now(), "livelock: the turn bound was reached");
+        false
+    }
+
+    fn pick(&self, batch: &VecDeque<Runnable>) -> usize {
+        let hook = &*self.0;
+        if hook.robust && batch.len() > 1 {
+            let keys: Vec<u64> = batch.iter().map(key_of).collect();
+            hook.choose(Kind::Ready, &keys)
+        } else {
+            0
+        }
+    }
+
+    fn running(&self, lp: &Scheduler, item: &Runnable) {
+        let mut st = self.0.state.lock();
+        st.steps += 1;
+        st.now = lp.now();
+        let line = format!("{} {}", stamp(st.now), item.describe());
+        st.timeline.push(line);
+    }
+
+    fn stopped(&self, lp: &Scheduler) {
+        let hook = &*self.0;
+        let (misconfigured, livelock, outside) = {
+            let st = hook.state.lock();
+            (st.misconfigured.is_some(), st.livelock, st.outside_thread)
+        };
+        if misconfigured {
+            return;
+        }
+        if outside > 0 {
+            hook.log(
+                lp.now(),
+                format_args!(
+                    "waiting on an outside thread: nothing ready, no timer can fire, no job \
+                     pending, and {outside} resolver(s) alive but unused within {:?}",
+                    hook.outside_thread_wait
+                ),
+            );
+        } else if !livelock {
+            hook.end_wait();
+            hook.log(
+                lp.now(),
+                "deadlock: nothing ready, no timer can fire, no job pending",
+            );
+        }
+        describe_waits(hook);
     }
 }
 
@@ -434,7 +445,7 @@ fn describe_waits(hook: &Hook) {
         let awaited = tasks.iter().find(|other| {
             let mut found = false;
             other.cell().done.lock().entries.for_each(|e| {
-                if let crate::task::cell::DoneEntry::Wake(w) = e {
+                if let crate::engine::cell::DoneEntry::Wake(w) = e {
                     found |= w.will_wake(&mine);
                 }
             });

@@ -30,9 +30,9 @@ mod token;
 pub use choice::{ChoicePoint, Chooser, Fifo, Kind};
 pub use report::{Failure, FailureKind, Report};
 
+use crate::builder::Builder;
 use crate::context;
 use crate::error::{PendingTask, RunError};
-use crate::event_loop::Builder;
 use choice::{PctChooser, PrefixChooser, RandomChooser};
 use evloop_model::sync::Arc;
 use hook::{Hook, RunRecord, Taken};
@@ -545,11 +545,10 @@ pub fn note(what: impl fmt::Display) {
 }
 
 pub(crate) fn log_to_running(line: &str) {
-    context::with_running(|lp| {
+    crate::engine::current::with(|lp| {
         if let Some(lp) = lp {
-            let inner = lp.inner();
-            if let Some(hook) = &inner.config.explore {
-                hook.log(inner.clock.now(), line);
+            if let Some(explorer) = &lp.config().explore {
+                explorer.note(lp.now(), line);
             }
         }
     });
@@ -656,7 +655,7 @@ where
         max_turns,
         outside_thread_wait,
     ));
-    let builder = Builder::new().explore_hook(hook.clone());
+    let builder = Builder::new().explore_hook(Arc::new(Box::new(hook::Plugged(hook.clone()))));
     let outcome = quiet::catching(|| crate::run::run_with(&builder, body(), at));
     let record = hook.finish();
     let verdict = match outcome {
@@ -828,7 +827,7 @@ where
         defaults.max_turns,
         defaults.outside_thread_wait,
     ));
-    let builder = Builder::new().explore_hook(hook.clone());
+    let builder = Builder::new().explore_hook(Arc::new(Box::new(hook::Plugged(hook.clone()))));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::run::run_with(&builder, body(), at)
     }));

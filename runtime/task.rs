@@ -5,12 +5,8 @@
 //! await for the output (not `Clone`: the output moves out once); [`TaskRef`] is an untyped,
 //! clonable handle for `cancel`, `done` and done callbacks.
 
-pub(crate) mod body;
-pub(crate) mod cell;
-pub(crate) mod state;
-
+use crate::engine::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::error::TaskError;
-use cell::{DoneEntry, TaskCell, TaskRc};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;

@@ -6,9 +6,9 @@
 //! one loop turn (TIME-3), asyncio's bare `yield`. Dropping a pending `Sleep` cancels its timer.
 //! A delay too long for the clock (`Duration::MAX`) sleeps until cancelled (TIME-5).
 
-use crate::context;
+use crate::engine::current;
+use crate::engine::scheduler::Scheduler;
 use crate::error::LoopError;
-use crate::event_loop::LoopInner;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::Arc;
 use std::future::Future;
@@ -68,7 +68,7 @@ enum SleepState {
     /// The timer is armed in `lp`'s table at `slot`. The loop is held so that a `Sleep` dropped
     /// outside it (a task torn down by `close`) can still cancel its timer.
     Waiting {
-        lp: Arc<LoopInner>,
+        lp: Arc<Scheduler>,
         slot: u32,
     },
     /// Polled on a closed loop: no timer will ever end it.
@@ -88,11 +88,11 @@ impl std::fmt::Debug for SleepState {
     }
 }
 
-fn running_inner() -> Arc<LoopInner> {
-    context::with_running(|lp| match lp {
-        Some(lp) => lp.inner().clone(),
+fn running_inner() -> Arc<Scheduler> {
+    match current::scheduler() {
+        Some(lp) => lp,
         None => panic!("{}", LoopError::NoRunningLoop),
-    })
+    }
 }
 
 impl Future for Sleep {
@@ -110,7 +110,7 @@ impl Future for Sleep {
                 let lp = running_inner();
                 // Saturates: a deadline past the clock's range is a timer that never fires, so
                 // the task sleeps until cancelled (TIME-5).
-                let deadline = lp.clock.now().saturating_add(self.delay);
+                let deadline = lp.now().saturating_add(self.delay);
                 self.state = match lp.sleep_timer(deadline, cx.waker().clone(), self.created_at) {
                     Some(slot) => SleepState::Waiting { lp, slot },
                     None => SleepState::Never,

@@ -4,8 +4,8 @@
 //! The runner owns the poll (under the cell's `body` lock, TASK-3 keeps it uncontended); the
 //! typed [`Task`](super::Task) handle is the only one that takes the outcome.
 
+use crate::engine::state::Outcome;
 use crate::error::{Panic, TaskError};
-use crate::task::state::Outcome;
 use pin_project_lite::pin_project;
 use std::any::Any;
 use std::future::Future;

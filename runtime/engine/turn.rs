@@ -16,9 +16,10 @@
 //! `Inbox` without taking `sched` (workers take `sched` per chunk and per decision, and sharing
 //! it with every producer was what two workers cost most); see `park` for how no wake-up is lost.
 
-use crate::event_loop::LoopInner;
-use crate::queue::Runnable;
-use crate::timer::Timers;
+use super::choices::{Choices, Explorer, Fifo, Wait};
+use super::ready::Runnable;
+use super::scheduler::Scheduler;
+use super::timers::Timers;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::Ordering;
 use evloop_model::sync::MutexGuard;
@@ -77,10 +78,10 @@ impl Sched {
     }
 
     /// With several workers: stores for producers how many parked workers have no wakeup on its
-    /// way (`LoopInner::parked`), after every change to `idle` or `notified`. Only those need a
+    /// way (`Scheduler::parked`), after every change to `idle` or `notified`. Only those need a
     /// producer to take `sched`: a worker with a wakeup on its way decides again after taking
     /// itself out of `idle` (`unparked`), and so finds what was pushed before this count said so.
-    pub(crate) fn publish_parked(&self, lp: &LoopInner) {
+    pub(crate) fn publish_parked(&self, lp: &Scheduler) {
         lp.parked
             .store(self.idle.saturating_sub(self.notified), Ordering::SeqCst);
     }
@@ -113,37 +114,101 @@ const MAX_PARK: Duration = Duration::from_secs(24 * 3600);
 /// What the worker does next after looking at the queue.
 enum Next {
     Stop,
+    /// Stop: nothing can wake the main task (LOOP-8).
+    Deadlock,
     RunTurn,
+    /// Nothing is ready; the choices are asked before production's answer (`Choices::idle`).
+    Idle(Option<Duration>),
     Park(Option<Duration>),
 }
 
 /// One worker's loop; returns when the loop is stopped (or a deadlock was found).
-pub(crate) fn run_worker(lp: &LoopInner, worker: usize) {
+pub(crate) fn run_worker(lp: &Scheduler, worker: usize) {
     match &lp.config.explore {
         // Built by `explore` (one worker, virtual time): the same turn, with its open choices
-        // answered by the explorer. One branch per run, outside the turn loop, so the loop's code
-        // is what it would be without exploration (EXPLORE-12).
-        Some(hook) => crate::explore::hook::run_loop(lp, hook),
-        None if lp.config.workers == 1 => run_turns(lp, worker),
+        // answered by the explorer. One branch per run, outside the turn loop (EXPLORE-12).
+        Some(explorer) => run_turns::<&dyn Explorer>(lp, worker, &&***explorer),
+        None if lp.config.workers == 1 => run_turns(lp, worker, &Fifo),
         None => run_shared_turns(lp, worker),
     }
 }
 
-/// A single worker's loop. Kept out of line: inlined into `run_worker` next to the explorer's
-/// branch, its code came out a few instructions longer per turn (EXPLORE-12, measured with
-/// callgrind); and apart from the loop of several workers, whose changes otherwise moved its
-/// per-turn and per-entry instruction counts.
+/// A single worker's loop, asking `c` at the turn's open places (`choices`). Kept out of line:
+/// inlined into `run_worker` beside the explorer's instance, its code came out a few instructions
+/// longer per turn (EXPLORE-12, callgrind); and apart from the loop of several workers.
 #[inline(never)]
-fn run_turns(lp: &LoopInner, worker: usize) {
+fn run_turns<C: Choices>(lp: &Scheduler, worker: usize, c: &C) {
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
+    // Whether the choices were asked about the idle loop since it last changed.
+    let mut asked = false;
     loop {
-        let next = decide::<false>(lp, &mut s, worker);
+        if C::ASKS {
+            if s.stopping {
+                break;
+            }
+            drop(s);
+            let go_on = c.arrival(lp);
+            s = lp.sched.lock();
+            if !go_on {
+                stop_as_deadlock(lp, &mut s);
+                drop(s);
+                c.stopped(lp);
+                return;
+            }
+        }
+        let next = decide::<false, C>(lp, &mut s, worker, c, asked);
         match next {
             Next::Stop => break,
+            Next::Deadlock => {
+                if C::ASKS {
+                    drop(s);
+                    c.stopped(lp);
+                    return;
+                }
+                break;
+            }
+            Next::Idle(deadline) => {
+                drop(s);
+                let acted = c.idle(lp, deadline);
+                s = lp.sched.lock();
+                asked = !acted;
+            }
             // Never spins: with one worker nobody else is ever busy.
-            Next::Park(timeout) => s = park::<false>(lp, s, worker, timeout),
+            Next::Park(timeout) => {
+                let timeout = if C::ASKS && timeout.is_none() {
+                    drop(s);
+                    let wait = c.wait(lp);
+                    s = lp.sched.lock();
+                    match wait {
+                        Wait::Forever => None,
+                        Wait::For(d) => Some(d),
+                        Wait::GiveUp => {
+                            stop_as_deadlock(lp, &mut s);
+                            drop(s);
+                            c.stopped(lp);
+                            return;
+                        }
+                    }
+                } else {
+                    timeout
+                };
+                s = park::<false>(lp, s, worker, timeout);
+                asked = false;
+            }
             Next::RunTurn => {
+                asked = false;
+                if C::ASKS {
+                    drop(s);
+                    let within_bound = c.begin_turn(lp);
+                    s = lp.sched.lock();
+                    if !within_bound {
+                        stop_as_deadlock(lp, &mut s);
+                        drop(s);
+                        c.stopped(lp);
+                        return;
+                    }
+                }
                 // Nobody else takes from the queue: take the whole turn under one lock. The
                 // batch is empty here, so swapping the two buffers takes exactly the items ready
                 // now, without copying them, and hands the queue the batch's spare capacity for
@@ -155,14 +220,31 @@ fn run_turns(lp: &LoopInner, worker: usize) {
                 std::mem::swap(&mut batch, &mut s.ready);
                 s.busy += 1;
                 drop(s);
-                while let Some(item) = batch.pop_front() {
-                    run_item(lp, worker, item);
+                if C::ASKS {
+                    while !batch.is_empty() {
+                        let i = c.pick(&batch);
+                        let item = batch.remove(i).expect("the chosen item is in the batch");
+                        c.running(lp, &item);
+                        run_item(lp, worker, item);
+                    }
+                } else {
+                    while let Some(item) = batch.pop_front() {
+                        run_item(lp, worker, item);
+                    }
                 }
                 s = lp.sched.lock();
                 s.busy -= 1;
             }
         }
     }
+}
+
+/// Ends the run as LOOP-8 does, so that `run_until_complete` returns with the pending tasks (a
+/// deadlock found by the turn, or an explorer's livelock bound or given-up wait).
+fn stop_as_deadlock(lp: &Scheduler, s: &mut Sched) {
+    s.deadlock = true;
+    s.stopping = true;
+    lp.wakeup.notify_all();
 }
 
 /// A queue buffer keeps up to this capacity for the loop's life (64 KiB of 16-byte entries).
@@ -195,12 +277,13 @@ fn shrink_queue(ready: &mut VecDeque<Runnable>, len: usize) {
 
 /// The loop of one of several workers sharing the queue (THREAD-1).
 #[inline(never)]
-fn run_shared_turns(lp: &LoopInner, worker: usize) {
+fn run_shared_turns(lp: &Scheduler, worker: usize) {
     let mut batch: VecDeque<Runnable> = VecDeque::new();
     let mut s = lp.sched.lock();
     loop {
-        match decide::<true>(lp, &mut s, worker) {
-            Next::Stop => break,
+        match decide::<true, Fifo>(lp, &mut s, worker, &Fifo, false) {
+            Next::Stop | Next::Deadlock => break,
+            Next::Idle(_) => unreachable!("FIFO is never asked"),
             Next::Park(timeout) => s = park::<true>(lp, s, worker, timeout),
             Next::RunTurn => s = run_shared_turn(lp, worker, s, &mut batch),
         }
@@ -213,7 +296,7 @@ fn run_shared_turns(lp: &LoopInner, worker: usize) {
 ///
 /// `SHARED` (several workers, producers pushing to the `Inbox` without `sched`): no lost wake-up
 /// (LOOP-5) by a store-then-look on each side. The worker, holding `sched`, counts itself in
-/// `LoopInner::parked` and then looks at the inbox under its lock; a producer pushes under the
+/// `Scheduler::parked` and then looks at the inbox under its lock; a producer pushes under the
 /// inbox lock, lets it go, and then reads `parked`. The inbox lock orders the two looks: either
 /// the worker's look comes after the push (it sees the item and does not wait) or it comes
 /// before, and then the producer's read comes after the count and sees it, takes `sched` and
@@ -222,7 +305,7 @@ fn run_shared_turns(lp: &LoopInner, worker: usize) {
 /// back out, which `claim_wakeup` accounts for).
 #[inline]
 fn park<'a, const SHARED: bool>(
-    lp: &'a LoopInner,
+    lp: &'a Scheduler,
     mut s: MutexGuard<'a, Sched>,
     worker: usize,
     mut timeout: Option<Duration>,
@@ -236,7 +319,7 @@ fn park<'a, const SHARED: bool>(
         drop(s);
         evloop_model::thread::yield_now();
         s = lp.sched.lock();
-        match decide::<SHARED>(lp, &mut s, worker) {
+        match decide::<SHARED, Fifo>(lp, &mut s, worker, &Fifo, false) {
             Next::Park(t) => timeout = t,
             // Work came (or a stop): the caller's `decide` finds it again.
             _ => return s,
@@ -277,7 +360,7 @@ fn park<'a, const SHARED: bool>(
 /// items `schedule` pushed since the last refill, which are all newer than what is in `ready`.
 /// An empty `ready` swaps buffers with the inbox, so a refill copies nothing in the common case.
 #[inline]
-fn refill(lp: &LoopInner, s: &mut Sched) {
+fn refill(lp: &Scheduler, s: &mut Sched) {
     let mut inbox = lp.inbox.lock();
     if inbox.items.is_empty() {
         return;
@@ -308,7 +391,7 @@ const MAX_CHUNK: usize = 32;
 /// run) already, so the worker runs the rest of its chunk instead of putting it back: FIFO take
 /// order wins over stopping at once (see the worker notes in bench/PROFILING.md).
 fn run_shared_turn<'a>(
-    lp: &'a LoopInner,
+    lp: &'a Scheduler,
     worker: usize,
     mut s: MutexGuard<'a, Sched>,
     batch: &mut VecDeque<Runnable>,
@@ -365,10 +448,15 @@ fn run_shared_turn<'a>(
 
 /// `SHARED`: several workers, so what producers queued is in the inbox until `refill` moves it,
 /// before the due timers (which go behind what was queued before they came due, TIME-1).
-fn decide<const SHARED: bool>(
-    lp: &LoopInner,
+///
+/// `c` is asked first when nothing is ready (`Next::Idle`), unless `asked` says it was asked
+/// already and had nothing to do; production's `Fifo` never is.
+fn decide<const SHARED: bool, C: Choices>(
+    lp: &Scheduler,
     s: &mut MutexGuard<'_, Sched>,
     worker: usize,
+    c: &C,
+    asked: bool,
 ) -> Next {
     loop {
         if s.stopping {
@@ -394,6 +482,9 @@ fn decide<const SHARED: bool>(
             return Next::RunTurn;
         }
         let next_deadline = s.timers.next_deadline();
+        if C::ASKS && !asked {
+            return Next::Idle(next_deadline);
+        }
         if lp.clock.is_virtual() {
             if s.busy == 0 && lp.inflight.load(Ordering::SeqCst) == 0 {
                 // Cross-thread work queues its wake (to the inbox, without `sched`) before it
@@ -409,6 +500,9 @@ fn decide<const SHARED: bool>(
                 match next_deadline {
                     Some(d) => {
                         trace::record(|| format!("virtual clock jumps to {d:?}"));
+                        if C::ASKS {
+                            c.clock_jumps(lp, d);
+                        }
                         lp.clock.advance_to(d);
                         continue;
                     }
@@ -416,10 +510,8 @@ fn decide<const SHARED: bool>(
                         trace::record(|| {
                             "deadlock: nothing ready, no timer can fire, nothing in flight".into()
                         });
-                        s.deadlock = true;
-                        s.stopping = true;
-                        lp.wakeup.notify_all();
-                        return Next::Stop;
+                        stop_as_deadlock(lp, s);
+                        return Next::Deadlock;
                     }
                 }
             }
@@ -434,7 +526,7 @@ fn decide<const SHARED: bool>(
 // Out of line: inlined, it made `decide()` spill registers on every turn, timers or not
 // (callgrind, yield_loop: 462 instructions per yield inlined, 449 out of line).
 #[inline(never)]
-fn fire_due_timers(lp: &LoopInner, s: &mut Sched) -> (Duration, usize) {
+fn fire_due_timers(lp: &Scheduler, s: &mut Sched) -> (Duration, usize) {
     let mut now = lp.clock.now();
     if bug::enabled(Bug::EarlyTimer) {
         now += Duration::from_millis(1);
@@ -445,7 +537,7 @@ fn fire_due_timers(lp: &LoopInner, s: &mut Sched) -> (Duration, usize) {
     (now, moved)
 }
 
-fn run_item(lp: &LoopInner, worker: usize, item: Runnable) {
+fn run_item(lp: &Scheduler, worker: usize, item: Runnable) {
     if lp.config.debug {
         let what = item.describe();
         let watch = Stopwatch::start();

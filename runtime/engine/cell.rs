@@ -47,11 +47,10 @@
 //! checker's leak report at the end of every model (the `thin_rc_leak` and `waker_leak` bugs: a
 //! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
-use crate::event_loop::LoopInner;
-use crate::gather::SinkRc;
-use crate::queue::Runnable;
-use crate::task::body::{Body, Stage};
-use crate::task::state::{Idle, Notify, Outcome, Run, State};
+use crate::engine::body::{Body, Stage};
+use crate::engine::ready::{Runnable, SinkRc};
+use crate::engine::scheduler::Scheduler;
+use crate::engine::state::{Idle, Notify, Outcome, Run, State};
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
@@ -100,7 +99,7 @@ pub(crate) struct TaskCell {
     /// leave it when the cell is dropped.
     registry_key: u32,
     pub(crate) done: Mutex<DoneList>,
-    pub(crate) lp: Arc<LoopInner>,
+    pub(crate) lp: Arc<Scheduler>,
 }
 
 /// The body as the typed task's creator makes it: the stage behind the lock R2 describes.
@@ -171,7 +170,7 @@ impl TaskRc {
         created_at: &'static Location<'static>,
         fut: F,
         registry_key: u32,
-        lp: Arc<LoopInner>,
+        lp: Arc<Scheduler>,
     ) -> TaskRc
     where
         F: Future + Send + 'static,
@@ -399,15 +398,15 @@ impl TaskCell {
     /// `try_`: a waker may be woken from a thread-local destructor, after the context is gone.
     fn schedule_owned(this: TaskRc) {
         // Only compared, never read: `this` moves into the queue.
-        let mine: *const LoopInner = &*this.lp;
+        let mine: *const Scheduler = &*this.lp;
         let mut task = Some(this);
-        crate::context::try_with_running(|running| {
+        super::current::try_with(|running| {
             let Some(lp) = running else { return };
             // A running loop cannot be closed (LOOP-6), so the item is never rejected and
             // dropped (possibly the cell's last reference) while the context is borrowed.
-            if std::ptr::eq(&**lp.inner(), mine) {
+            if std::ptr::eq(&**lp, mine) {
                 if let Some(t) = task.take() {
-                    lp.inner().schedule(Runnable::Task(t));
+                    lp.schedule(Runnable::Task(t));
                 }
             }
         });
@@ -442,7 +441,7 @@ impl Drop for TaskCell {
 /// `run`, which costs every task more than this costs the tasks with callbacks.
 #[cold]
 #[inline(never)]
-fn schedule_call(lp: &LoopInner, f: Box<dyn FnOnce() + Send>) {
+fn schedule_call(lp: &Scheduler, f: Box<dyn FnOnce() + Send>) {
     lp.schedule(Runnable::Call(Box::new(f)));
 }
 

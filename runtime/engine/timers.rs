@@ -24,7 +24,7 @@
 //! (a quarter of the cycles of the timer benchmark); here a push is an append and a pop takes the
 //! front of a small, contiguous bucket.
 
-use crate::handle::HandleCell;
+use crate::engine::callback::HandleCell;
 use evloop_model::sync::Arc;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::Location;
