@@ -462,7 +462,10 @@ fn runtime_names_no_sync_backend_directly() {
 fn the_model_check_commands_run_as_written_in_ci_and_skip_the_doc_examples() {
     let read = |p: &str| fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     let ci = read(".ci/run");
-    for command in ["cargo test --features loom", "cargo test --features shuttle"] {
+    for command in [
+        "cargo test --features loom",
+        "cargo test --features shuttle",
+    ] {
         assert!(
             ci.lines().any(|l| l.trim() == command),
             ".ci/run must run `{command}` exactly as users type it (REPO-3)"
@@ -484,6 +487,9 @@ fn the_model_check_commands_run_as_written_in_ci_and_skip_the_doc_examples() {
         "CARGO_FEATURE_LOOM",
         "CARGO_FEATURE_SHUTTLE",
     ] {
-        assert!(build.contains(needle), "build.rs must mention `{needle}` (REPO-3)");
+        assert!(
+            build.contains(needle),
+            "build.rs must mention `{needle}` (REPO-3)"
+        );
     }
 }
