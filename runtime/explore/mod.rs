@@ -793,7 +793,7 @@ where
 
 /// Joint mode (EXPLORE-16): runs `body` once, on a loop whose task-level choice points draw from
 /// the model checker's scheduler, with `to_thread` jobs on the pool's model threads. Call it inside
-/// a randomized model check (`evloop_model::check::check`, see `specs/exploration.md`): each
+/// a randomized model check (`evloop_check::check`, see `specs/exploration.md`): each
 /// schedule then fixes both the thread interleaving and the task choices, and the check's replay
 /// token replays both.
 ///
