@@ -119,6 +119,12 @@ pub fn new_event_loop() -> EventLoop {
     EventLoop::new()
 }
 
+/// Takes this thread's current loop away, for the caller to drop (outside the context's borrow:
+/// dropping a handle can close a loop).
+pub(crate) fn take_current() -> Option<EventLoop> {
+    CONTEXT.with(|c| c.borrow_mut().current.take())
+}
+
 /// This thread's current loop without creating one.
 pub(crate) fn current_loop() -> Option<EventLoop> {
     CONTEXT.with(|c| c.borrow().current.clone())

@@ -7,10 +7,11 @@
 //! ```
 //!
 //! A loop is created idle; `run_until_complete` runs it until the main future is done; it can be
-//! run again; `close` drops every callback and unfinished task and stops the thread pool. Dropping
-//! the last `EventLoop` handle closes it too.
+//! run again; `close` drops every callback and unfinished task and stops the thread pool and the
+//! loop's worker threads (`crew`). Dropping the last `EventLoop` handle closes it too.
 
 use crate::context;
+use crate::crew::Crew;
 use crate::error::{or_panic, Deadlock, LoopError, PendingTask, RunError, TaskError};
 use crate::future::LoopFuture;
 use crate::handle::{Callback, Handle, HandleCell, TimerHandle};
@@ -19,7 +20,7 @@ use crate::queue::Runnable;
 use crate::task::cell::{DoneEntry, TaskCell, TaskName, TaskRc, REGISTRY_KEYS};
 use crate::task::{Task, TaskRef};
 use crate::timer::SleepPoll;
-use crate::turn::{run_worker, Inbox, Sched};
+use crate::turn::{Inbox, Sched};
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
@@ -90,7 +91,8 @@ impl Builder {
 
     /// Runs tasks on `n` worker threads (the calling thread is one of them). With `n > 1` tasks
     /// may run in parallel and FIFO holds per queue only (see `specs/threads.md`). Tasks are
-    /// `Send` either way.
+    /// `Send` either way. The other `n - 1` threads are started by the loop's first run, wait
+    /// between runs, and end when the loop closes.
     ///
     /// More workers pay when steps do real work. For many tiny steps the workers meet at the
     /// shared, locked ready queue and task registry: on the project's benchmarks (100 000
@@ -295,6 +297,8 @@ pub(crate) struct LoopInner {
     /// the loop takes every turn (see `inflight_end` for why parking stays safe).
     pub(crate) inflight: AtomicUsize,
     pub(crate) pool: Pool,
+    /// With several workers: the threads of workers 1.., kept from the first run until close.
+    pub(crate) crew: Crew,
     /// Names of this loop's named tasks, by id, for as long as their cells live (the cell only
     /// has a bit saying it is named; see `task::cell`). A leaf lock: nothing is locked while it
     /// is held, and it may be taken under any other (a cell can be dropped anywhere).
@@ -354,6 +358,7 @@ impl EventLoop {
             stop_asked: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
+            crew: Crew::new(),
             config,
             names: Mutex::new(BTreeMap::new()),
         });
@@ -480,7 +485,7 @@ impl EventLoop {
             );
         }
         trace::record(|| "loop starts".into());
-        self.run_workers();
+        crate::crew::run_workers(self);
         trace::record(|| "loop stops".into());
         let deadlock = inner.sched.lock().deadlock;
         match main.try_result() {
@@ -489,35 +494,6 @@ impl EventLoop {
             Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
             None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
             None => unreachable!("the loop stopped before the main task finished"),
-        }
-    }
-
-    /// Runs worker 0 here and workers 1.. on their own threads until the loop stops.
-    fn run_workers(&self) {
-        let n = self.inner().config.workers;
-        let mut threads = JoinOnUnwind(Vec::with_capacity(n.saturating_sub(1)));
-        for worker in 1..n {
-            let lp = self.clone();
-            threads.0.push(evloop_model::thread::spawn(
-                format!("evloop-worker-{worker}"),
-                move || {
-                    let _ctx = context::enter_running(&lp);
-                    let _stop = StopOnUnwind(lp.inner());
-                    run_worker(lp.inner(), worker);
-                },
-            ));
-        }
-        {
-            let _ctx = context::enter_running(self);
-            let _stop = StopOnUnwind(self.inner());
-            run_worker(self.inner(), 0);
-        }
-        // One at a time off the guard: if a join re-raises a worker's panic, the guard still
-        // joins the rest.
-        while !threads.0.is_empty() {
-            if let Err(payload) = threads.0.remove(0).join() {
-                resume_unwind(payload);
-            }
         }
     }
 
@@ -585,7 +561,8 @@ impl EventLoop {
     }
 
     /// Closes the loop: drops every pending callback and timer, ends every unfinished task
-    /// (dropping its future), and stops the thread pool. Closing twice does nothing.
+    /// (dropping its future), stops the thread pool and joins the loop's worker threads. Closing
+    /// twice does nothing.
     ///
     /// ```
     /// let lp = evloop::EventLoop::new();
@@ -1246,6 +1223,7 @@ impl LoopInner {
         }
         drop(sleep_wakers);
         drop(tasks);
+        self.crew.shutdown();
         self.pool.shutdown();
         Ok(())
     }
@@ -1256,31 +1234,5 @@ struct ResetOnDrop<'a>(&'a AtomicBool);
 impl Drop for ResetOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
-    }
-}
-
-/// If worker 0 unwinds (a runtime invariant failed), its `StopOnUnwind` has asked the others to
-/// stop; this joins them before the panic leaves `run_until_complete`, whose reset of `running`
-/// must not report the loop idle while its workers still run. Their own panics are dropped: one
-/// panic is already on its way.
-struct JoinOnUnwind(Vec<evloop_model::thread::JoinHandle<()>>);
-
-impl Drop for JoinOnUnwind {
-    fn drop(&mut self) {
-        for t in self.0.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-/// If a worker unwinds (a runtime invariant failed), stop the others so that joining them
-/// cannot hang.
-struct StopOnUnwind<'a>(&'a LoopInner);
-
-impl Drop for StopOnUnwind<'_> {
-    fn drop(&mut self) {
-        if evloop_model::thread::panicking() {
-            self.0.request_stop();
-        }
     }
 }

@@ -73,6 +73,7 @@
 mod channel;
 mod contain;
 mod context;
+mod crew;
 mod error;
 mod event_loop;
 pub mod explore;

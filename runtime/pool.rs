@@ -38,7 +38,11 @@ struct PoolShared {
 #[derive(Default)]
 struct PoolState {
     jobs: VecDeque<Job>,
+    /// Threads waiting for work (or woken and not yet back under the lock).
     idle: usize,
+    /// Idle threads already sent a wakeup for a queued job: claimed, so the next job of a burst
+    /// needs another thread (THREAD-7). Taken back by each thread that comes out of its wait.
+    notified: usize,
     threads: Vec<JoinHandle<()>>,
     shutdown: bool,
 }
@@ -62,20 +66,25 @@ impl Pool {
         }
     }
 
-    /// Queues a job, starting a thread if none is idle and the pool may grow. False when the pool
-    /// has been shut down (the loop is closed).
-    fn submit(&self, job: Job) -> bool {
+    /// Queues a job, waking an idle thread that no earlier job has claimed, or else starting a
+    /// thread if the pool may grow (asyncio's `ThreadPoolExecutor._adjust_thread_count`, THREAD-7).
+    /// Gives the job back when the pool has been shut down (the loop is closed), for the caller to
+    /// drop outside the lock: it owns the user's function.
+    fn submit(&self, job: Job) -> Result<(), Job> {
         let mut st = self.shared.state.lock();
         if st.shutdown {
-            return false;
+            return Err(job);
         }
         if let Some(hook) = &self.explore {
             drop(st);
             hook.defer(job);
-            return true;
+            return Ok(());
         }
         st.jobs.push_back(job);
-        if st.idle > 0 {
+        // A notified thread counts itself out of `idle` only once it has the lock again; without
+        // the claim every job of a burst would go to that one thread and the pool would not grow.
+        if st.idle > st.notified {
+            st.notified += 1;
             self.shared.work.notify_one();
         } else if st.threads.len() < self.max_threads {
             let shared = self.shared.clone();
@@ -85,7 +94,7 @@ impl Pool {
                 move || worker(&shared),
             ));
         }
-        true
+        Ok(())
     }
 
     /// Stops the pool: queued jobs still run, then every thread exits and is joined (unless this
@@ -120,6 +129,10 @@ fn worker(shared: &PoolShared) {
             st.idle += 1;
             st = shared.work.wait(st);
             st.idle -= 1;
+            // Woken by a job's notify, by shutdown or spuriously: one claim is taken back either
+            // way. So `notified` never exceeds the woken threads still on their way to the lock,
+            // each of which takes every queued job before it waits again: no job is stranded.
+            st.notified = st.notified.saturating_sub(1);
         }
     }
 }
@@ -168,12 +181,19 @@ impl<T: Send + 'static> ToThread<T> {
                 catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked(Panic::new(p)));
             let waker = {
                 let mut s = theirs.lock();
+                debug_assert!(s.result.is_none(), "a job delivers once");
                 s.result = Some(result);
                 s.waker.take()
             };
+            // User code on a pool thread: a panic in it is reported, and the job still ends as
+            // delivered (THREAD-4) instead of taking the thread down with its count in flight.
             if let Some(w) = waker {
-                w.wake();
+                crate::contain::wake(w);
             }
+            // With the awaiter gone, this is the slot's last reference: the result and any waker
+            // left in it are dropped here, with no lock held, while the job still counts as in
+            // flight (what their destructors queue is seen before the loop decides it is idle).
+            crate::contain::drop_value(theirs);
             trace::record(|| "to_thread job delivered".into());
             // After the wake is queued: the loop never sees "nothing in flight, nothing ready"
             // between the two (THREAD-4).
@@ -181,7 +201,8 @@ impl<T: Send + 'static> ToThread<T> {
                 lp2.inflight_end();
             }
         });
-        if !lp.pool.submit(job) {
+        if let Err(job) = lp.pool.submit(job) {
+            drop(job);
             slot.lock().result = Some(Err(TaskError::Cancelled));
             lp.inflight_end();
         }
@@ -194,16 +215,27 @@ impl<T> Future for ToThread<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut s = self.slot.lock();
-        match s.result.take() {
-            Some(r) => Poll::Ready(r),
-            None => {
-                match &mut s.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    w => *w = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
+        if let Some(r) = s.result.take() {
+            return Poll::Ready(r);
         }
+        if matches!(&s.waker, Some(w) if w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        // A foreign waker's clone and drop are user code: neither runs under the slot lock.
+        drop(s);
+        let new = cx.waker().clone();
+        let mut s = self.slot.lock();
+        if let Some(r) = s.result.take() {
+            // Delivered while the lock was let go, its wake going to the old waker, which may not
+            // be this task's: take the result now.
+            drop(s);
+            drop(new);
+            return Poll::Ready(r);
+        }
+        let old = s.waker.replace(new);
+        drop(s);
+        drop(old);
+        Poll::Pending
     }
 }
 

@@ -271,3 +271,41 @@ fn a_sleep_handed_to_another_task_wakes_its_new_owner() {
         assert_eq!(v, 1);
     });
 }
+
+/// Two runs of a two-worker loop, each ending while its other worker may still be running an
+/// entry of that run (a task spawned by the main task, which returns at once): each
+/// `run_until_complete` returns only once that worker has left the run, so nothing of a run is
+/// still running when it returns (THREAD-8). The worker, kept between the runs, joins the second
+/// or finds it over, and `close` ends and joins it (otherwise loom reports a thread left blocked).
+/// Spec: THREAD-8
+#[test]
+fn a_run_returns_only_once_its_other_workers_have_left_it() {
+    check(|| {
+        let lp = Builder::new().virtual_time(true).workers(2).build();
+        let running = Arc::new(AtomicUsize::new(0));
+        let mut left_running = Vec::new();
+        for run in 0..2u32 {
+            let r = running.clone();
+            let v = lp.run_until_complete(async move {
+                drop(evloop::create_task(async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    thread::yield_now();
+                    r.fetch_sub(1, Ordering::SeqCst);
+                }));
+                run
+            });
+            assert_eq!(v, run);
+            left_running.push(running.load(Ordering::SeqCst));
+        }
+        if left_running != [0, 0] {
+            // Closing (or dropping) the loop now would tear the task down under the worker still
+            // polling it, and fail on that runtime assertion first: report the run's failure.
+            std::mem::forget(lp);
+            panic!(
+                "THREAD-8: a run returned while its other worker still ran one of its entries \
+                 (per run: {left_running:?})"
+            );
+        }
+        lp.close();
+    });
+}

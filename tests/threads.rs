@@ -340,3 +340,218 @@ fn stopping_several_workers_mid_turn_loses_no_entry_and_runs_none_twice() {
     );
     assert!(finished, "a chain step was lost across a stop");
 }
+
+/// A meeting point for pool jobs: each job waits until `n` jobs are inside at once, so a burst
+/// can only finish if it runs on `n` threads at the same time. Gives up (for every job) after a
+/// deadline that only a pool running the burst on fewer threads can reach, so that failure is an
+/// assertion rather than a hang.
+struct Meeting {
+    state: std::sync::Mutex<(usize, bool)>,
+    all_in: std::sync::Condvar,
+}
+
+impl Meeting {
+    fn new() -> Arc<Meeting> {
+        Arc::new(Meeting {
+            state: std::sync::Mutex::new((0, false)),
+            all_in: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Arrives and waits for `n` arrivals in all; false if they never came.
+    fn meet(&self, n: usize) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut g = self.state.lock().unwrap();
+        g.0 += 1;
+        self.all_in.notify_all();
+        while g.0 < n && !g.1 {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                g.1 = true;
+                self.all_in.notify_all();
+                break;
+            }
+            g = self.all_in.wait_timeout(g, deadline - now).unwrap().0;
+        }
+        g.0 >= n
+    }
+}
+
+/// `n` jobs submitted at once, each of which waits for all `n` to be running.
+async fn burst_runs_at_once(n: usize) -> bool {
+    let meeting = Meeting::new();
+    let jobs: Vec<_> = (0..n)
+        .map(|_| {
+            let m = meeting.clone();
+            to_thread(move || m.meet(n))
+        })
+        .collect();
+    gather(jobs.into_iter().map(|j| async { j.await.unwrap() }))
+        .await
+        .unwrap()
+        .into_iter()
+        .all(|met| met)
+}
+
+/// Spec: THREAD-7
+#[test]
+fn a_burst_of_blocking_jobs_runs_at_once_while_the_pool_may_grow() {
+    vrun(async {
+        // Two threads, then idle: each job of the next burst that finds every idle thread
+        // already claimed by an earlier job of the burst must start a thread of its own.
+        assert!(
+            burst_runs_at_once(2).await,
+            "a cold pool ran two jobs at once"
+        );
+        // Lets both threads go back to waiting for work (a thread still on its way back is not
+        // idle, and the burst would start threads for it anyway).
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            burst_runs_at_once(4).await,
+            "THREAD-7: four jobs on a pool with two idle threads and room for eight did not run at once"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            burst_runs_at_once(8).await,
+            "THREAD-7: eight jobs on a pool with four idle threads and room for eight did not run at once"
+        );
+    });
+}
+
+/// Set when the thread that touched it exits (its thread-locals are destroyed).
+struct ExitFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ExitFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static EXIT_FLAG: std::cell::RefCell<Option<ExitFlag>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `lp` (two workers) once and returns the threads its two workers ran on. Two tasks each
+/// hand the other their thread and wait for the other's, blocking their worker meanwhile, so they
+/// can only both finish if they run at the same time, on both workers. The worker that is not the
+/// calling thread leaves `exited` to be set when its thread ends.
+fn worker_threads_of_a_run(
+    lp: &EventLoop,
+    exited: &Arc<std::sync::atomic::AtomicBool>,
+) -> std::collections::BTreeSet<String> {
+    let caller = std::thread::current().id();
+    let exited = exited.clone();
+    lp.run_until_complete(async move {
+        let (to_b, from_a) = mpsc::channel();
+        let (to_a, from_b) = mpsc::channel();
+        let meet = move |tx: mpsc::Sender<std::thread::ThreadId>,
+                         rx: mpsc::Receiver<std::thread::ThreadId>,
+                         exited: Arc<std::sync::atomic::AtomicBool>| {
+            let me = std::thread::current().id();
+            if me != caller {
+                EXIT_FLAG.with(|f| {
+                    let mut f = f.borrow_mut();
+                    if f.is_none() {
+                        *f = Some(ExitFlag(exited));
+                    }
+                });
+            }
+            tx.send(me).unwrap();
+            let other = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the two tasks ran on the two workers at once");
+            format!("{me:?}/{other:?}")
+        };
+        let e = exited.clone();
+        let a = create_task(async move { meet(to_b, from_b, e) });
+        let b = create_task(async move { meet(to_a, from_a, exited) });
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        a.split('/')
+            .chain(b.split('/'))
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// Spec: THREAD-8
+#[test]
+fn a_loops_worker_threads_live_as_long_as_the_loop() {
+    use std::sync::atomic::AtomicBool;
+    let lp = Builder::new().workers(2).build();
+    let exited = Arc::new(AtomicBool::new(false));
+    let first = worker_threads_of_a_run(&lp, &exited);
+    assert_eq!(first.len(), 2, "both workers took part: {first:?}");
+    let second = worker_threads_of_a_run(&lp, &exited);
+    assert_eq!(
+        first, second,
+        "THREAD-8: the second run's workers are the first run's threads"
+    );
+    assert!(
+        !exited.load(Ordering::SeqCst),
+        "a worker thread ended between runs"
+    );
+    lp.close();
+    assert!(
+        exited.load(Ordering::SeqCst),
+        "THREAD-8: close returned before the loop's worker thread ended"
+    );
+
+    // Dropping the last handle closes the loop, and so ends its workers too.
+    let lp = Builder::new().workers(2).build();
+    let exited = Arc::new(AtomicBool::new(false));
+    assert_eq!(worker_threads_of_a_run(&lp, &exited).len(), 2);
+    drop(lp);
+    assert!(
+        exited.load(Ordering::SeqCst),
+        "THREAD-8: the last handle's drop returned before the loop's worker thread ended"
+    );
+}
+
+/// Another executor's waker that panics when woken.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a foreign waker panicked");
+    }
+}
+
+/// Spec: TASK-12, THREAD-4
+#[test]
+fn a_foreign_waker_panicking_when_a_pool_job_delivers_is_reported_and_the_pool_keeps_serving() {
+    let (done_tx, done_rx) = mpsc::channel();
+    // On a thread of its own, so that a hang fails this test rather than hanging it.
+    std::thread::spawn(move || {
+        let lp = Builder::new().virtual_time(true).max_threads(1).build();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let mut job = lp.run_in_executor(move || {
+            go_rx.recv().unwrap();
+            5
+        });
+        // Awaited by another executor until it delivers: its waker is the one the job wakes.
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut polls = 0;
+        let a = loop {
+            match std::future::Future::poll(std::pin::Pin::new(&mut job), &mut cx) {
+                Poll::Ready(v) => break v.unwrap(),
+                Poll::Pending if polls == 0 => go_tx.send(()).unwrap(),
+                Poll::Pending => std::thread::yield_now(),
+            }
+            polls += 1;
+        };
+        let out = lp.run_until_complete(async move {
+            // The pool's one thread still serves, and the first job no longer counts as in
+            // flight, so the virtual clock can move.
+            let b = to_thread(|| 6).await.unwrap();
+            evloop::sleep(Duration::from_secs(1)).await;
+            a + b
+        });
+        lp.close();
+        done_tx.send(out).unwrap();
+    });
+    let out = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("TASK-12: the loop hung after a foreign waker panicked on a pool thread");
+    assert_eq!(out, 11);
+}

@@ -10,7 +10,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
 use evloop_bench::{
     evl, expected_sum, fut, py, real_deadline, smol, tok, virtual_deadline, GATHER_N, PINGS,
-    SPAWN_N, TIMERS, WAKES, YIELDS,
+    SHORT_RUNS, SPAWN_N, TIMERS, WAKES, YIELDS,
 };
 use futures::executor::LocalPool;
 use std::time::Duration;
@@ -283,6 +283,27 @@ fn multi_thread(c: &mut Criterion) {
         let mt = smol::Mt::new(workers);
         g.bench_function("smol_mt2", |b| {
             b.iter(|| assert_eq!(smol::cross_thread_wake_mt(&mt, n), want))
+        });
+        drop(mt);
+        g.finish();
+    }
+    {
+        let n = SHORT_RUNS;
+        let want = expected_sum(n);
+        let mut g = group(c, "short_runs_mt");
+        let lp = evl::new_loop(workers, false);
+        g.bench_function("evloop_workers2", |b| {
+            b.iter(|| assert_eq!(evl::short_runs(&lp, n), want))
+        });
+        lp.close();
+        let rt = tok::multi_thread(workers);
+        g.bench_function("tokio_mt2", |b| {
+            b.iter(|| assert_eq!(tok::short_runs(&rt, n), want))
+        });
+        drop(rt);
+        let mt = smol::Mt::new(workers);
+        g.bench_function("smol_mt2", |b| {
+            b.iter(|| assert_eq!(smol::short_runs_mt(&mt, n), want))
         });
         drop(mt);
         g.finish();

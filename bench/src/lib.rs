@@ -32,6 +32,8 @@ pub const WAKES: u64 = 100_000;
 pub const TIMERS: u64 = 100_000;
 /// memory: tasks parked on one future.
 pub const PARKED: u64 = 1_000_000;
+/// short_runs_mt: separate runs of a two-worker runtime, each spawning and joining one task.
+pub const SHORT_RUNS: u64 = 2_000;
 
 /// Spread of the virtual-time deadlines: 1..=1000 ms.
 pub fn virtual_deadline(i: u64) -> Duration {
@@ -224,6 +226,19 @@ pub mod evl {
         })
     }
 
+    /// `n` separate `run_until_complete` calls on the same loop, each spawning one trivial task
+    /// and awaiting it: what a run costs apart from its work (with several workers, getting the
+    /// other workers going and back).
+    pub fn short_runs(lp: &EventLoop, n: u64) -> u64 {
+        (0..n)
+            .map(|i| {
+                lp.run_until_complete(async move {
+                    evloop::create_task(async move { i }).await.unwrap()
+                })
+            })
+            .sum()
+    }
+
     /// `n` tasks sleep until `deadline(i)`, all joined.
     pub fn timers(lp: &EventLoop, n: u64, deadline: fn(u64) -> Duration) -> u64 {
         lp.run_until_complete(async move {
@@ -306,6 +321,13 @@ pub mod tok {
             }
             sum
         })
+    }
+
+    /// See [`evl::short_runs`]: `n` separate `block_on` calls.
+    pub fn short_runs(rt: &Runtime, n: u64) -> u64 {
+        (0..n)
+            .map(|i| rt.block_on(async move { tokio::spawn(async move { i }).await.unwrap() }))
+            .sum()
     }
 
     /// See [`evl::gather`].
@@ -749,6 +771,14 @@ pub mod smol {
                 .collect();
             futures::future::join_all(handles).await.into_iter().sum()
         })
+    }
+
+    /// See [`evl::short_runs`], on the multi-threaded executor: `n` separate `block_on` calls.
+    pub fn short_runs_mt(mt: &Mt, n: u64) -> u64 {
+        let ex = &mt.ex;
+        (0..n)
+            .map(|i| mt.block_on(async { ex.spawn(async move { i }).await }))
+            .sum()
     }
 
     /// See [`evl::cross_thread_wake`], on the multi-threaded executor.

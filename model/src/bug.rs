@@ -65,11 +65,14 @@ pub enum Bug {
     /// the producers' inbox again, so the wake of cross-thread work that ended while the worker
     /// decided is taken for a deadlock (or a reason to jump the clock).
     InflightInboxUnchecked,
+    /// With several workers, a run returns without waiting for its other workers to leave it, so
+    /// one may still be running an entry of the run after `run_until_complete` has returned.
+    RunLeavesWorkersBehind,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 21] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -90,6 +93,7 @@ impl Bug {
         Bug::NameDroppedAtCompletion,
         Bug::InboxParkedReadEarly,
         Bug::InflightInboxUnchecked,
+        Bug::RunLeavesWorkersBehind,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -115,6 +119,7 @@ impl Bug {
             Bug::NameDroppedAtCompletion => "name_dropped_at_completion",
             Bug::InboxParkedReadEarly => "inbox_parked_read_early",
             Bug::InflightInboxUnchecked => "inflight_inbox_unchecked",
+            Bug::RunLeavesWorkersBehind => "run_leaves_workers_behind",
         }
     }
 

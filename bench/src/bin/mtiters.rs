@@ -1,6 +1,7 @@
 //! Runs one two-worker workload `iters` times on one runtime kept across iterations (as the
 //! criterion bench does) and prints each iteration's wall time, then the median and minimum:
-//! `mtiters <spawn_join|gather|cross_thread_wake> <evloop_workers2|smol_mt2|tokio_mt2> [iters]`.
+//! `mtiters <spawn_join|gather|cross_thread_wake|short_runs> <evloop_workers2|smol_mt2|tokio_mt2>
+//! [iters]`.
 //! For comparing builds in the same minute on a shared machine (bench/PROFILING.md).
 
 use evloop_bench::*;
@@ -14,6 +15,7 @@ fn main() {
         "spawn_join" => SPAWN_N,
         "gather" => GATHER_N,
         "cross_thread_wake" => WAKES,
+        "short_runs" => SHORT_RUNS,
         w => panic!("no two-worker row for {w}"),
     };
     let mut times = Vec::with_capacity(iters);
@@ -39,6 +41,7 @@ fn main() {
             time(&mut || match workload {
                 "spawn_join" => evl::spawn_join(&lp, n),
                 "gather" => evl::gather(&lp, n),
+                "short_runs" => evl::short_runs(&lp, n),
                 _ => evl::cross_thread_wake(&lp, n),
             });
         }
@@ -47,6 +50,7 @@ fn main() {
             time(&mut || match workload {
                 "spawn_join" => tok::spawn_join(&rt, n),
                 "gather" => tok::gather(&rt, n),
+                "short_runs" => tok::short_runs(&rt, n),
                 _ => tok::cross_thread_wake(&rt, n),
             });
         }
@@ -55,6 +59,7 @@ fn main() {
             time(&mut || match workload {
                 "spawn_join" => smol::spawn_join_mt(&mt, n),
                 "gather" => smol::gather_mt(&mt, n),
+                "short_runs" => smol::short_runs_mt(&mt, n),
                 _ => smol::cross_thread_wake_mt(&mt, n),
             });
         }

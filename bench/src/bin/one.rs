@@ -1,7 +1,7 @@
 //! Runs one workload once on one runtime, for profilers (`valgrind --tool=callgrind`, `perf`):
 //! `one <workload> <runtime> [n]`, e.g. `one spawn_join evloop 100000`. The two-worker rows
 //! (`_mt` in the criterion groups) are `evloop_workers2`, `tokio_mt2` and `smol_mt2` on
-//! `spawn_join`, `gather` or `cross_thread_wake`.
+//! `spawn_join`, `gather`, `cross_thread_wake` or `short_runs`.
 
 use evloop_bench::*;
 use futures::executor::LocalPool;
@@ -15,6 +15,7 @@ fn main() {
         "yield_loop" => YIELDS,
         "ping_pong" | "ping_pong_oneshot" => PINGS,
         "cross_thread_wake" => WAKES,
+        "short_runs" => SHORT_RUNS,
         _ => TIMERS,
     };
     let n: u64 = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(default_n);
@@ -29,6 +30,7 @@ fn main() {
                 "ping_pong" => evl::ping_pong(&lp, n),
                 "ping_pong_oneshot" => evl::ping_pong_oneshot(&lp, n),
                 "cross_thread_wake" => evl::cross_thread_wake(&lp, n),
+                "short_runs" => evl::short_runs(&lp, n),
                 "timers_virtual" => evl::timers(&lp, n, virtual_deadline),
                 "timers_real" => evl::timers(&lp, n, real_deadline),
                 w => panic!("unknown workload {w}"),
@@ -54,6 +56,7 @@ fn main() {
                 "spawn_join" => tok::spawn_join(&rt, n),
                 "gather" => tok::gather(&rt, n),
                 "cross_thread_wake" => tok::cross_thread_wake(&rt, n),
+                "short_runs" => tok::short_runs(&rt, n),
                 w => panic!("no two-worker row for {w}"),
             }
         }
@@ -63,6 +66,7 @@ fn main() {
                 "spawn_join" => smol::spawn_join_mt(&mt, n),
                 "gather" => smol::gather_mt(&mt, n),
                 "cross_thread_wake" => smol::cross_thread_wake_mt(&mt, n),
+                "short_runs" => smol::short_runs_mt(&mt, n),
                 w => panic!("no two-worker row for {w}"),
             }
         }

@@ -80,6 +80,12 @@ const WORKLOADS: &[Workload] = &[
         what: "cross_thread_wake with two workers",
         target: 1.2,
     },
+    Workload {
+        group: "short_runs_mt",
+        what: "2 000 separate runs of a two-worker runtime kept across them (evloop \
+               `run_until_complete`, the peers' `block_on`), each spawning and joining one task",
+        target: 1.0,
+    },
 ];
 
 const EVLOOP_IDS: &[&str] = &["evloop", "evloop_workers2"];
