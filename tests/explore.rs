@@ -933,3 +933,113 @@ fn a_resolver_an_outside_thread_never_uses_is_reported_as_waiting_on_it() {
     assert_eq!(f.pending.len(), 1, "main: {f}");
     assert_eq!(f.shrunk_from, None, "real time is not shrunk");
 }
+
+/// A program whose gathered children may start in either order, and which panics unless `a`
+/// started first: some schedules panic in a task (caught by the loop), then in main.
+async fn panics_unless_a_starts_first() {
+    let first = evloop::LoopFuture::new(); // the first `set_result` wins
+    let child = |n: &'static str| {
+        let f = first.clone();
+        async move {
+            let _ = f.set_result(n);
+        }
+    };
+    evloop::gather([child("a"), child("b")]).await.unwrap();
+    let started = first.await.unwrap();
+    let check = evloop::create_task(async move { assert_eq!(started, "a", "b started first") });
+    check.await.unwrap();
+}
+
+/// The child of `the_explorer_installs_a_panic_hook_only_when_the_config_asks`: one thread, its
+/// own panic hook, so that what replaces the process's hook, and which panics reach it, is seen.
+///
+/// Spec: EXPLORE-22
+#[test]
+#[ignore = "run by the_explorer_installs_a_panic_hook_only_when_the_config_asks in a process of its own"]
+fn panic_hook_child() {
+    use std::panic::{set_hook, take_hook};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    // A hook that captures something has an allocation of its own, so its address names it.
+    let marker = Arc::new(());
+    let ours: Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> = Box::new(move |info| {
+        let _ = &marker;
+        SEEN.fetch_add(1, Ordering::SeqCst);
+        eprintln!("the child's hook: {info}");
+    });
+    let address = &*ours as *const _ as *const ();
+    set_hook(ours);
+    let hook_is_ours = || {
+        let hook = take_hook();
+        let same = std::ptr::eq(&*hook as *const _ as *const (), address);
+        set_hook(hook);
+        same
+    };
+    let seen = || SEEN.load(Ordering::SeqCst);
+
+    // A plain run and joint mode never touch the hook; the task's panic reaches it.
+    let _ = evloop::run(async {
+        evloop::create_task(async { panic!("in a plain run") })
+            .await
+            .unwrap_err()
+    });
+    assert_eq!((seen(), hook_is_ours()), (1, true), "evloop::run");
+    evloop::explore::joint(evloop::explore::Mode::Conformance, || async {
+        evloop::create_task(async { panic!("in joint mode") })
+            .await
+            .unwrap_err();
+    });
+    assert_eq!((seen(), hook_is_ours()), (2, true), "joint");
+
+    // Asked not to, an exploration leaves the hook alone: every schedule's panics reach it.
+    let off = quiet(Config::robustness()).quiet_panics(false);
+    let f = fails(off, panics_unless_a_starts_first);
+    assert!(
+        hook_is_ours(),
+        "an exploration with quiet_panics(false) replaced the hook"
+    );
+    assert!(
+        seen() >= 4,
+        "a panicking schedule's two panics reach the hook: {}",
+        seen()
+    );
+    assert!(f.message.contains("b started first"), "{f}");
+    assert!(
+        !f.message.contains(" (at "),
+        "only a hook sees the location: {f}"
+    );
+    assert!(!f.timeline.iter().any(|l| l.contains("panic:")), "{f}");
+
+    // By default (the caller asked for an exploration) its panics are recorded, not printed.
+    let before = seen();
+    let f = fails(quiet(Config::robustness()), panics_unless_a_starts_first);
+    assert_eq!(
+        seen(),
+        before,
+        "a recorded panic reached the process's hook"
+    );
+    assert!(f.message.contains("b started first"), "{f}");
+    assert!(f.message.contains(&format!(" (at {}:", file!())), "{f}");
+    assert!(f.timeline.iter().any(|l| l.contains("panic:")), "{f}");
+    assert!(!hook_is_ours(), "the default exploration installs its hook");
+}
+
+/// Spec: EXPLORE-22
+#[test]
+fn the_explorer_installs_a_panic_hook_only_when_the_config_asks() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "panic_hook_child",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env_remove("EVLOOP_REPLAY")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the child ran: {text}");
+}

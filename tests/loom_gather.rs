@@ -2,7 +2,7 @@
 #![cfg(feature = "loom")]
 
 use evloop::{Builder, FutureError, LoopFuture};
-use evloop_model::check;
+use evloop_check::check;
 use evloop_model::sync::atomic::{AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::thread;

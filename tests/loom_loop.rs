@@ -2,7 +2,7 @@
 #![cfg(feature = "loom")]
 
 use evloop::{Builder, EventLoop, LoopError, RunError};
-use evloop_model::check;
+use evloop_check::check;
 use evloop_model::sync::atomic::{AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::thread;
@@ -182,7 +182,7 @@ fn env_value(line: &str, name: &str) -> String {
 fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
     let check = "call_soon_threadsafe_racing_the_loop_going_to_park_is_never_lost";
     let bug = ("EVLOOP_BUG", "park_race".to_owned());
-    let (passed, first) = evloop_model::report::run_child_test(check, std::slice::from_ref(&bug));
+    let (passed, first) = evloop_check::report::run_child_test(check, std::slice::from_ref(&bug));
     assert!(!passed, "the check must fail with the bug on:\n{first}");
     assert!(first.contains("FAILED under loom"), "{first}");
     assert!(first.contains("deadlock"), "{first}");
@@ -206,7 +206,7 @@ fn a_lost_unpark_is_reported_as_a_deadlock_with_a_replay_line() {
         ),
     ];
     for run in 0..2 {
-        let (passed, again) = evloop_model::report::run_child_test(check, &env);
+        let (passed, again) = evloop_check::report::run_child_test(check, &env);
         assert!(!passed, "replay run {run} must fail again:\n{again}");
         assert!(again.contains("deadlock"), "{again}");
         if run == 1 {

@@ -2,7 +2,7 @@
 #![cfg(feature = "loom")]
 
 use evloop::{Builder, Queue};
-use evloop_model::check;
+use evloop_check::check;
 use std::time::Duration;
 
 /// Two tasks wait in `get`; a pool thread puts one item while the loop cancels the first getter.

@@ -3,9 +3,10 @@
 #![cfg(feature = "shuttle")]
 
 use evloop::{Builder, GatherError, LoopFuture, TaskError};
+use evloop_check::check;
 use evloop_model::sync::atomic::{AtomicUsize, Ordering};
 use evloop_model::sync::Arc;
-use evloop_model::{check, thread};
+use evloop_model::thread;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -192,7 +193,7 @@ fn timeline(out: &str) -> String {
 fn a_failure_replays_exactly_from_its_printed_line() {
     let check = "gather_of_many_children_woken_from_helper_threads_keeps_argument_order";
     let (passed, first) =
-        evloop_model::report::run_child_test(check, &[("EVLOOP_BUG", "lost_wakeup")]);
+        evloop_check::report::run_child_test(check, &[("EVLOOP_BUG", "lost_wakeup")]);
     assert!(!passed, "the check must fail with the bug on:\n{first}");
     let lines: Vec<&str> = first
         .lines()
@@ -207,7 +208,7 @@ fn a_failure_replays_exactly_from_its_printed_line() {
         .unwrap();
     let original = timeline(&first);
     for _ in 0..2 {
-        let (passed, again) = evloop_model::report::run_child_test(
+        let (passed, again) = evloop_check::report::run_child_test(
             check,
             &[("EVLOOP_BUG", "lost_wakeup"), ("EVLOOP_REPLAY", token)],
         );

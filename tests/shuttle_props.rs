@@ -1,5 +1,5 @@
 //! The generated whole programs of tests/prop_threads.rs under shuttle: each program runs with
-//! `workers(2..=4)` (and with cross-thread steps) inside `evloop_model::check`, which explores
+//! `workers(2..=4)` (and with cross-thread steps) inside `evloop_check::check`, which explores
 //! random and PCT schedules; every schedule must satisfy the every-schedule properties
 //! (tests/props/every.rs), and on one worker without threads the trace must be the model's. A
 //! failure prints the shrunk program (proptest, also as JSON), the harness's report with its replay
@@ -11,7 +11,7 @@
 
 mod props;
 
-use evloop_model::check::Options;
+use evloop_check::check::Options;
 use props::interp::VERDICT_PREFIX;
 use props::{diff, every, interp, model, program, show};
 use proptest::prelude::*;
@@ -39,14 +39,14 @@ fn check_all_schedules(prog: &program::Body, workers: usize) {
     if let Err(payload) = checked {
         // Any failure, a violated property or one shuttle found itself (a deadlock): name the
         // program, so that it replays on the schedule the harness printed.
-        let why = evloop_model::report::payload_message(&*payload);
+        let why = evloop_check::report::payload_message(&*payload);
         let why = why.strip_prefix(VERDICT_PREFIX).unwrap_or(&why);
         let bug = evloop_model::bug::from_env()
             .map(|b| format!("EVLOOP_BUG={b} "))
             .unwrap_or_default();
         // The harness printed the failing schedule's token just before re-raising; a shuttle
         // deadlock it did not see leaves none, and then the whole budget is replayed.
-        let schedule = evloop_model::report::take_last_schedule()
+        let schedule = evloop_check::report::take_last_schedule()
             .map(|t| format!("EVLOOP_REPLAY='{t}' "))
             .unwrap_or_default();
         panic!(

@@ -2,7 +2,7 @@
 #![cfg(feature = "shuttle")]
 
 use evloop::{Builder, Queue};
-use evloop_model::check;
+use evloop_check::check;
 use evloop_model::sync::{Arc, Mutex};
 use std::time::Duration;
 

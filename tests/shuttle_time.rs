@@ -3,8 +3,9 @@
 #![cfg(feature = "shuttle")]
 
 use evloop::{Builder, EventLoop, LoopFuture};
+use evloop_check::check;
 use evloop_model::sync::{Arc, Mutex};
-use evloop_model::{check, thread};
+use evloop_model::thread;
 use std::time::Duration;
 
 /// Six tasks on three workers sleep for overlapping durations while a helper thread adds timers

@@ -493,3 +493,99 @@ fn the_model_check_commands_run_as_written_in_ci_and_skip_the_doc_examples() {
         );
     }
 }
+
+/// The lines of a Cargo manifest that put the crate `name` (in directory `dir`) into a normal or a
+/// build dependency table, the tables whose crates are compiled into a user's build: `[dependencies]`,
+/// `[build-dependencies]`, their `target.<cfg>.` forms and their `.<crate>` sub-tables. An entry
+/// counts when it names the crate (as a key or as `package = "…"`) or points `path` at its
+/// directory, so a renamed entry is caught too.
+fn user_dependencies_on(manifest: &str, name: &str, dir: &str) -> Vec<String> {
+    let snake = name.replace('-', "_");
+    let names_it = |text: &str| {
+        let points_at_dir = text.match_indices("path").any(|(i, _)| {
+            let value = text[i + 4..].trim_start().strip_prefix('=').map(|v| {
+                let v = v.trim_start().trim_start_matches(['"', '\'']);
+                v.split(['"', '\'']).next().unwrap_or("")
+            });
+            value.is_some_and(|p| p.trim_end_matches('/').rsplit('/').next() == Some(dir))
+        });
+        points_at_dir || text.contains(name) || text.contains(&snake)
+    };
+    let mut found = Vec::new();
+    let mut user_table = false;
+    for (i, raw) in manifest.lines().enumerate() {
+        let line = raw.split(" #").next().unwrap_or("").trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if line.starts_with('[') {
+            let table = line.trim_matches(['[', ']']).replace([' ', '"', '\''], "");
+            let segments: Vec<&str> = table.split('.').collect();
+            user_table = segments.first() != Some(&"workspace")
+                && segments
+                    .iter()
+                    .any(|s| *s == "dependencies" || *s == "build-dependencies");
+            if user_table && names_it(&table) {
+                found.push(format!("line {}: {}", i + 1, raw.trim()));
+            }
+        } else if user_table && names_it(line) {
+            found.push(format!("line {}: {}", i + 1, raw.trim()));
+        }
+    }
+    found
+}
+
+/// Spec: REPO-4
+#[test]
+fn the_harness_is_not_in_a_users_dependency_graph() {
+    let read = |p: &str| fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let (name, dir) = ("evloop-check", "check");
+    assert!(
+        read("check/Cargo.toml").contains(&format!("name = \"{name}\"")),
+        "check/Cargo.toml is the harness crate `{name}`: update this test if it moved"
+    );
+    for manifest in ["Cargo.toml", "model/Cargo.toml"] {
+        let found = user_dependencies_on(&read(manifest), name, dir);
+        assert!(
+            found.is_empty(),
+            "{manifest} puts the model-check harness `{name}` into a user's build; it belongs \
+             under [dev-dependencies] (REPO-4):\n  {}",
+            found.join("\n  ")
+        );
+    }
+    let root_manifest = read("Cargo.toml");
+    let dev = root_manifest
+        .split("[dev-dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("Cargo.toml has [dev-dependencies]");
+    assert!(
+        dev.lines().any(|l| l.trim_start().starts_with(name)),
+        "the tests take the harness as a dev-dependency (REPO-4)"
+    );
+
+    for bad in [
+        "[dependencies]\nevloop-check = { path = \"check\", version = \"0.1.0\" }",
+        "[dependencies.evloop-check]\npath = \"check\"",
+        "[target.'cfg(unix)'.dependencies]\nharness = { package = \"evloop-check\" }",
+        "[build-dependencies]\nh = { path = \"../check/\" }",
+        "[dependencies]\nevloop_check = \"0.1\"",
+    ] {
+        assert!(
+            !user_dependencies_on(bad, name, dir).is_empty(),
+            "the check misses:\n{bad}"
+        );
+    }
+    for fine in [
+        "[dev-dependencies]\nevloop-check = { path = \"check\" }",
+        "[features]\nloom = [\"evloop-model/loom\", \"evloop-check/loom\"]",
+        "[dependencies]\n# evloop-check is a dev-dependency\nevloop-model = { path = \"model\" }",
+        "[workspace]\nmembers = [\".\", \"model\", \"check\"]",
+        "[dependencies]\nchecker = { path = \"checker\" }",
+    ] {
+        assert!(
+            user_dependencies_on(fine, name, dir).is_empty(),
+            "false alarm on:\n{fine}"
+        );
+    }
+}

@@ -1,18 +1,26 @@
-//! The workloads of issue 6, written once per runtime so that the criterion bench
-//! (`benches/compare.rs`) and the memory probe (`src/bin/memory.rs`) run exactly the same code.
+//! The workloads of issue 6, written once per runtime so that `bench/compare` (the `rounds`
+//! binary), the criterion bench (`benches/compare.rs`), `one` (for callgrind) and the memory probe
+//! (`src/bin/memory.rs`) run exactly the same code ([`rows`] lists them).
 //!
 //! Every workload returns a checksum that the caller can compare across runtimes, so a runtime
 //! that skipped work would show up as a wrong answer rather than a fast one.
 //!
-//! How each peer is driven (the idiomatic way for that runtime):
-//! - the driving future is given to the runtime's own entry point (`run_until_complete`,
-//!   `block_on`, `LocalExecutor::run`, `LocalPool::run_until`); evloop wraps it in a task, the
-//!   others poll it directly;
+//! How each peer is driven, like with like:
+//! - the driving (root) future is a task on every runtime: evloop's `run_until_complete` makes it
+//!   one, as asyncio's does, so the peers spawn it on their executor and wait for its handle
+//!   (`tok::run`, `smol::run`, `smol::Mt::run`, `fut::run`) instead of polling it in place. With
+//!   two workers that also keeps tokio's root on a worker rather than on a third thread;
 //! - "one task" workloads (`yield_loop`) spawn the task and await its handle on every runtime;
 //! - a yield is each runtime's own: `evloop::sleep(ZERO)`, `tokio::task::yield_now`,
 //!   `futures_lite::future::yield_now` (smol, futures);
-//! - a gather is `evloop::gather` on evloop and "spawn every child, then `join_all` the handles"
-//!   on the Rust peers (asyncio's gather also wraps every child in a task).
+//! - a gather is `evloop::gather` on evloop and, on the Rust peers, "spawn every child as a task
+//!   (as asyncio's gather wraps every child in a task), then await the handles in order into a
+//!   `Vec`": the cheapest way to the same result. `futures::future::join_all` over the handles
+//!   costs more (a `FuturesOrdered` node per handle) and on tokio, in a task, turns quadratic
+//!   (tokio's cooperative budget makes handles past the 128th report pending and wake
+//!   themselves, and `join_all` polls them all again).
+
+pub mod rows;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -311,9 +319,20 @@ pub mod tok {
             .unwrap()
     }
 
+    /// Runs `root` as a task on `rt` and waits for it: evloop's `run_until_complete` (like
+    /// asyncio's) makes its argument a task, so the peers' roots are tasks too. On multi_thread
+    /// this also puts the root on a worker, not on the calling thread (a third thread beside the
+    /// two workers otherwise).
+    pub fn run<T: Send + 'static>(
+        rt: &Runtime,
+        root: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        rt.block_on(rt.spawn(root)).unwrap()
+    }
+
     /// See [`evl::spawn_join`].
     pub fn spawn_join(rt: &Runtime, n: u64) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             let handles: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
             let mut sum = 0;
             for h in handles {
@@ -323,16 +342,21 @@ pub mod tok {
         })
     }
 
-    /// See [`evl::short_runs`]: `n` separate `block_on` calls.
+    /// See [`evl::short_runs`]: `n` separate [`run`]s (`block_on` of the root task).
     pub fn short_runs(rt: &Runtime, n: u64) -> u64 {
         (0..n)
-            .map(|i| rt.block_on(async move { tokio::spawn(async move { i }).await.unwrap() }))
+            .map(|i| {
+                run(
+                    rt,
+                    async move { tokio::spawn(async move { i }).await.unwrap() },
+                )
+            })
             .sum()
     }
 
     /// See [`evl::gather`].
     pub fn gather(rt: &Runtime, n: u64) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             let handles: Vec<_> = (0..n)
                 .map(|i| {
                     tokio::spawn(async move {
@@ -341,17 +365,17 @@ pub mod tok {
                     })
                 })
                 .collect();
-            futures::future::join_all(handles)
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .sum()
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out.iter().sum()
         })
     }
 
     /// See [`evl::yield_loop`].
     pub fn yield_loop(rt: &Runtime, n: u64) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             tokio::spawn(async move {
                 let mut k = 0;
                 for _ in 0..n {
@@ -384,7 +408,7 @@ pub mod tok {
 
     /// See [`evl::ping_pong`]; two unbounded `tokio::sync::mpsc` channels, created once.
     pub fn ping_pong(rt: &Runtime, n: u64) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             let (to_a, a_in) = mpsc::unbounded_channel();
             let (to_b, b_in) = mpsc::unbounded_channel();
             to_a.send(0).unwrap();
@@ -413,7 +437,7 @@ pub mod tok {
 
     /// See [`evl::ping_pong_oneshot`]; one `tokio::sync::oneshot` per hand-off.
     pub fn ping_pong_oneshot(rt: &Runtime, n: u64) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
             let a = tokio::spawn(player_oneshot(a_in, n));
@@ -425,7 +449,7 @@ pub mod tok {
 
     /// See [`evl::cross_thread_wake`]; `tokio::sync::oneshot` senders on the helper thread.
     pub fn cross_thread_wake(rt: &Runtime, n: u64) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             let (senders, receivers): (Vec<_>, Vec<_>) =
                 (0..n).map(|_| oneshot::channel::<u64>()).unzip();
             let tasks: Vec<_> = receivers
@@ -450,7 +474,7 @@ pub mod tok {
 
     /// See [`evl::timers`].
     pub fn timers(rt: &Runtime, n: u64, deadline: fn(u64) -> Duration) -> u64 {
-        rt.block_on(async move {
+        run(rt, async move {
             let tasks: Vec<_> = (0..n)
                 .map(|i| {
                     tokio::spawn(async move {
@@ -541,23 +565,40 @@ pub mod smol {
     use async_executor::{Executor, LocalExecutor};
     use futures::channel::oneshot;
     use futures_lite::future::{block_on, yield_now};
+    use std::rc::Rc;
     use std::sync::Arc;
 
+    /// The single-threaded executor, shared with the root task that spawns on it.
+    pub type Local = Rc<LocalExecutor<'static>>;
+
+    /// A new single-threaded executor.
+    pub fn local() -> Local {
+        Rc::new(LocalExecutor::new())
+    }
+
+    /// Runs the root future `root(ex)` as a task on `ex` (see [`tok::run`]) and waits for it.
+    pub fn run<T: 'static, F: Future<Output = T> + 'static>(
+        ex: &Local,
+        root: impl FnOnce(Local) -> F,
+    ) -> T {
+        block_on(ex.run(ex.spawn(root(ex.clone()))))
+    }
+
     /// See [`evl::spawn_join`].
-    pub fn spawn_join(ex: &LocalExecutor<'static>, n: u64) -> u64 {
-        block_on(ex.run(async {
+    pub fn spawn_join(ex: &Local, n: u64) -> u64 {
+        run(ex, |ex| async move {
             let handles: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
             let mut sum = 0;
             for h in handles {
                 sum += h.await;
             }
             sum
-        }))
+        })
     }
 
     /// See [`evl::gather`].
-    pub fn gather(ex: &LocalExecutor<'static>, n: u64) -> u64 {
-        block_on(ex.run(async {
+    pub fn gather(ex: &Local, n: u64) -> u64 {
+        run(ex, |ex| async move {
             let handles: Vec<_> = (0..n)
                 .map(|i| {
                     ex.spawn(async move {
@@ -566,13 +607,17 @@ pub mod smol {
                     })
                 })
                 .collect();
-            futures::future::join_all(handles).await.into_iter().sum()
-        }))
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await);
+            }
+            out.iter().sum()
+        })
     }
 
     /// See [`evl::yield_loop`].
-    pub fn yield_loop(ex: &LocalExecutor<'static>, n: u64) -> u64 {
-        block_on(ex.run(async {
+    pub fn yield_loop(ex: &Local, n: u64) -> u64 {
+        run(ex, |ex| async move {
             ex.spawn(async move {
                 let mut k = 0;
                 for _ in 0..n {
@@ -582,7 +627,7 @@ pub mod smol {
                 k
             })
             .await
-        }))
+        })
     }
 
     async fn player(
@@ -603,32 +648,32 @@ pub mod smol {
     }
 
     /// See [`evl::ping_pong`]; two unbounded `async-channel` channels (smol's), created once.
-    pub fn ping_pong(ex: &LocalExecutor<'static>, n: u64) -> u64 {
-        block_on(ex.run(async {
+    pub fn ping_pong(ex: &Local, n: u64) -> u64 {
+        run(ex, |ex| async move {
             let (to_a, a_in) = async_channel::unbounded();
             let (to_b, b_in) = async_channel::unbounded();
             to_a.try_send(0).unwrap();
             let a = ex.spawn(player(a_in, to_b, n));
             let b = ex.spawn(player(b_in, to_a, n));
             a.await.max(b.await)
-        }))
+        })
     }
 
     /// See [`evl::ping_pong_oneshot`]; one `futures::channel::oneshot` per hand-off.
-    pub fn ping_pong_oneshot(ex: &LocalExecutor<'static>, n: u64) -> u64 {
-        block_on(ex.run(async {
+    pub fn ping_pong_oneshot(ex: &Local, n: u64) -> u64 {
+        run(ex, |ex| async move {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
             let a = ex.spawn(fchan::player_oneshot(a_in, n));
             let b = ex.spawn(fchan::player_oneshot(b_in, n));
             let _ = to_a.send(fchan::Msg(0, to_b));
             a.await.max(b.await)
-        }))
+        })
     }
 
     /// See [`evl::cross_thread_wake`].
-    pub fn cross_thread_wake(ex: &LocalExecutor<'static>, n: u64) -> u64 {
-        block_on(ex.run(async {
+    pub fn cross_thread_wake(ex: &Local, n: u64) -> u64 {
+        run(ex, |ex| async move {
             let (senders, receivers): (Vec<_>, Vec<_>) =
                 (0..n).map(|_| oneshot::channel::<u64>()).unzip();
             let tasks: Vec<_> = receivers
@@ -648,7 +693,7 @@ pub mod smol {
             }
             helper.await.join().unwrap();
             sum
-        }))
+        })
     }
 
     /// See [`evl::timers`]; `async_io::Timer` (real time only: smol has no paused clock). Like
@@ -657,8 +702,8 @@ pub mod smol {
     /// async-io's reactor, whose driver thread (`async-io`, started on first use) inserts it into
     /// its `BTreeMap` and wakes it when due, while this thread polls tasks. `bench/src/bin/timerdiag`
     /// shows the split (bench/PROFILING.md, timers).
-    pub fn timers(ex: &LocalExecutor<'static>, n: u64, deadline: fn(u64) -> Duration) -> u64 {
-        block_on(ex.run(async {
+    pub fn timers(ex: &Local, n: u64, deadline: fn(u64) -> Duration) -> u64 {
+        run(ex, |ex| async move {
             let tasks: Vec<_> = (0..n)
                 .map(|i| {
                     ex.spawn(async move {
@@ -672,7 +717,7 @@ pub mod smol {
                 sum += t.await;
             }
             sum
-        }))
+        })
     }
 
     /// `n` tasks parked on one `event_listener::Event` (what smol's own primitives use).
@@ -727,9 +772,13 @@ pub mod smol {
             Mt { ex, stops, threads }
         }
 
-        /// Runs `f` on the executor from the calling thread.
-        pub fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
-            block_on(self.ex.run(f))
+        /// Runs the root future `root(ex)` as a task on the executor (see [`tok::run`]), with the
+        /// calling thread as one of its two threads, and waits for it.
+        pub fn run<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
+            &self,
+            root: impl FnOnce(Arc<Executor<'static>>) -> F,
+        ) -> T {
+            block_on(self.ex.run(self.ex.spawn(root(self.ex.clone()))))
         }
     }
 
@@ -746,8 +795,7 @@ pub mod smol {
 
     /// See [`evl::spawn_join`], on the multi-threaded executor.
     pub fn spawn_join_mt(mt: &Mt, n: u64) -> u64 {
-        let ex = &mt.ex;
-        mt.block_on(async {
+        mt.run(|ex| async move {
             let handles: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
             let mut sum = 0;
             for h in handles {
@@ -759,8 +807,7 @@ pub mod smol {
 
     /// See [`evl::gather`], on the multi-threaded executor.
     pub fn gather_mt(mt: &Mt, n: u64) -> u64 {
-        let ex = &mt.ex;
-        mt.block_on(async {
+        mt.run(|ex| async move {
             let handles: Vec<_> = (0..n)
                 .map(|i| {
                     ex.spawn(async move {
@@ -769,22 +816,25 @@ pub mod smol {
                     })
                 })
                 .collect();
-            futures::future::join_all(handles).await.into_iter().sum()
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await);
+            }
+            out.iter().sum()
         })
     }
 
-    /// See [`evl::short_runs`], on the multi-threaded executor: `n` separate `block_on` calls.
+    /// See [`evl::short_runs`], on the multi-threaded executor: `n` separate [`Mt::run`]s
+    /// (`block_on` of the root task).
     pub fn short_runs_mt(mt: &Mt, n: u64) -> u64 {
-        let ex = &mt.ex;
         (0..n)
-            .map(|i| mt.block_on(async { ex.spawn(async move { i }).await }))
+            .map(|i| mt.run(|ex| async move { ex.spawn(async move { i }).await }))
             .sum()
     }
 
     /// See [`evl::cross_thread_wake`], on the multi-threaded executor.
     pub fn cross_thread_wake_mt(mt: &Mt, n: u64) -> u64 {
-        let ex = &mt.ex;
-        mt.block_on(async {
+        mt.run(|ex| async move {
             let (senders, receivers): (Vec<_>, Vec<_>) =
                 (0..n).map(|_| oneshot::channel::<u64>()).unzip();
             let tasks: Vec<_> = receivers
@@ -813,13 +863,24 @@ pub mod fut {
     use super::*;
     use futures::channel::{mpsc, oneshot};
     use futures::executor::LocalPool;
+    use futures::executor::LocalSpawner;
     use futures::task::LocalSpawnExt;
     use futures_lite::future::yield_now;
 
+    /// Runs the root future `root(spawner)` as a task on `pool` (see [`tok::run`]) and waits for
+    /// it.
+    pub fn run<T: 'static, F: Future<Output = T> + 'static>(
+        pool: &mut LocalPool,
+        root: impl FnOnce(LocalSpawner) -> F,
+    ) -> T {
+        let sp = pool.spawner();
+        let handle = sp.spawn_local_with_handle(root(sp.clone())).unwrap();
+        pool.run_until(handle)
+    }
+
     /// See [`evl::spawn_join`].
     pub fn spawn_join(pool: &mut LocalPool, n: u64) -> u64 {
-        let sp = pool.spawner();
-        pool.run_until(async move {
+        run(pool, |sp| async move {
             let handles: Vec<_> = (0..n)
                 .map(|i| sp.spawn_local_with_handle(async move { i }).unwrap())
                 .collect();
@@ -833,8 +894,7 @@ pub mod fut {
 
     /// See [`evl::gather`].
     pub fn gather(pool: &mut LocalPool, n: u64) -> u64 {
-        let sp = pool.spawner();
-        pool.run_until(async move {
+        run(pool, |sp| async move {
             let handles: Vec<_> = (0..n)
                 .map(|i| {
                     sp.spawn_local_with_handle(async move {
@@ -844,14 +904,17 @@ pub mod fut {
                     .unwrap()
                 })
                 .collect();
-            futures::future::join_all(handles).await.into_iter().sum()
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await);
+            }
+            out.iter().sum()
         })
     }
 
     /// See [`evl::yield_loop`].
     pub fn yield_loop(pool: &mut LocalPool, n: u64) -> u64 {
-        let sp = pool.spawner();
-        pool.run_until(async move {
+        run(pool, |sp| async move {
             sp.spawn_local_with_handle(async move {
                 let mut k = 0;
                 for _ in 0..n {
@@ -867,8 +930,7 @@ pub mod fut {
 
     /// See [`evl::ping_pong`]; two unbounded `futures::channel::mpsc` channels, created once.
     pub fn ping_pong(pool: &mut LocalPool, n: u64) -> u64 {
-        let sp = pool.spawner();
-        pool.run_until(async move {
+        run(pool, |sp| async move {
             let (to_a, a_in) = mpsc::unbounded();
             let (to_b, b_in) = mpsc::unbounded();
             to_a.unbounded_send(0).unwrap();
@@ -884,8 +946,7 @@ pub mod fut {
 
     /// See [`evl::ping_pong_oneshot`]; one `futures::channel::oneshot` per hand-off.
     pub fn ping_pong_oneshot(pool: &mut LocalPool, n: u64) -> u64 {
-        let sp = pool.spawner();
-        pool.run_until(async move {
+        run(pool, |sp| async move {
             let (to_a, a_in) = oneshot::channel();
             let (to_b, b_in) = oneshot::channel();
             let a = sp
@@ -901,8 +962,7 @@ pub mod fut {
 
     /// See [`evl::cross_thread_wake`].
     pub fn cross_thread_wake(pool: &mut LocalPool, n: u64) -> u64 {
-        let sp = pool.spawner();
-        pool.run_until(async move {
+        run(pool, |sp| async move {
             let (senders, receivers): (Vec<_>, Vec<_>) =
                 (0..n).map(|_| oneshot::channel::<u64>()).unzip();
             let tasks: Vec<_> = receivers
@@ -962,8 +1022,8 @@ pub mod fut {
 }
 
 /// CPython asyncio (and uvloop) in a child process, driven line by line: the child times each
-/// request with `time.perf_counter_ns` around `loop.run_until_complete`, and the criterion harness
-/// collects those times through `iter_custom`, so the statistics are the same as for the Rust peers.
+/// request with `time.perf_counter_ns` around `loop.run_until_complete`, and the harnesses take
+/// those times as they take the Rust peers' (see [`rows`]).
 pub mod py {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -977,12 +1037,12 @@ pub mod py {
     }
 
     impl Python {
-        /// Starts the child with the default asyncio loop, or uvloop; `None` when python3 (or
-        /// uvloop) is not available.
-        pub fn start(uvloop: bool) -> Option<Python> {
+        /// Starts the child with the default asyncio loop, or uvloop; the error says what is
+        /// missing (the interpreter, named by `$PYTHON` or `python3`, or uvloop).
+        pub fn start(uvloop: bool) -> Result<Python, String> {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/asyncio_bench.py");
             let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-            let mut cmd = Command::new(python);
+            let mut cmd = Command::new(&python);
             cmd.arg(script);
             if uvloop {
                 cmd.arg("--uvloop");
@@ -992,31 +1052,45 @@ pub mod py {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
-                .ok()?;
-            let stdin = child.stdin.take()?;
-            let mut stdout = BufReader::new(child.stdout.take()?);
+                .map_err(|e| {
+                    format!("cannot start `{python}` ({e}); install python3 or set PYTHON")
+                })?;
+            let stdin = child.stdin.take().expect("piped stdin");
+            let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
             let mut hello = String::new();
-            stdout.read_line(&mut hello).ok()?;
-            if hello.trim() != "ready" {
-                let _ = child.wait();
-                return None;
+            let _ = stdout.read_line(&mut hello);
+            match hello.trim() {
+                "ready" => Ok(Python {
+                    child,
+                    stdin,
+                    stdout,
+                }),
+                other => {
+                    let _ = child.wait();
+                    Err(if other == "unavailable" {
+                        format!("uvloop is not installed for `{python}` (`{python} -m pip install uvloop`)")
+                    } else {
+                        format!("`{python} {script}` did not start (said {other:?})")
+                    })
+                }
             }
-            Some(Python {
-                child,
-                stdin,
-                stdout,
-            })
         }
 
         /// Runs `workload(n)` `iters` times in the child; returns the summed time.
         pub fn run(&mut self, workload: &str, n: u64, iters: u64) -> Duration {
             writeln!(self.stdin, "{workload} {n} {iters}").unwrap();
-            self.stdin.flush().unwrap();
+            self.stdin.flush().expect("the python child has exited");
             let mut line = String::new();
-            self.stdout.read_line(&mut line).unwrap();
+            self.stdout
+                .read_line(&mut line)
+                .expect("reading the python child's answer");
             let mut parts = line.split_whitespace();
-            let nanos: u64 = parts.next().unwrap().parse().unwrap();
-            let check: u64 = parts.next().unwrap().parse().unwrap();
+            let (Some(Ok(nanos)), Some(Ok(check))) = (
+                parts.next().map(str::parse::<u64>),
+                parts.next().map(str::parse::<u64>),
+            ) else {
+                panic!("the python child answered {line:?} to `{workload} {n} {iters}`");
+            };
             assert_eq!(check, expected(workload, n), "python {workload} checksum");
             Duration::from_nanos(nanos)
         }

@@ -12,6 +12,10 @@
 //!
 //! The surface is shaped like the strictest backend: `lock()` never reports poisoning, a task's
 //! wakers own counts of loom's `Arc`, and there is no real time under a model checker.
+//!
+//! Only what the runtime needs at run time is here, because this crate is in every user's
+//! dependency graph; the harness that runs model checks and reports their failures is the
+//! `evloop-check` crate, a dev-dependency (REPO-4).
 
 // `deny`, not `forbid`: the one-word task pointer (`task::ThinArc`) is allowed `unsafe` on its
 // items alone; each block says why it is sound.
@@ -25,19 +29,13 @@ compile_error!(
 );
 
 pub mod bug;
-pub mod cell;
-pub mod check;
-#[cfg(all(feature = "shuttle", not(feature = "loom")))]
-pub mod explore;
 pub mod rand;
-pub mod report;
 pub mod sync;
 pub mod task;
 pub mod thread;
 pub mod time;
+pub mod tokens;
 pub mod trace;
-
-pub use check::{check, Options};
 
 /// Which world the code is running in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 pub fn scheduler_choice(n: usize) -> usize {
     imp::scheduler_choice(n).expect(
         "evloop explore: joint mode draws its choices from shuttle's scheduler; build with \
-         `--features shuttle` and call it inside a shuttle check (evloop_model::check::check)",
+         `--features shuttle` and call it inside a shuttle check (evloop_check::check)",
     )
 }
 

@@ -178,6 +178,7 @@ pub struct Config {
     write_record: bool,
     use_env: bool,
     outside_thread_wait: Duration,
+    quiet_panics: bool,
 }
 
 impl Config {
@@ -192,6 +193,7 @@ impl Config {
             write_record: true,
             use_env: true,
             outside_thread_wait: Duration::from_secs(5),
+            quiet_panics: true,
         }
     }
 
@@ -640,6 +642,7 @@ fn run_once<F, Fut>(
     mode: Mode,
     max_turns: u64,
     outside_thread_wait: Duration,
+    quiet_panics: bool,
     chooser: Box<dyn Chooser>,
     body: &F,
     at: &'static Location<'static>,
@@ -656,7 +659,7 @@ where
         outside_thread_wait,
     ));
     let builder = Builder::new().explore_hook(Arc::new(Box::new(hook::Plugged(hook.clone()))));
-    let outcome = quiet::catching(|| crate::run::run_with(&builder, body(), at));
+    let outcome = quiet::catching(quiet_panics, || crate::run::run_with(&builder, body(), at));
     let record = hook.finish();
     let verdict = match outcome {
         // Whatever the run did after its chooser went wrong, the chooser is the thing to fix.
@@ -792,7 +795,7 @@ where
 
 /// Joint mode (EXPLORE-16): runs `body` once, on a loop whose task-level choice points draw from
 /// the model checker's scheduler, with `to_thread` jobs on the pool's model threads. Call it inside
-/// a randomized model check (`evloop_model::check::check`, see `specs/exploration.md`): each
+/// a randomized model check (`evloop_check::check`, see `specs/exploration.md`): each
 /// schedule then fixes both the thread interleaving and the task choices, and the check's replay
 /// token replays both.
 ///
@@ -912,9 +915,10 @@ where
     };
     let mode = replay.as_ref().map_or(config.mode, |t| t.mode);
     let turns = config.max_turns;
-    let wait = config.outside_thread_wait;
-    let once =
-        |chooser: Box<dyn Chooser>, mode: Mode| run_once(mode, turns, wait, chooser, &body, at);
+    let (wait, quiet) = (config.outside_thread_wait, config.quiet_panics);
+    let once = |chooser: Box<dyn Chooser>, mode: Mode| {
+        run_once(mode, turns, wait, quiet, chooser, &body, at)
+    };
     let mut found: Option<(Run, Option<u64>)> = None;
     let mut exhausted = false;
     match &strategy {

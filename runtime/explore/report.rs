@@ -4,8 +4,8 @@
 use super::token::Token;
 use super::{timeline_hash, Config, Mode, Run, Strategy, Verdict};
 use crate::error::PendingTask;
-use evloop_model::report::json_str;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// How much of the schedule space an exploration covered.
@@ -388,6 +388,27 @@ fn to_json(f: &Failure) -> String {
     )
 }
 
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == FailureKind::Config {
@@ -448,7 +469,14 @@ impl fmt::Display for Failure {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{json_str, shell_quote};
+
+    #[test]
+    fn json_strings_escape_quotes_backslashes_and_control_characters() {
+        assert_eq!(json_str("plain"), "\"plain\"");
+        assert_eq!(json_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(json_str("1\n2\t3\r\u{1}"), "\"1\\n2\\t3\\r\\u0001\"");
+    }
 
     #[test]
     fn a_test_name_with_spaces_or_quotes_stays_one_shell_word() {

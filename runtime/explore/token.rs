@@ -107,7 +107,7 @@ impl Token {
                 setting(origin, raw)
             ));
         }
-        if let Some(line) = evloop_model::check::replay_token_of_this_harness(text) {
+        if let Some(line) = evloop_model::tokens::harness_replay_token(text) {
             return Err(format!("evloop explore: {}: {line}", setting(origin, raw)));
         }
         let parts: Vec<&str> = text.split(':').collect();

@@ -34,7 +34,7 @@ fn main() {
     let n = TIMERS;
     let lp = evl::new_loop(1, false);
     let tr = tok::current_thread(false);
-    let ex = async_executor::LocalExecutor::new();
+    let ex = smol::local();
     let mut rows = vec![];
     for _ in 0..iters {
         let (c0, m0, f0, t0) = (cpu_ns(), main_thread_ns(), minflt(), Instant::now());

@@ -8,7 +8,7 @@
 //! | shuttle | N random schedules, then N PCT schedules (depth d), each from its own seed | N = [`DEFAULT_ITERATIONS`] or the test's [`Options::iterations`], `EVLOOP_ITERATIONS`, `EVLOOP_SEEDS=a..b`, `EVLOOP_SEED`, `EVLOOP_SCHEDULER`, `EVLOOP_PCT_DEPTH` |
 //!
 //! On a failure the harness prints the runtime's own timeline of the failing schedule
-//! ([`crate::trace`]), writes a JSON record under `target/evloop-failures/`, and prints one line
+//! ([`evloop_model::trace`]), writes a JSON record under `target/evloop-failures/`, and prints one line
 //! that replays the failure: `EVLOOP_REPLAY='<token>' cargo test ...` under shuttle, a loom
 //! checkpoint file under loom (see `specs/checking.md`).
 
@@ -55,36 +55,10 @@ where
     Options::new().check(body)
 }
 
-/// If `value` (an `EVLOOP_REPLAY` value, quotes and all) is shaped like this harness's shuttle
-/// replay token, `random:<hex seed>` or `pct:<depth>:<steps>:<hex seed>`, one line saying so and
-/// how to run it. The task-level explorer (`evloop::explore`) reads the same variable for its own
-/// tokens, and names a value meant for this harness with this line instead of calling it
-/// malformed. Only the kind is recognised, not the fields: a damaged shuttle token is still this
-/// harness's to reject.
-///
-/// ```
-/// use evloop_model::check::replay_token_of_this_harness;
-/// let line = replay_token_of_this_harness("EVLOOP_REPLAY='random:000000000000002a'").unwrap();
-/// assert!(line.contains("--features shuttle"));
-/// assert!(replay_token_of_this_harness("v1:0.1.0:r:-:0000000000000000").is_none());
-/// ```
-pub fn replay_token_of_this_harness(value: &str) -> Option<String> {
-    let v = value.trim();
-    let v = v.strip_prefix("EVLOOP_REPLAY=").unwrap_or(v);
-    let v = v.trim_matches(|c| c == '\'' || c == '"').trim();
-    ["random:", "pct:"].iter().find(|k| v.starts_with(*k))?;
-    let shown: String = v.chars().take(80).collect();
-    Some(format!(
-        "this is a shuttle replay token of the model-check harness, not a token of evloop's \
-         explorer: run it with the command the failed check printed, \
-         `EVLOOP_REPLAY='{shown}' cargo test --features shuttle --test <file> -- <test> --exact`"
-    ))
-}
-
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod imp {
     pub(super) fn check<F: Fn() + Send + Sync + 'static>(_opts: super::Options, body: F) {
-        crate::trace::reset();
+        evloop_model::trace::reset();
         body();
     }
 }
@@ -92,7 +66,7 @@ mod imp {
 #[cfg(feature = "loom")]
 mod imp {
     use crate::report::{self, Failure};
-    use crate::trace;
+    use evloop_model::trace;
     use std::cell::Cell;
     use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
     use std::rc::Rc;
@@ -186,7 +160,7 @@ mod imp {
         report::set_fatal_handler(None);
         match outcome {
             Ok(()) => eprintln!(
-                "evloop-model: {test}: loom explored {} interleavings (preemption bound {bound}) \
+                "evloop-check: {test}: loom explored {} interleavings (preemption bound {bound}) \
                  in {:.2} s",
                 count.load(Ordering::Relaxed),
                 start.elapsed().as_secs_f64()
@@ -207,7 +181,7 @@ mod imp {
 mod imp {
     use crate::explore::{Explorer, Plan, Progress, Schedulers, Token, DEFAULT_PCT_DEPTH};
     use crate::report::{self, Failure};
-    use crate::trace;
+    use evloop_model::trace;
     use std::cell::RefCell;
     use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
     use std::rc::Rc;
@@ -273,7 +247,7 @@ mod imp {
     pub(super) fn check<F: Fn() + Send + Sync + 'static>(opts: super::Options, body: F) {
         let test = report::current_test();
         let plan = plan(opts);
-        eprintln!("evloop-model: {test}: shuttle, {plan}");
+        eprintln!("evloop-check: {test}: shuttle, {plan}");
         let progress = Rc::new(RefCell::new(Progress::default()));
         let explorer = Explorer::new(plan, progress.clone());
         let mut config = shuttle::Config::new();
@@ -289,7 +263,7 @@ mod imp {
         }));
         match outcome {
             Ok(n) => eprintln!(
-                "evloop-model: {test}: shuttle ran {n} schedules in {:.2} s, all passed",
+                "evloop-check: {test}: shuttle ran {n} schedules in {:.2} s, all passed",
                 start.elapsed().as_secs_f64()
             ),
             Err(payload) => {

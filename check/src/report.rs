@@ -1,7 +1,7 @@
 //! What a failed check tells a person and a CI job: one replay line, the runtime's own timeline of
 //! the failing schedule, and a JSON record under `target/evloop-failures/`.
 
-use crate::trace::{self, Event};
+use evloop_model::trace::{self, Event};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -52,14 +52,14 @@ impl Failure {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "evloop-model: {} FAILED under {} after {} schedule(s), {:.2} s: {}",
+            "evloop-check: {} FAILED under {} after {} schedule(s), {:.2} s: {}",
             self.test, self.backend, self.schedules, self.seconds, self.message
         );
-        let _ = writeln!(out, "evloop-model: failing schedule: {}", self.schedule);
+        let _ = writeln!(out, "evloop-check: failing schedule: {}", self.schedule);
         let skipped = self.timeline.len().saturating_sub(PRINTED_EVENTS);
         let _ = writeln!(
             out,
-            "evloop-model: the runtime's timeline of that schedule ({} events{}):",
+            "evloop-check: the runtime's timeline of that schedule ({} events{}):",
             self.timeline.len(),
             if skipped > 0 {
                 format!(", the first {skipped} left out; all are in the JSON record")
@@ -69,9 +69,9 @@ impl Failure {
         );
         out.push_str(&trace::render(&self.timeline[skipped..]));
         if let Some(path) = self.write_json() {
-            let _ = writeln!(out, "evloop-model: record written to {}", path.display());
+            let _ = writeln!(out, "evloop-check: record written to {}", path.display());
         }
-        let _ = writeln!(out, "evloop-model: to replay this failure exactly, run:");
+        let _ = writeln!(out, "evloop-check: to replay this failure exactly, run:");
         let _ = writeln!(out, "{}", self.replay);
         eprint!("{out}");
         LAST_SCHEDULE.with(|l| *l.borrow_mut() = Some(self.schedule.clone()));
@@ -220,10 +220,10 @@ pub fn replay_line(env: &[(&str, String)], test: &str) -> String {
     if let Ok(bug) = std::env::var("EVLOOP_BUG") {
         let _ = write!(line, "EVLOOP_BUG={bug} ");
     }
-    let features = match crate::BACKEND {
-        crate::Backend::Std => "",
-        crate::Backend::Loom => " --features loom",
-        crate::Backend::Shuttle => " --features shuttle",
+    let features = match evloop_model::BACKEND {
+        evloop_model::Backend::Std => "",
+        evloop_model::Backend::Loom => " --features loom",
+        evloop_model::Backend::Shuttle => " --features shuttle",
     };
     let _ = write!(
         line,

@@ -363,7 +363,7 @@ mod tests {
         ] {
             assert_eq!(Token::parse(&t.to_string()), Some(t));
             // The explorer, which reads the same variable, names it as this harness's.
-            assert!(crate::check::replay_token_of_this_harness(&t.to_string()).is_some());
+            assert!(evloop_model::tokens::harness_replay_token(&t.to_string()).is_some());
         }
         assert_eq!(Token::parse("pct:0:1:00"), None);
         assert_eq!(Token::parse("dfs:1"), None);
