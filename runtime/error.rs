@@ -3,6 +3,9 @@
 //! asyncio raises `RuntimeError` with a sentence for each misuse and `CancelledError` when a task
 //! was cancelled; evloop returns these as values from the `try_` functions and panics with the same
 //! sentence from the plain ones.
+//!
+//! Long for its many small public types, each with its message and a runnable example; there is
+//! no logic here beyond formatting.
 
 use evloop_model::sync::{Arc, Mutex};
 use std::any::Any;

@@ -127,6 +127,7 @@ impl EventLoop {
     /// ```
     pub fn pending_tasks(&self) -> Vec<TaskRef> {
         self.inner()
+            .registry()
             .tasks()
             .into_iter()
             .map(TaskRef::from_cell)

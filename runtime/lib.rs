@@ -47,16 +47,20 @@
 //! | `RuntimeError`, `CancelledError`, `InvalidStateError` | [`LoopError`], [`TaskError::Cancelled`], [`InvalidStateError`] |
 //!
 //! ## How it is put together
-//! - `event_loop` — the loop handle, its builder, the ready queue and timers it owns;
-//! - `turn` — what each worker does each turn (asyncio's `_run_once`);
-//! - `task` — the task cell, its state word, and the handles;
-//! - `future`, `gather`, `time`, `pool`, `threadsafe`, `channel` ([`Queue`]) — the pieces users
-//!   await;
+//! Layers whose imports point one way (`specs/repo.md` draws them and follows one task through
+//! the files):
+//! - `engine` — what runs a loop: the task cell and its state word, the ready queue, timers, the
+//!   scheduler, the turn (asyncio's `_run_once`) and the choices it asks, the thread pool;
+//! - `task`, `future`, `gather`, `sleep`, `queue` ([`Queue`]), `to_thread` — what users await,
+//!   over the engine's small interface; `waiters` is the one waiter list they all keep;
+//! - `event_loop`, `builder`, `run`, `spawn`, `context`, `crew`, `handle`, `threadsafe` — the
+//!   public handles and `run`;
 //! - [`explore`] — runs an async test under many schedules of the loop's own choice points, on
-//!   one thread in virtual time, and replays a failure from one token;
+//!   one thread in virtual time, answering the production turn's choices, and replays a failure
+//!   from one token;
 //! - every atomic, lock, thread and clock comes from `evloop_model`, so the same code runs on
 //!   real threads and under each model checker;
-//! - one `unsafe` block in the crate, `TaskRc::with_body` in `task::cell`: a task's future is
+//! - one `unsafe` block in the crate, `TaskRc::with_body` in `engine::cell`: a task's future is
 //!   stored in the task's one allocation and pinned there with `Pin::new_unchecked`. Its
 //!   invariant (the future never moves from its first poll until it is dropped in place) is
 //!   written next to it and checked by TASK-10 in `specs/tasks.md`. The one-word pointer to that
@@ -64,7 +68,7 @@
 //!   in the model crate (each block with its argument); the reference counting it relies on is
 //!   checked by the model checker's leak report (MODEL-3, the `thin_rc_leak` bug).
 
-// One `unsafe` block, in `task::cell` (`TaskRc::with_body`): it pins a task's future where it
+// One `unsafe` block, in `engine::cell` (`TaskRc::with_body`): it pins a task's future where it
 // lies inside the task's one allocation. Its invariant is written there and checked by TASK-10.
 // The task pointer's own `unsafe` code is in the model crate (`evloop_model::task::ThinArc`).
 #![deny(unsafe_code)]
@@ -126,7 +130,7 @@ pub mod __private {
     /// How many named tasks' names `lp` keeps: one per named task whose cell is still alive
     /// (tests check that the entry goes with the last reference).
     pub fn named_tasks(lp: &crate::EventLoop) -> usize {
-        lp.inner().named_tasks()
+        lp.inner().registry().named_tasks()
     }
 
     /// How many timers that can never fire `lp` holds, cancelled ones not yet swept included

@@ -37,6 +37,9 @@
 //! (QUEUE-6). Unlike asyncio's, the queue is bound to no loop. A loop with a virtual clock does
 //! not know about a plain thread that may still put: keep the clock from jumping (or a deadlock
 //! being reported) by putting from `to_thread` or while a [`Resolver`](crate::Resolver) is held.
+//!
+//! Over 500 lines: asyncio's whole `Queue` API (put / get / nowait forms / `task_done` / `join`),
+//! each public item with a runnable example; the waiter bookkeeping is `waiters::WaitList`'s.
 
 use crate::error::{QueueEmpty, QueueFull, TaskDoneError};
 use crate::waiters::WaitList;

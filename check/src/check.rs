@@ -137,7 +137,7 @@ mod imp {
         let _active = report::enter_check();
         {
             // loom reports a deadlock by panicking and then aborts the process while unwinding
-            // (TOOLING.md), so the report has to be printed from the panic hook. The same goes
+            // (it panics again during the unwind), so the report has to be printed from the panic hook. The same goes
             // for loom's other own panics (branch limit, causality): they are never the runtime's
             // caught task panics, so reporting them at once is safe.
             let failure = failure.clone();

@@ -24,7 +24,9 @@ pub(crate) trait Body: Send {
     fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any);
     /// Injected `move_pinned_future` only: what `cancel` does, but by moving the stage (future
     /// included) out into a local and dropping it there — the move `Pin` forbids, done with safe
-    /// code through an unpinned reference.
+    /// code through an unpinned reference. Compiled only into the model checkers' builds (the
+    /// `evloop_model_backend` cfg, set by build.rs), so no shipped task's table has it.
+    #[cfg(evloop_model_backend)]
     fn drop_moved(&mut self);
 }
 
@@ -106,6 +108,7 @@ where
         }
     }
 
+    #[cfg(evloop_model_backend)]
     fn drop_moved(&mut self) {
         let moved = std::mem::replace(
             self,

@@ -39,9 +39,9 @@
 //! **T**: a [`TaskRc`] is one word (`evloop_model::task::ThinArc`): a pointer to the header at
 //! the allocation's start, owning one strong count of the typed `Arc`, with the body's type
 //! known only to a table of functions stored after the header (the waker's functions included,
-//! W). A fat `Arc<TaskCell<dyn Body>>`
-//! computed the header's place from the body's alignment at every dereference (~30 instructions
-//! per task step) and made every holder (registry slot, queue item, handle) a word longer. The
+//! W): a fat `Arc<TaskCell<dyn Body>>` would compute the header's place from the body's
+//! alignment at every dereference and make every holder (registry slot, queue item, handle) a
+//! word longer (PROFILING, "one-word TaskRc"). The
 //! `unsafe` code of the pointer is in the model crate (each block says why it is sound); what it
 //! relies on, that every count taken is given back exactly once, is checked by the model
 //! checker's leak report at the end of every model (the `thin_rc_leak` and `waker_leak` bugs: a
@@ -180,7 +180,7 @@ impl TaskRc {
             Some(name) => {
                 // Before the cell exists, so nobody can see it nameless. The caller may hold the
                 // registry lock: the name table's lock is a leaf.
-                lp.name_task(id, name);
+                lp.registry().name_task(id, name);
                 registry_key | NAMED
             }
             None => registry_key,
@@ -219,25 +219,26 @@ impl TaskRc {
         // `Pin::set`, which drops the future in place first. Even an unpinned `&mut dyn Body`
         // could not be moved out with `mem::swap` / `mem::replace` (the body is unsized once
         // the cell is shared): only `Body`'s own `&mut self` methods could move it, and the one
-        // there is (`drop_moved`) is the injected bug's. The lock guard's borrow ends with `f`,
+        // there is (`drop_moved`, in the model checkers' builds only) is the injected bug's. The lock guard's borrow ends with `f`,
         // so the pinned reference cannot outlive it.
         let pinned = unsafe { Pin::new_unchecked(&mut *body) };
         f(pinned)
     }
 
     /// Injected `move_pinned_future`: drops the future the wrong way, after moving the stage
-    /// out of the cell through the unpinned guard. Only ever runs under the model backends.
+    /// out of the cell through the unpinned guard. Compiled only into the model checkers' builds.
+    #[cfg(evloop_model_backend)]
     fn drop_future_by_moving_it(&self) {
         self.0.body().lock().drop_moved();
     }
 
     /// Drops the future (or a value it already returned) and stores "cancelled".
     fn cancel_body(&self) {
+        #[cfg(evloop_model_backend)]
         if bug::enabled(Bug::MovePinnedFuture) {
-            self.drop_future_by_moving_it();
-        } else {
-            self.with_body(|body| body.cancel());
+            return self.drop_future_by_moving_it();
         }
+        self.with_body(|body| body.cancel());
     }
 
     /// Polls the future with the task's waker lent for the poll (W). R2: the caller won
@@ -266,7 +267,7 @@ impl TaskCell {
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
         let named = if self.registry_key & NAMED != 0 {
-            self.lp.task_name(self.id)
+            self.lp.registry().task_name(self.id)
         } else {
             None
         };
@@ -351,8 +352,8 @@ impl TaskCell {
     /// Stores the outcome's kind, closes the done list, leaves the registry and tells everyone
     /// waiting, in the order they asked (TASK-5, TASK-6). The caller holds a reference, so the
     /// registry's, dropped here, is never the last.
-    // Forced: left to itself LLVM stopped inlining it into `run` when the queue's items became
-    // 16 bytes (+16 instructions per task in spawn_join, callgrind).
+    // Forced: it is on every task's last step, and the compiler does not always inline it into
+    // `run` on its own (PROFILING, "Code placement").
     #[inline(always)]
     fn complete(&self, outcome: Outcome) {
         self.state.transition_to_complete(outcome);
@@ -367,9 +368,9 @@ impl TaskCell {
             self.report_unretrieved_panic();
         }
         if bug::enabled(Bug::NameDroppedAtCompletion) && self.registry_key & NAMED != 0 {
-            self.lp.forget_task_name(self.id);
+            self.lp.registry().forget_task_name(self.id);
         }
-        let registered = self.lp.unregister(self.registry_key & !NAMED);
+        let registered = self.lp.registry().unregister(self.registry_key & !NAMED);
         entries.drain_in_order(|entry| self.dispatch(entry));
         drop(registered);
     }
@@ -431,14 +432,14 @@ impl Drop for TaskCell {
     /// are dropped after this (and the body after the header).
     fn drop(&mut self) {
         if self.registry_key & NAMED != 0 {
-            self.lp.forget_task_name(self.id);
+            self.lp.registry().forget_task_name(self.id);
         }
     }
 }
 
 /// A done callback's item: its box boxed again, since the queue's items are one word (see
-/// [`Runnable`]). Out of line: inlined, the allocation kept `complete` from being inlined into
-/// `run`, which costs every task more than this costs the tasks with callbacks.
+/// [`Runnable`]). Out of line and cold, so that `complete` stays small enough to inline into
+/// `run` for every task, callbacks or not.
 #[cold]
 #[inline(never)]
 fn schedule_call(lp: &Scheduler, f: Box<dyn FnOnce() + Send>) {

@@ -10,8 +10,10 @@
 //! | `cell.rs`     | the task cell: state, done list, body in one allocation  | TASK-5, TASK-6, TASK-9, TASK-10 |
 //! | `ready.rs`    | what the ready queue holds ([`ready::Runnable`])          | LOOP-2 |
 //! | `callback.rs` | a `call_soon` / `call_later` callback's cell             | LOOP-7, LOOP-9 |
-//! | `timers.rs`   | timers in deadline order, `sleep`'s slots                | TIME-1, TIME-2, TIME-5 |
+//! | `timers.rs`   | timers in deadline order                                 | TIME-1, TIME-2, TIME-5 |
+//! | `sleeps.rs`   | the `sleep` timers' slots                                | TIME-1, TIME-3 |
 //! | `scheduler.rs`| the loop's shared state behind one type                  | LOOP-5, LOOP-6, TIME-4 |
+//! | `registry.rs` | unfinished tasks, task ids and names                     | TASK-9, LOOP-6 |
 //! | `turn.rs`     | what each worker does, turn after turn                   | LOOP-2..5, LOOP-8, THREAD-1 |
 //! | `choices.rs`  | the turn's open choices: FIFO, or `explore`'s            | EXPLORE-2..4, EXPLORE-12 |
 //! | `pool.rs`     | the thread pool's threads                                | THREAD-7 |
@@ -30,7 +32,9 @@ pub(crate) mod config;
 pub(crate) mod current;
 pub(crate) mod pool;
 pub(crate) mod ready;
+pub(crate) mod registry;
 pub(crate) mod scheduler;
+pub(crate) mod sleeps;
 pub(crate) mod state;
 pub(crate) mod timers;
 pub(crate) mod turn;

@@ -17,8 +17,7 @@ pub(crate) struct Pool {
     max_threads: usize,
     /// On a loop built by the explorer, jobs go to its hook instead of threads (EXPLORE-4). The
     /// branch lives here rather than in the generic `ToThread::submit`, whose code is inlined into
-    /// every caller's future: there it changed inlining enough to cost 1 % of all instructions in
-    /// a benchmark that never explores (EXPLORE-12).
+    /// every caller's future, so that a loop that never explores pays nothing for it (EXPLORE-12).
     explore: Option<ExplorerRc>,
 }
 

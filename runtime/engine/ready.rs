@@ -79,8 +79,8 @@ impl Runnable {
     }
 }
 
-/// Runs an internal callback, and frees its outer box. Out of line: inlined, the outer box's
-/// free took one more saved register in `run()`, a push and a pop for every item.
+/// Runs an internal callback, and frees its outer box. Out of line so that the rare callback's
+/// free does not weigh on every item's `run()` (bench/PROFILING.md, "Code placement").
 #[inline(never)]
 #[allow(clippy::boxed_local)] // the outer box is freed here, which is the point
 fn run_call(f: Box<Box<dyn FnOnce() + Send>>) {
@@ -89,8 +89,8 @@ fn run_call(f: Box<Box<dyn FnOnce() + Send>>) {
 
 /// Wakes the task of a `sleep` whose timer came due. Items run on a worker of the loop that
 /// queued them, where that loop is the running one.
-// Out of line: inlined into `run()`, the thread-local lookup made every turn's item loop longer
-// (callgrind, yield_loop).
+// Out of line: the thread-local lookup stays off the common item's path (PROFILING, "Code
+// placement").
 #[inline(never)]
 fn run_sleep_timer(slot: u32) {
     let waker = super::current::with(|lp| lp.and_then(|lp| lp.fire_sleep_timer(slot)));

@@ -9,17 +9,21 @@
 //! | `parked`              | written under `sched`       | producers read it to decide whether to take `sched` (see `turn::park`) |
 //! | `stop_asked`          | written under `sched`       | a worker between the entries of a chunk (LOOP-4) |
 //! | `inflight`            | atomic                      | cross-thread work begins / ends; the turn's virtual-clock decision (TIME-4) |
-//! | `registry`, `names`   | their locks (leaves)        | spawn, completion, close, `pending_tasks`   |
+//! | `registry`            | its own leaf locks          | spawn, completion, close, `pending_tasks` (`registry`) |
 //! | `running`, `runs`     | set under `sched` by a run  | `run_until_complete`, `close` (LOOP-6)      |
 //!
-//! Lock order: `sched`, then `inbox`; `registry` and `names` are leaves taken under nothing else
-//! that they could wait for. No user code runs under any of them (LOCK-1).
+//! Lock order: `sched`, then `inbox`; the registry's locks are leaves. No user code runs under
+//! any of them (LOCK-1).
+//!
+//! Just over 500 lines: every operation on the shared state lives here, so that its fields stay
+//! private to the engine; the registry and the timers are their own files.
 
 use super::callback::HandleCell;
-use super::cell::{TaskCell, TaskName, TaskRc, REGISTRY_KEYS};
+use super::cell::{TaskCell, TaskName, TaskRc};
 use super::config::Config;
 use super::pool::{Job, Pool};
 use super::ready::Runnable;
+use super::registry::Registry;
 use super::timers::SleepPoll;
 use super::turn::{Inbox, Sched};
 use crate::contain;
@@ -29,7 +33,6 @@ use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use evloop_model::time::Clock;
 use evloop_model::trace;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::Location;
 use std::task::Waker;
@@ -49,35 +52,22 @@ pub(crate) struct Scheduler {
     pub(super) wakeup: Condvar,
     pub(super) clock: Clock,
     pub(super) config: Config,
-    registry: Mutex<Registry>,
+    registry: Registry,
     running: AtomicBool,
     /// Counts `run_until_complete` calls, so that a main task's stop callback stops only its own
     /// run (LOOP-4).
     runs: AtomicU64,
-    /// `Sched::stopping`, readable without the lock: a worker running a chunk of entries checks
-    /// it after each one (LOOP-4 with several workers, `turn::run_shared_turn`).
-    stop_asked: AtomicBool,
+    /// The run is stopping: the main task is done (LOOP-4) or nothing can wake it (LOOP-8); the
+    /// workers finish their turn and return. Written only under `sched` (`stop_under`), so the
+    /// turn's decisions, made under `sched`, see it exactly; read without the lock (Acquire) by a
+    /// worker between the entries of a chunk (LOOP-4 with several workers, `turn::run_shared_turn`).
+    stopping: AtomicBool,
     /// Cross-thread work the loop knows of (thread-pool jobs, live resolvers): while non-zero a
     /// virtual clock must not jump, because a result may still arrive (TIME-4). An atomic rather
     /// than a `Sched` field so that beginning and ending such work does not take the `sched` lock
     /// the loop takes every turn (see `inflight_end` for why parking stays safe).
     pub(super) inflight: AtomicUsize,
     pool: Pool,
-    /// Names of this loop's named tasks, by id, for as long as their cells live (the cell only
-    /// has a bit saying it is named; see `cell`). A leaf lock: nothing is locked while it is
-    /// held, and it may be taken under any other (a cell can be dropped anywhere).
-    names: Mutex<BTreeMap<u64, TaskName>>,
-}
-
-/// The loop's strong references to unfinished tasks (R4 in `task::cell`), oldest first.
-#[derive(Default)]
-struct Registry {
-    /// The next task id: allocated under the lock `spawn` takes anyway, so no atomic of its own.
-    next_id: u64,
-    slots: Vec<Option<TaskRc>>,
-    /// Keys are `u32` so that the cell's done list (what a parked task costs) stays small.
-    free: Vec<u32>,
-    closed: bool,
 }
 
 impl Scheduler {
@@ -124,7 +114,7 @@ impl Scheduler {
         // Injected: "is anyone parked?" asked before the push, so workers that look at the inbox
         // and park in between are counted neither by this read nor by their look.
         let early = bug::enabled(Bug::InboxParkedReadEarly).then(|| {
-            let parked = self.parked.load(Ordering::SeqCst);
+            let parked = self.parked.load(Ordering::Relaxed);
             evloop_model::thread::yield_now();
             parked
         });
@@ -137,7 +127,9 @@ impl Scheduler {
             }
             inbox.items.push_back(item);
         }
-        let parked = early.unwrap_or_else(|| self.parked.load(Ordering::SeqCst));
+        // Relaxed: the inbox lock just let go orders this read after a parking worker's count
+        // (see `Sched::publish_parked`).
+        let parked = early.unwrap_or_else(|| self.parked.load(Ordering::Relaxed));
         if parked == 0 {
             trace::record(|| "queued an item in the inbox; nobody parked".into());
             return;
@@ -284,16 +276,22 @@ impl Scheduler {
         s.timers.describe_sleep(slot)
     }
 
+    /// Stops the run: every worker finishes its turn and returns (LOOP-4).
     pub(crate) fn request_stop(&self) {
         let mut s = self.sched.lock();
-        s.stopping = true;
-        self.stop_asked.store(true, Ordering::Release);
+        self.stop_under(&mut s);
+    }
+
+    /// [`Scheduler::request_stop`] with `sched` held (its guard is the proof).
+    pub(super) fn stop_under(&self, _held: &mut Sched) {
+        // Release: pairs with the Acquire of a worker looking between a chunk's entries.
+        self.stopping.store(true, Ordering::Release);
         self.wakeup.notify_all();
     }
 
-    /// A stop was requested (a hint; `Sched::stopping` under the lock decides).
-    pub(crate) fn stop_asked(&self) -> bool {
-        self.stop_asked.load(Ordering::Acquire)
+    /// The run is stopping (see the field).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Stops the loop if it is still in run number `run` (LOOP-4).
@@ -304,8 +302,12 @@ impl Scheduler {
     }
 
     /// Cross-thread work has begun: a virtual clock must wait for it (TIME-4).
+    ///
+    /// Relaxed: begun by a task's step (or before the work is handed to another thread), so a
+    /// worker deciding about an idle loop sees it through `sched`: the step's worker takes `sched`
+    /// to count itself out of `busy`, and no worker decides "nothing in flight" while one is busy.
     pub(crate) fn inflight_begin(&self) {
-        self.inflight.fetch_add(1, Ordering::SeqCst);
+        self.inflight.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Cross-thread work has delivered (after its wake was scheduled) or was abandoned.
@@ -316,7 +318,11 @@ impl Scheduler {
         // No lost unpark: a worker reads the count under `sched` and parks without letting go of
         // it, and the decrement comes before this lock, so either the worker reads zero or it is
         // counted in `idle` by the time the lock is ours.
-        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1
+        //
+        // Release, paired with the Acquire of the worker that reads zero: the wake pushed before
+        // this decrement (to the inbox, with several workers) is then visible to that worker's
+        // next look at the queue (TIME-4, LOOP-8).
+        if self.inflight.fetch_sub(1, Ordering::Release) == 1
             && !bug::enabled(Bug::SilentInflightEnd)
         {
             let s = self.sched.lock();
@@ -338,31 +344,12 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let cell = {
-            let mut reg = this.registry.lock();
-            if reg.closed {
-                drop(reg);
-                // Never a task: dropping the future here, after the lock.
-                drop(fut);
-                return Err(LoopError::Closed);
-            }
-            // The key is chosen before the cell exists, so the cell is born knowing it and no
-            // second lock (its done list) is needed to record it.
-            let key = match reg.free.pop() {
-                Some(key) => key,
-                None if reg.slots.len() < REGISTRY_KEYS => reg.slots.len() as u32,
-                None => panic!("more than 2^31 unfinished tasks on one loop"),
-            };
-            // asyncio numbers tasks from 1.
-            reg.next_id += 1;
-            let id = reg.next_id;
-            let cell = TaskRc::new(id, name, at, fut, key, this.clone());
-            if key as usize == reg.slots.len() {
-                reg.slots.push(Some(cell.clone()));
-            } else {
-                reg.slots[key as usize] = Some(cell.clone());
-            }
-            cell
+        let Some(cell) = this
+            .registry
+            .register(|id, key| TaskRc::new(id, name, at, fut, key, this.clone()))
+        else {
+            // Never a task: the future is dropped with the closure, here, after the lock.
+            return Err(LoopError::Closed);
         };
         let id = cell.id;
         trace::record(|| format!("task {id} spawned"));
@@ -370,34 +357,9 @@ impl Scheduler {
         Ok(cell)
     }
 
-    /// Records a named task's name (at its creation, before its cell exists).
-    pub(crate) fn name_task(&self, id: u64, name: TaskName) {
-        self.names.lock().insert(id, name);
-    }
-
-    /// A named task's name, while its cell lives.
-    pub(crate) fn task_name(&self, id: u64) -> Option<String> {
-        self.names.lock().get(&id).map(|n| String::from(&**n))
-    }
-
-    /// Drops a named task's name (its cell is being dropped).
-    pub(crate) fn forget_task_name(&self, id: u64) {
-        let name = self.names.lock().remove(&id);
-        drop(name);
-    }
-
-    /// How many named tasks' names the loop keeps (tests: each goes with its task's cell).
-    pub(crate) fn named_tasks(&self) -> usize {
-        self.names.lock().len()
-    }
-
-    pub(crate) fn unregister(&self, key: u32) -> Option<TaskRc> {
-        let mut reg = self.registry.lock();
-        let cell = reg.slots.get_mut(key as usize).and_then(Option::take);
-        if cell.is_some() {
-            reg.free.push(key);
-        }
-        cell
+    /// The loop's registry of unfinished tasks and task names.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Closes the loop unless it is running (LOOP-6). Idempotent.
@@ -430,12 +392,7 @@ impl Scheduler {
             drop(inbox);
             (ready, s.timers.drain())
         };
-        let tasks: Vec<TaskRc> = {
-            let mut reg = self.registry.lock();
-            reg.closed = true;
-            reg.free.clear();
-            reg.slots.drain(..).flatten().collect()
-        };
+        let tasks = self.registry.close();
         trace::record(|| format!("loop closed with {} unfinished task(s)", tasks.len()));
         for t in &tasks {
             tracing::warn!(
@@ -464,14 +421,13 @@ impl Scheduler {
             parked: AtomicUsize::new(0),
             wakeup: Condvar::new(),
             clock: Clock::new(config.virtual_time),
-            registry: Mutex::new(Registry::default()),
+            registry: Registry::new(),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
-            stop_asked: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             config,
-            names: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -528,8 +484,7 @@ impl Scheduler {
     pub(crate) fn open_run(&self) -> u64 {
         {
             let mut s = self.sched.lock();
-            s.stopping = false;
-            self.stop_asked.store(false, Ordering::Relaxed);
+            self.stopping.store(false, Ordering::Relaxed);
             s.deadlock = false;
         }
         // Runs never overlap (`running`), so the count cannot move while this one runs.
@@ -545,15 +500,6 @@ impl Scheduler {
     /// The run stopped because nothing could wake the main task (LOOP-8).
     pub(crate) fn deadlocked(&self) -> bool {
         self.sched.lock().deadlock
-    }
-
-    /// Every unfinished task, oldest first (asyncio's `all_tasks`).
-    pub(crate) fn tasks(&self) -> Vec<TaskRc> {
-        let reg = self.registry.lock();
-        let mut tasks: Vec<TaskRc> = reg.slots.iter().flatten().cloned().collect();
-        drop(reg);
-        tasks.sort_by_key(|t| t.id);
-        tasks
     }
 
     /// Hands a blocking job to the thread pool; false when the loop is closed (the job is

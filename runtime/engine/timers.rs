@@ -24,6 +24,7 @@
 //! (a quarter of the cycles of the timer benchmark); here a push is an append and a pop takes the
 //! front of a small, contiguous bucket.
 
+use super::sleeps::Sleeps;
 use crate::engine::callback::HandleCell;
 use evloop_model::sync::Arc;
 use std::collections::{BTreeMap, VecDeque};
@@ -178,10 +179,9 @@ pub(crate) struct Timers {
     /// `never`'s length when the next sweep of cancelled entries is due.
     never_sweep_at: usize,
     next_seq: u64,
-    /// Buffers of emptied buckets, for the next buckets to fill. Freeing them instead made glibc
-    /// consolidate its fastbins (the freed tasks and handles) at every bucket (callgrind:
-    /// `malloc_consolidate` 7 M instructions of 300 M in `timers_virtual`). Like the binary heap
-    /// before, this keeps the peak's memory for the loop's lifetime.
+    /// Buffers of emptied buckets, for the next buckets to fill: freeing each one makes glibc
+    /// consolidate its fastbins (the freed tasks and handles) at every bucket (PROFILING, "Code
+    /// placement"). The price: the peak's bucket buffers stay for the loop's lifetime.
     spare: Vec<VecDeque<Entry>>,
     sleeps: Sleeps,
 }
@@ -275,8 +275,7 @@ impl Timers {
 
     /// The earliest live deadline; never one at `NEVER`, so a virtual clock is never moved to
     /// the end of its range (TIME-5).
-    // Out of line: inlined, its loops sit in `decide()`, which every turn runs, and cost the
-    // timer-free turn (callgrind, yield_loop: 453 instructions per yield inlined, 449 out of line).
+    // Out of line: its loops stay out of `decide()`, which every turn runs, timers or not.
     #[inline(never)]
     pub(crate) fn next_deadline(&mut self) -> Option<Duration> {
         if self.len == 0 {
@@ -431,161 +430,5 @@ impl Timers {
 
     pub(crate) fn describe_sleep(&self, slot: u32) -> String {
         self.sleeps.describe(slot)
-    }
-}
-
-/// The loop's table of `sleep` timers: a sleep needs no allocation of its own (an `Arc` cell per
-/// sleep was a tenth of `timers_virtual`), only a slot here, under the `sched` lock.
-///
-/// ```text
-///   Armed ── fire() (its queued timer runs) ──► Ran ── ran() (the Sleep sees it) ──► free
-///     └───── cancel() (the Sleep is dropped) ─► Cancelled ── release() (its entry or queued
-///                                                            timer is dropped or runs) ──► free
-/// ```
-/// Each slot is freed by exactly one side: by the `Sleep` once the timer ran, by the timer's entry
-/// (in a bucket or on the ready queue) once the `Sleep` is gone.
-struct Sleeps {
-    slots: Vec<SleepSlotState>,
-    /// What `describe` reports for slot `i`, kept apart from `slots`: the state that the timer
-    /// and the `Sleep` read (a cache miss for most sleeps when 100 000 are pending) is then 24
-    /// bytes a slot instead of 48, half the lines to miss on (cachegrind, `timers_real` with a
-    /// 2 MB last level: 75 000 → 37 500 misses in each of the two reads).
-    info: Vec<SleepInfo>,
-    /// Head of the free list (`NONE` when empty).
-    free: u32,
-}
-
-const NONE: u32 = u32::MAX;
-
-impl Default for Sleeps {
-    fn default() -> Sleeps {
-        Sleeps {
-            slots: Vec::new(),
-            info: Vec::new(),
-            free: NONE,
-        }
-    }
-}
-
-struct SleepInfo {
-    when: Duration,
-    at: &'static Location<'static>,
-}
-
-enum SleepSlotState {
-    Free { next: u32 },
-    Armed(Waker),
-    Ran,
-    Cancelled,
-}
-
-impl Sleeps {
-    fn arm(&mut self, when: Duration, waker: Waker, at: &'static Location<'static>) -> u32 {
-        let state = SleepSlotState::Armed(waker);
-        let info = SleepInfo { when, at };
-        if self.free == NONE {
-            let i = u32::try_from(self.slots.len()).expect("fewer than 4 billion sleeps");
-            self.slots.push(state);
-            self.info.push(info);
-            i
-        } else {
-            let i = self.free;
-            let s = &mut self.slots[i as usize];
-            match *s {
-                SleepSlotState::Free { next } => self.free = next,
-                _ => unreachable!("the free list holds free slots"),
-            }
-            *s = state;
-            self.info[i as usize] = info;
-            i
-        }
-    }
-
-    fn free_slot(&mut self, i: u32) {
-        self.slots[i as usize] = SleepSlotState::Free { next: self.free };
-        self.free = i;
-    }
-
-    fn is_cancelled(&self, due: &Due) -> bool {
-        match due {
-            Due::Handle(h) => h.is_cancelled(),
-            Due::Sleep(i) => matches!(self.slots[*i as usize], SleepSlotState::Cancelled),
-        }
-    }
-
-    /// A cancelled entry leaves the timers: a sleep's slot is freed (its `Sleep` is gone).
-    fn release(&mut self, due: Due) {
-        if let Due::Sleep(i) = due {
-            self.free_slot(i);
-        }
-    }
-
-    fn fire(&mut self, i: u32) -> Option<Waker> {
-        let s = &mut self.slots[i as usize];
-        match std::mem::replace(s, SleepSlotState::Ran) {
-            SleepSlotState::Armed(w) => Some(w),
-            SleepSlotState::Cancelled => {
-                self.free_slot(i);
-                None
-            }
-            SleepSlotState::Ran | SleepSlotState::Free { .. } => {
-                unreachable!("a sleep timer runs once, while its slot is held")
-            }
-        }
-    }
-
-    fn ran(&mut self, i: u32) -> bool {
-        let ran = matches!(self.slots[i as usize], SleepSlotState::Ran);
-        if ran {
-            self.free_slot(i);
-        }
-        ran
-    }
-
-    fn armed(&self, i: u32) -> bool {
-        matches!(self.slots[i as usize], SleepSlotState::Armed(_))
-    }
-
-    fn wakes(&self, i: u32, waker: &Waker) -> bool {
-        matches!(&self.slots[i as usize], SleepSlotState::Armed(w) if w.will_wake(waker))
-    }
-
-    /// Replaces an armed slot's waker; returns the old one (to drop outside the lock).
-    fn set_waker(&mut self, i: u32, waker: Waker) -> Option<Waker> {
-        match &mut self.slots[i as usize] {
-            SleepSlotState::Armed(w) => Some(std::mem::replace(w, waker)),
-            _ => unreachable!("only an armed sleep's waker is set"),
-        }
-    }
-
-    fn cancel(&mut self, i: u32) -> Option<Waker> {
-        let s = &mut self.slots[i as usize];
-        match std::mem::replace(s, SleepSlotState::Cancelled) {
-            SleepSlotState::Armed(w) => Some(w),
-            SleepSlotState::Ran => {
-                self.free_slot(i);
-                None
-            }
-            SleepSlotState::Cancelled | SleepSlotState::Free { .. } => {
-                unreachable!("a Sleep cancels its slot once, while it holds it")
-            }
-        }
-    }
-
-    fn drain(&mut self) -> Vec<Waker> {
-        self.free = NONE;
-        self.info.clear();
-        self.slots
-            .drain(..)
-            .filter_map(|s| match s {
-                SleepSlotState::Armed(w) => Some(w),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn describe(&self, i: u32) -> String {
-        let s = &self.info[i as usize];
-        format!("timer at {:?} (created at {})", s.when, s.at)
     }
 }

@@ -10,11 +10,19 @@
 //! With `workers(n > 1)` every worker runs this same loop on the one shared queue, so items are
 //! taken in FIFO order but may run at the same time (THREAD-1).
 //!
+//! Where the spec leaves the next step open, the single worker's loop asks a `Choices`
+//! (`choices.rs`): production's `Fifo`, or `explore`'s search. This is the only copy of the turn:
+//! production, the model checkers and the explorer all run it (EXPLORE-12).
+//!
 //! With one worker, parking is decided under the `sched` lock that every producer also takes, so
 //! a producer either sees the worker counted in `idle` (and notifies it) or the worker sees the
 //! new item before it waits (LOOP-5: no lost unpark). With several, producers push to the
 //! `Inbox` without taking `sched` (workers take `sched` per chunk and per decision, and sharing
 //! it with every producer was what two workers cost most); see `park` for how no wake-up is lost.
+//!
+//! One file for all of the turn, single worker and several, parking included, though it is over
+//! 500 lines: the no-lost-wake-up argument (LOOP-5) spans `decide`, `park` and `refill`, and reads
+//! best in one place.
 
 use super::choices::{Choices, Explorer, Fifo, Wait};
 use super::ready::Runnable;
@@ -50,8 +58,6 @@ pub(crate) struct Sched {
     pub(crate) notified: usize,
     /// Workers running an item right now.
     pub(crate) busy: usize,
-    /// The main future is done: finish this turn, then return.
-    pub(crate) stopping: bool,
     pub(crate) deadlock: bool,
     pub(crate) closed: bool,
     /// Entries taken from `ready` by several workers so far: tells a stopping worker whether
@@ -62,7 +68,8 @@ pub(crate) struct Sched {
 impl Sched {
     /// Whether a producer that just queued an item must notify a parked worker. Not when every
     /// parked worker already has a wakeup on its way: `notify_one` is a futex system call each
-    /// time, and a burst of spawns used to make one per item until the woken worker got the lock.
+    /// time, and a burst of spawns would otherwise make one per item until the woken worker gets the
+    /// lock.
     ///
     /// No wake is lost (LOOP-5): `notified` never exceeds the parked workers already unblocked
     /// (a `notify_one` either unblocks a waiter or finds every parked worker unblocked already,
@@ -81,9 +88,14 @@ impl Sched {
     /// way (`Scheduler::parked`), after every change to `idle` or `notified`. Only those need a
     /// producer to take `sched`: a worker with a wakeup on its way decides again after taking
     /// itself out of `idle` (`unparked`), and so finds what was pushed before this count said so.
+    ///
+    /// Relaxed is enough: what must be seen is a parking worker's count by a producer that pushed
+    /// after the worker's last look at the inbox, and the inbox lock orders the two (the worker
+    /// stores, then locks the inbox to look; the producer locks it to push, then reads; the
+    /// worker's unlock happens before the producer's lock, so its store before the read).
     pub(crate) fn publish_parked(&self, lp: &Scheduler) {
         lp.parked
-            .store(self.idle.saturating_sub(self.notified), Ordering::SeqCst);
+            .store(self.idle.saturating_sub(self.notified), Ordering::Relaxed);
     }
 
     /// A parked worker has the lock again (notified, timed out, or woken spuriously).
@@ -100,10 +112,9 @@ impl Sched {
 /// How many times a worker that finds nothing ready, while another worker is running entries,
 /// lets the lock go and yields its time slice before it parks. The busy worker usually queues
 /// more within that time (a step's wakes, a task's done callbacks), and parking costs a futex
-/// wait, a `notify_one` system call from the producer and a context switch each way. Measured on
-/// the two-worker benchmarks: voluntary context switches from thousands per run to tens
-/// (bench/PROFILING.md). Nothing is decided outside the lock: after each yield the worker runs
-/// `decide` again, so a wake cannot be missed (LOOP-5).
+/// wait, a `notify_one` system call from the producer and a context switch each way (the
+/// figures are in bench/PROFILING.md). Nothing is decided outside the lock: after each yield the
+/// worker runs `decide` again, so a wake cannot be missed (LOOP-5).
 const SPINS_BEFORE_PARK: u32 = 2;
 
 /// The longest a worker parks on the real clock before deciding again, however far the next
@@ -133,9 +144,9 @@ pub(crate) fn run_worker(lp: &Scheduler, worker: usize) {
     }
 }
 
-/// A single worker's loop, asking `c` at the turn's open places (`choices`). Kept out of line:
-/// inlined into `run_worker` beside the explorer's instance, its code came out a few instructions
-/// longer per turn (EXPLORE-12, callgrind); and apart from the loop of several workers.
+/// A single worker's loop, asking `c` at the turn's open places (`choices`). Kept out of line,
+/// apart from the explorer's instance and the loop of several workers, so that neither changes
+/// how production's loop compiles (EXPLORE-12; PROFILING, "Code placement").
 #[inline(never)]
 fn run_turns<C: Choices>(lp: &Scheduler, worker: usize, c: &C) {
     let mut batch: VecDeque<Runnable> = VecDeque::new();
@@ -144,7 +155,7 @@ fn run_turns<C: Choices>(lp: &Scheduler, worker: usize, c: &C) {
     let mut asked = false;
     loop {
         if C::ASKS {
-            if s.stopping {
+            if lp.stopping() {
                 break;
             }
             drop(s);
@@ -243,8 +254,7 @@ fn run_turns<C: Choices>(lp: &Scheduler, worker: usize, c: &C) {
 /// deadlock found by the turn, or an explorer's livelock bound or given-up wait).
 fn stop_as_deadlock(lp: &Scheduler, s: &mut Sched) {
     s.deadlock = true;
-    s.stopping = true;
-    lp.wakeup.notify_all();
+    lp.stop_under(s);
 }
 
 /// A queue buffer keeps up to this capacity for the loop's life (64 KiB of 16-byte entries).
@@ -373,8 +383,8 @@ fn refill(lp: &Scheduler, s: &mut Sched) {
 }
 
 /// The most entries a worker takes from the shared queue under one lock. Bounded so that an
-/// idle worker still finds work while a busy one runs a long entry; measured with callgrind and
-/// perf on the two-worker benchmarks (bench/PROFILING.md).
+/// idle worker still finds work while a busy one runs a long entry (the size is chosen in
+/// bench/PROFILING.md).
 const MAX_CHUNK: usize = 32;
 
 /// One turn of one worker when several share the queue (THREAD-1). Entries are taken from the
@@ -382,7 +392,7 @@ const MAX_CHUNK: usize = 32;
 /// contiguous run of the queue's front, so entries are still *taken* in FIFO order, and the
 /// worker takes no more than the `ntodo` entries that were ready when its turn began (LOOP-3).
 /// A chunk is at most the worker's share of what is ready (`len / workers`), so a short queue is
-/// taken one entry at a time, exactly as before, and the other workers are left their part.
+/// taken one entry at a time, and the other workers are left their part.
 ///
 /// A stop (LOOP-4) is noticed after each entry: the worker stops after the entry it is running
 /// and puts the rest of its chunk back at the front of the queue, in order, so they are the next
@@ -418,7 +428,7 @@ fn run_shared_turn<'a>(
         let mut finish_chunk = false;
         while let Some(item) = batch.pop_front() {
             run_item(lp, worker, item);
-            if !finish_chunk && !batch.is_empty() && lp.stop_asked() {
+            if !finish_chunk && !batch.is_empty() && lp.stopping() {
                 if bug::enabled(Bug::StopDropsChunk) {
                     // Injected: the rest of the chunk stays in this worker's buffer, which is
                     // dropped when the worker returns.
@@ -439,7 +449,7 @@ fn run_shared_turn<'a>(
         }
         s = lp.sched.lock();
         s.busy -= 1;
-        if s.stopping {
+        if lp.stopping() {
             break;
         }
     }
@@ -459,7 +469,7 @@ fn decide<const SHARED: bool, C: Choices>(
     asked: bool,
 ) -> Next {
     loop {
-        if s.stopping {
+        if lp.stopping() {
             return Next::Stop;
         }
         if SHARED {
@@ -486,7 +496,7 @@ fn decide<const SHARED: bool, C: Choices>(
             return Next::Idle(next_deadline);
         }
         if lp.clock.is_virtual() {
-            if s.busy == 0 && lp.inflight.load(Ordering::SeqCst) == 0 {
+            if s.busy == 0 && lp.inflight.load(Ordering::Acquire) == 0 {
                 // Cross-thread work queues its wake (to the inbox, without `sched`) before it
                 // stops counting as in flight: the wake of work that ended since the refill
                 // above is in the inbox now, and must not be taken for "nothing ready" (TIME-4,
@@ -523,8 +533,7 @@ fn decide<const SHARED: bool, C: Choices>(
 }
 
 /// Moves the due timers to the ready queue; returns the clock reading and how many moved.
-// Out of line: inlined, it made `decide()` spill registers on every turn, timers or not
-// (callgrind, yield_loop: 462 instructions per yield inlined, 449 out of line).
+// Out of line: keeps the timer-free turn's `decide()` small (PROFILING, "Code placement").
 #[inline(never)]
 fn fire_due_timers(lp: &Scheduler, s: &mut Sched) -> (Duration, usize) {
     let mut now = lp.clock.now();
