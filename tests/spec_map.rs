@@ -589,3 +589,147 @@ fn the_harness_is_not_in_a_users_dependency_graph() {
         );
     }
 }
+
+/// The runtime's layers, bottom up (ARCHITECTURE.md): a top-level module may import from its own
+/// layer and the layers below, never above.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("leaves", &["error", "waiters", "contain"]),
+    ("engine", &["engine"]),
+    (
+        "awaitables",
+        &["task", "future", "gather", "sleep", "queue", "to_thread"],
+    ),
+    (
+        "API",
+        &[
+            "builder",
+            "event_loop",
+            "run",
+            "spawn",
+            "context",
+            "crew",
+            "handle",
+            "threadsafe",
+        ],
+    ),
+    ("explore", &["explore"]),
+];
+
+/// `crate::<module>` paths named in `text` (comments left out), as the runtime's imports are
+/// written: `crate::x::...` and `use crate::{x, y}`.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            for part in group.split('}').next().unwrap_or("").split(',') {
+                let name = ident(part.trim());
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+        } else {
+            let name = ident(rest);
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// Which layer breaks there are in `edges` (module → modules it names): an import that points up,
+/// a module in no layer, or a cycle.
+fn layering_breaks(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let layer_of = |m: &str| LAYERS.iter().position(|(_, ms)| ms.contains(&m));
+    let mut breaks = Vec::new();
+    for (m, deps) in edges {
+        let Some(lm) = layer_of(m) else {
+            breaks.push(format!("`{m}` is in no layer (add it to LAYERS and ARCHITECTURE.md)"));
+            continue;
+        };
+        for d in deps.iter().filter(|d| *d != m && edges.contains_key(*d)) {
+            if layer_of(d).is_some_and(|ld| ld > lm) {
+                breaks.push(format!(
+                    "`{m}` ({}) imports `{d}` ({}), a layer above it",
+                    LAYERS[lm].0,
+                    LAYERS[layer_of(d).unwrap()].0
+                ));
+            }
+        }
+    }
+    // A cycle: a module that reaches itself.
+    for start in edges.keys() {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&String> = edges[start].iter().collect();
+        while let Some(m) = stack.pop() {
+            if m == start {
+                breaks.push(format!("`{start}` imports itself through others (a cycle)"));
+                break;
+            }
+            if seen.insert(m.clone()) {
+                if let Some(next) = edges.get(m) {
+                    stack.extend(next.iter().filter(|d| edges.contains_key(*d)));
+                }
+            }
+        }
+    }
+    breaks
+}
+
+/// Spec: REPO-5
+#[test]
+fn runtime_modules_import_downwards_and_in_no_circle() {
+    let mut paths = Vec::new();
+    rs_files(&root().join("runtime"), &mut paths);
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in read_all(paths) {
+        let rel = file.trim_start_matches("runtime/");
+        let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
+        if top == "lib" {
+            continue;
+        }
+        let deps = crate_paths(&text);
+        edges.entry(top.to_owned()).or_default().extend(deps);
+    }
+    for deps in edges.values_mut() {
+        // Names that are not modules (`crate::Queue` in a doc path, `crate::run` the function).
+        deps.retain(|d| d.chars().next().is_some_and(|c| c.is_ascii_lowercase()));
+    }
+    let known: BTreeSet<String> = edges.keys().cloned().collect();
+    for (m, deps) in edges.iter_mut() {
+        deps.retain(|d| known.contains(d) && d != m);
+    }
+    let breaks = layering_breaks(&edges);
+    assert!(breaks.is_empty(), "REPO-5:\n  {}", breaks.join("\n  "));
+
+    // The check itself catches each kind of break.
+    let graph = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, BTreeSet<String>> {
+        pairs
+            .iter()
+            .map(|(m, ds)| (m.to_string(), ds.iter().map(|d| d.to_string()).collect()))
+            .collect()
+    };
+    let up = graph(&[("engine", &["gather"]), ("gather", &[])]);
+    assert!(layering_breaks(&up)[0].contains("a layer above"));
+    let circle = graph(&[("gather", &["task"]), ("task", &["gather"])]);
+    assert!(layering_breaks(&circle).iter().any(|b| b.contains("cycle")));
+    let stray = graph(&[("mystery", &[])]);
+    assert!(layering_breaks(&stray)[0].contains("no layer"));
+    let fine = graph(&[("gather", &["task", "engine"]), ("task", &["engine"]), ("engine", &[])]);
+    assert!(layering_breaks(&fine).is_empty());
+    assert_eq!(
+        crate_paths("use crate::engine::x;\nuse crate::{error::E, waiters};\n// crate::explore"),
+        ["engine", "error", "waiters"].map(String::from).into()
+    );
+}
