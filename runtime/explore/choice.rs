@@ -4,11 +4,20 @@
 //! asks a [`Chooser`] for an index into the options; option 0 is always what production FIFO does,
 //! so "deviations from FIFO" are simply the non-zero answers (EXPLORE-7).
 //!
-//! | kind              | where (runtime/explore/hook.rs)           | options                          | modes       |
-//! |-------------------|-------------------------------------------|----------------------------------|-------------|
-//! | [`Kind::Ready`]   | each pick from the turn's batch            | the items still in the batch      | robustness  |
-//! | [`Kind::Arrival`] | start of a turn, before due timers move    | "not yet", then each pending job  | both        |
-//! | [`Kind::Idle`]    | nothing ready, `to_thread` jobs pending    | each pending job, then "timer first" | both     |
+//! | kind              | where the turn asks (`engine::turn`)    | options                              | modes      |
+//! |-------------------|-----------------------------------------|--------------------------------------|------------|
+//! | [`Kind::Ready`]   | each pick from the turn's batch         | the items still in the batch         | robustness |
+//! | [`Kind::Arrival`] | start of a turn, before due timers move | "not yet", then each pending job     | both       |
+//! | [`Kind::Idle`]    | nothing ready, `to_thread` jobs pending | each pending job, then "timer first" | both       |
+//!
+//! The questions are put to the chooser by `hook.rs`, which answers the turn's `Explorer` calls.
+//! Invariants: a chooser sees each choice point once, numbered in order within the run, with at
+//! least one option; its answer is an index below the number of options, or the run stops with a
+//! configuration error (EXPLORE-20). The built-in choosers are deterministic functions of their
+//! seed or prefix, so a run is reproduced by the same answers (EXPLORE-8, EXPLORE-15).
+//!
+//! Spec ids: EXPLORE-1, EXPLORE-2, EXPLORE-3, EXPLORE-4 (the choice points), EXPLORE-7 (prefixes
+//! for DFS), EXPLORE-15 (seeded random and PCT), EXPLORE-16 (the model checker's chooser).
 //!
 //! ```
 //! use evloop::explore::choice::{ChoicePoint, Chooser, Fifo, Kind};

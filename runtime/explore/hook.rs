@@ -15,8 +15,15 @@
 //! "nothing ready, no timer, nothing in flight" is a deadlock (LOOP-8, EXPLORE-9). Two rules are
 //! the explorer's own: a live resolver is waited for in real time, bounded, since a thread
 //! outside the loop may hold it (EXPLORE-21), and the number of turns is bounded (EXPLORE-10).
+//!
+//! Invariants: no user code runs under either of the hook's locks — a user's chooser is taken out
+//! of its slot while it answers, and a deferred job runs with the state unlocked (LOCK-1). Every
+//! answer is recorded in order with its number of options, so the answers alone replay the run
+//! (EXPLORE-8). An answer out of range stops the run at the next round instead of being taken
+//! (EXPLORE-20).
 
 use super::choice::{ChoicePoint, Chooser, Kind};
+use super::timeline::{fnv, stamp, ANNOTATION};
 use crate::engine::choices::{Explorer, Wait};
 use crate::engine::pool::Job;
 use crate::engine::ready::Runnable;
@@ -35,7 +42,7 @@ pub(crate) struct Taken {
     pub(crate) chosen: usize,
 }
 
-/// What the explorer hands the loop it builds (held in the loop's config).
+/// One run's explorer: its chooser and what the run records. The loop holds it as [`Plugged`].
 pub(crate) struct Hook {
     pub(crate) robust: bool,
     /// False in joint mode (EXPLORE-16): jobs go to the pool's (model) threads, and the loop
@@ -148,7 +155,8 @@ impl Hook {
         let ordinal = {
             let st = self.state.lock();
             if st.misconfigured.is_some() {
-                // The run is stopping (see `run_loop`): FIFO for what is left of this turn.
+                // The run is stopping (`Plugged::arrival` ends it at the next round): FIFO for
+                // what is left of this turn.
                 return 0;
             }
             st.choices.len()
@@ -181,7 +189,7 @@ impl Hook {
         if chosen != 0 {
             let line = format!(
                 "{}choice #{ordinal} ({}): option {chosen} of {}, where FIFO takes 0",
-                super::ANNOTATION,
+                ANNOTATION,
                 kind.name(),
                 keys.len()
             );
@@ -219,7 +227,7 @@ impl Hook {
     fn end_wait(&self) {
         let mut st = self.state.lock();
         if st.waiting.take().is_some() {
-            let line = format!("{}waited for a thread outside the loop", super::ANNOTATION);
+            let line = format!("{}waited for a thread outside the loop", ANNOTATION);
             st.timeline.push(line);
         }
     }
@@ -249,18 +257,16 @@ impl Hook {
     }
 }
 
-fn stamp(now: Duration) -> String {
-    format!("[{:>9.3}s]", now.as_secs_f64())
-}
-
 /// A stable key for an item on the ready queue, so strategies can follow an actor across turns.
 fn key_of(item: &Runnable) -> u64 {
     match item {
         Runnable::Task(t) => t.id,
-        Runnable::Handle(h) => (1 << 63) | (super::fnv(h.describe().as_bytes()) >> 1),
-        // A gather's done callback was a `Call` before it had its own variant: same key.
+        Runnable::Handle(h) => (1 << 63) | (fnv(h.describe().as_bytes()) >> 1),
+        // The runtime's own callbacks (done callbacks, a gathered child's delivery, a loop stop)
+        // are no actor a strategy could follow: they share one key, so PCT gives them one
+        // priority.
         Runnable::Call(_) | Runnable::Gather(..) => 1 << 62,
-        Runnable::Sleep(_) => (1 << 63) | (super::fnv(item.describe().as_bytes()) >> 1),
+        Runnable::Sleep(_) => (1 << 63) | (fnv(item.describe().as_bytes()) >> 1),
     }
 }
 

@@ -3,14 +3,17 @@
 //! backtrace for each of the hundreds of schedules tried.
 //!
 //! A panic hook is process-wide, so it is installed only when the caller asks (EXPLORE-22): by an
-//! exploration whose [`Config::quiet_panics`] is on, the default of `explore` and `try_explore`,
-//! the test entry points whose whole job is to run schedules that panic. `evloop::run`, `joint` and
-//! an exploration with the option off never install it and leave every panic to the process's own
-//! hook. Once installed, the hook is wrapped once per thread that explores; the wrapper only acts on
-//! a thread whose flag is set, which only an asking exploration sets while a schedule runs, and
-//! hands every other panic to the hook it replaced.
+//! exploration whose [`Config::quiet_panics`](super::Config::quiet_panics) is on, the default of
+//! `explore` and `try_explore`, the test entry points whose whole job is to run schedules that
+//! panic. `evloop::run`, `joint` and an exploration with the option off never install it and leave
+//! every panic to the process's own hook. Once installed, the hook is wrapped once per thread that
+//! explores; the wrapper only acts on a thread whose flag is set, which only an asking exploration
+//! sets while a schedule runs, and hands every other panic to the hook it replaced.
+//!
+//! Spec ids: EXPLORE-22 (the hook is installed only when asked), EXPLORE-14 (a panic's location in
+//! the failure's message and timeline).
 
-use super::Config;
+use super::timeline::log_to_running;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -18,30 +21,6 @@ evloop_model::thread_local! {
     static QUIET: Cell<bool> = Cell::new(false);
     static INSTALLED: Cell<bool> = Cell::new(false);
     static PANICS: RefCell<Vec<String>> = RefCell::new(Vec::new());
-}
-
-impl Config {
-    /// Whether the schedules' panics are recorded instead of printed (default on) (EXPLORE-22).
-    ///
-    /// On, the exploration installs a panic hook (once per thread that explores, wrapping the
-    /// process's hook) that, while one of its schedules runs, writes each panic with its location
-    /// into the schedule's timeline and the failure's message instead of printing it; every other
-    /// panic still goes to the hook it wrapped. Off, the process's hook is left alone: each
-    /// schedule's panics go to it (printed, by the default hook), and the failure's message is the
-    /// panic's text without its location. A token replays under the setting that found it: the
-    /// timeline it hashes lists panics only when this is on.
-    ///
-    /// ```
-    /// use evloop::explore::{try_explore, Config};
-    /// // A program that owns the process's panic hook keeps it: the explorer installs none.
-    /// let config = Config::conformance().quiet_panics(false).write_record(false);
-    /// let failure = try_explore(config, || async { panic!("bad state") }).unwrap_err();
-    /// assert_eq!(failure.message, "bad state"); // no location: only a hook sees it
-    /// ```
-    pub fn quiet_panics(mut self, on: bool) -> Config {
-        self.quiet_panics = on;
-        self
-    }
 }
 
 fn install() {
@@ -59,7 +38,7 @@ fn install() {
             Some(at) => format!("panic: {msg} (at {at})"),
             None => format!("panic: {msg}"),
         };
-        super::log_to_running(&line);
+        log_to_running(&line);
         PANICS.with(|p| p.borrow_mut().push(line));
     }));
 }
@@ -75,9 +54,9 @@ pub(crate) fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f`, returning a panic that escapes it as its message. With `quiet` (the exploration's
-/// [`Config::quiet_panics`]) panics are recorded instead of printed, and the message is the first
-/// recorded panic that matches the escaping one, with its location; without it the process's hook
-/// sees every panic and the message is the payload's text.
+/// [`Config::quiet_panics`](super::Config::quiet_panics)) panics are recorded instead of printed,
+/// and the message is the first recorded panic that matches the escaping one, with its location;
+/// without it the process's hook sees every panic and the message is the payload's text.
 pub(crate) fn catching<R>(quiet: bool, f: impl FnOnce() -> R) -> Result<R, String> {
     if !quiet {
         return catch_unwind(AssertUnwindSafe(f)).map_err(|payload| payload_message(&*payload));

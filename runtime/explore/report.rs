@@ -1,8 +1,16 @@
-//! What an exploration hands back: coverage on success (EXPLORE-13), and on failure the token,
-//! the replay command, the timeline and a JSON record (EXPLORE-8).
+//! What an exploration hands back: coverage on success ([`Report`], EXPLORE-13), and on failure
+//! a [`Failure`] with the token, the replay command, the timeline and a JSON record (EXPLORE-8,
+//! EXPLORE-14); how both print.
+//!
+//! Invariants: these are the user's types, plain data with public fields; they are built in
+//! `run.rs` (a failing run) and here (`refused`, a configuration that cannot run), never read back
+//! by the explorer. A [`FailureKind::Config`] failure has no schedule, so its token and replay
+//! command are empty and it prints as one message (EXPLORE-18). The replay command names the test
+//! binary the failure ran in, so it can be pasted into a shell as printed (EXPLORE-14).
+//!
+//! Spec ids: EXPLORE-8, EXPLORE-13, EXPLORE-14, EXPLORE-17, EXPLORE-18, EXPLORE-20.
 
-use super::token::Token;
-use super::{timeline_hash, Config, Mode, Run, Strategy, Verdict};
+use super::config::{Config, Mode, UNNAMED};
 use crate::error::PendingTask;
 use std::fmt;
 use std::fmt::Write as _;
@@ -79,8 +87,8 @@ pub enum FailureKind {
     /// A replayed token did not reproduce its schedule (EXPLORE-8).
     Diverged,
     /// Main was pending and nothing on the loop could wake it, but a live `Resolver` could: it
-    /// was not used within [`Config::outside_thread_wait`](super::Config::outside_thread_wait)
-    /// of real time, so a thread outside the loop still holds it (EXPLORE-21).
+    /// was not used within [`Config::outside_thread_wait`] of real time, so a thread outside the
+    /// loop still holds it (EXPLORE-21).
     OutsideThread,
     /// The exploration could not run as configured: a replay token that is malformed, from
     /// another evloop version or meant for the model-check harness (EXPLORE-17), or a custom
@@ -164,75 +172,6 @@ pub struct Failure {
     pub coverage: Report,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn build(
-    config: &Config,
-    strategy: &Strategy,
-    mode: Mode,
-    run: Run,
-    seed: Option<u64>,
-    shrunk_from: Option<(usize, u64)>,
-    diverged: Option<String>,
-    coverage: Report,
-) -> Failure {
-    let deviations = run.deviations();
-    let token = Token {
-        mode,
-        deviations: deviations.clone(),
-        timeline_hash: timeline_hash(&run.record.timeline),
-    }
-    .to_string();
-    let test = config.test_name();
-    let (kind, message, pending) = match (diverged, run.verdict) {
-        (Some(why), verdict) => {
-            let outcome = match verdict {
-                Verdict::Pass => "and passed".to_owned(),
-                Verdict::Fail { message, .. } => format!("and failed with: {message}"),
-            };
-            (
-                FailureKind::Diverged,
-                format!(
-                    "the run left the token's schedule ({why}) {outcome}. The test or \
-                     the code it runs changed since the token was made, or the program depends \
-                     on something outside the loop (real threads, real time, hash order)"
-                ),
-                Vec::new(),
-            )
-        }
-        (
-            None,
-            Verdict::Fail {
-                kind,
-                message,
-                pending,
-            },
-        ) => (kind, message, pending),
-        (None, Verdict::Pass) => unreachable!("only failing runs are reported"),
-    };
-    let mut failure = Failure {
-        replay_command: replay_command(&token, &test),
-        test,
-        kind,
-        message,
-        mode,
-        strategy: strategy.to_string(),
-        seed,
-        token,
-        timeline: run.record.timeline,
-        awaits: run.record.awaits,
-        pending,
-        shrunk_from,
-        deviations: deviations.len(),
-        steps: run.record.steps,
-        record: None,
-        coverage,
-    };
-    if config.write_record {
-        failure.record = write_record(&failure);
-    }
-    failure
-}
-
 /// A configuration the explorer cannot run (EXPLORE-17, EXPLORE-20): no schedule to replay, no
 /// record to write.
 pub(crate) fn refused(
@@ -262,7 +201,7 @@ pub(crate) fn refused(
 }
 
 /// `cargo test --test <binary> -- --exact <test>` from the running executable's name.
-fn replay_command(token: &str, test: &str) -> String {
+pub(super) fn replay_command(token: &str, test: &str) -> String {
     let exe = std::env::current_exe().ok();
     let stem = exe
         .as_ref()
@@ -289,7 +228,7 @@ fn replay_command(token: &str, test: &str) -> String {
         format!("cargo test --test {binary}")
     };
     let quoted = shell_quote(test);
-    if test == super::UNNAMED || binary == "rust_out" {
+    if test == UNNAMED || binary == "rust_out" {
         format!("EVLOOP_REPLAY='{token}' {target}")
     } else if in_examples {
         // A program may explore several bodies: only the named one replays.
@@ -328,7 +267,8 @@ fn target_dir() -> PathBuf {
     PathBuf::from("target")
 }
 
-fn write_record(f: &Failure) -> Option<PathBuf> {
+/// Writes `f` as JSON under `target/evloop-failures/`, named for its test; where, if it could.
+pub(super) fn write_record(f: &Failure) -> Option<PathBuf> {
     let dir = target_dir().join("evloop-failures");
     std::fs::create_dir_all(&dir).ok()?;
     let file: String = f

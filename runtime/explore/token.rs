@@ -13,8 +13,11 @@
 //! A token is text from outside (the environment, a bug report), so parsing it never panics, and
 //! what it costs is bounded by its length, never by the numbers in it: the deviations stay
 //! sparse, and no ordinal or option above [`MAX_NUMBER`] is accepted (EXPLORE-17, EXPLORE-19).
+//! Every token this build prints parses back to itself (EXPLORE-19).
+//!
+//! Spec ids: EXPLORE-8, EXPLORE-17, EXPLORE-19.
 
-use super::Mode;
+use super::config::Mode;
 use std::fmt;
 
 /// The token format this build writes and reads.
@@ -282,6 +285,18 @@ mod tests {
                 prop_assert_eq!(Token::parse(&text, Origin::Env), Ok(t.clone()));
             }
         }
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let t = Token {
+            mode: Mode::Robustness,
+            deviations: vec![(3, 1), (7, 2)],
+            timeline_hash: 0xdead_beef,
+        };
+        assert_eq!(Token::parse(&t.to_string(), Origin::Env), Ok(t.clone()));
+        let line = format!("EVLOOP_REPLAY={t}");
+        assert_eq!(Token::parse(&line, Origin::Env), Ok(t));
     }
 
     #[test]
