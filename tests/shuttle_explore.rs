@@ -5,6 +5,7 @@
 use evloop::explore::{joint, Mode};
 use evloop_model::__private::shuttle;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The first argument of `gather` is assumed to start first (see tests/explore.rs).
 async fn tickets_assume_gather_start_order() {
@@ -74,4 +75,25 @@ fn joint_conformance_finds_pool_threads_finishing_out_of_order() {
         || joint(Mode::Conformance, check_then_act_across_to_thread),
         200,
     );
+}
+
+/// The explorer has no turn of its own: it answers the production turn's choices. So a bug in
+/// the production turn (the injected `early_timer`, in `engine::turn`) makes an explored program
+/// fail too: here a 5 ms sleep beside a 4.5 ms timer, in joint mode inside a model check.
+/// Spec: EXPLORE-12, TIME-1
+#[test]
+fn the_explorer_runs_the_production_turn() {
+    evloop_check::check(|| {
+        joint(Mode::Conformance, || async {
+            let lp = evloop::get_running_loop().unwrap();
+            let start = lp.now();
+            lp.call_later(Duration::from_micros(4500), || {});
+            evloop::sleep(Duration::from_millis(5)).await;
+            let slept = lp.now() - start;
+            assert!(
+                slept >= Duration::from_millis(5),
+                "TIME-1 violated under explore: a 5 ms sleep woke after {slept:?}"
+            );
+        })
+    });
 }
