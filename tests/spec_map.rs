@@ -655,7 +655,9 @@ fn layering_breaks(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let mut breaks = Vec::new();
     for (m, deps) in edges {
         let Some(lm) = layer_of(m) else {
-            breaks.push(format!("`{m}` is in no layer (add it to LAYERS and ARCHITECTURE.md)"));
+            breaks.push(format!(
+                "`{m}` is in no layer (add it to LAYERS and ARCHITECTURE.md)"
+            ));
             continue;
         };
         for d in deps.iter().filter(|d| *d != m && edges.contains_key(*d)) {
@@ -726,7 +728,11 @@ fn runtime_modules_import_downwards_and_in_no_circle() {
     assert!(layering_breaks(&circle).iter().any(|b| b.contains("cycle")));
     let stray = graph(&[("mystery", &[])]);
     assert!(layering_breaks(&stray)[0].contains("no layer"));
-    let fine = graph(&[("gather", &["task", "engine"]), ("task", &["engine"]), ("engine", &[])]);
+    let fine = graph(&[
+        ("gather", &["task", "engine"]),
+        ("task", &["engine"]),
+        ("engine", &[]),
+    ]);
     assert!(layering_breaks(&fine).is_empty());
     assert_eq!(
         crate_paths("use crate::engine::x;\nuse crate::{error::E, waiters};\n// crate::explore"),
