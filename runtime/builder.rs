@@ -53,11 +53,30 @@ impl Builder {
     /// });
     /// assert_eq!(squares, [0, 1, 4, 9]);
     /// ```
+    ///
+    /// # Panics
+    /// When `n` is 0 or more than [`Builder::MAX_WORKERS`]: each worker is an OS thread.
     pub fn workers(mut self, n: usize) -> Builder {
         assert!(n >= 1, "a loop needs at least one worker");
+        assert!(
+            n <= Builder::MAX_WORKERS,
+            "workers({n}): a loop runs at most {} worker threads; for blocking work use \
+             `to_thread` (see `max_threads`), which runs it off the loop",
+            Builder::MAX_WORKERS
+        );
         self.config.workers = n;
         self
     }
+
+    /// The most worker threads a loop may have (see [`Builder::workers`]).
+    ///
+    /// ```
+    /// let too_many = std::panic::catch_unwind(|| {
+    ///     evloop::Builder::new().workers(evloop::Builder::MAX_WORKERS + 1)
+    /// });
+    /// assert!(too_many.is_err());
+    /// ```
+    pub const MAX_WORKERS: usize = 1024;
 
     /// Uses a virtual clock that jumps to the next timer deadline when nothing is ready and no
     /// cross-thread work is in flight. Always on under the model checkers.

@@ -215,3 +215,23 @@ fn a_panic_in_the_main_future_is_reraised_and_the_loop_stays_usable() {
     assert_eq!(lp.run_until_complete(async { 1 }), 1);
     lp.close();
 }
+
+/// Spec: ERR-8
+#[test]
+fn too_many_workers_is_refused_at_the_builder_with_the_limit_named() {
+    let msg = |n: usize| {
+        let payload = std::panic::catch_unwind(|| evloop::Builder::new().workers(n))
+            .expect_err("refused at the builder");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    };
+    let huge = msg(usize::MAX);
+    assert!(huge.contains("at most 1024"), "{huge}");
+    assert!(huge.contains("to_thread"), "{huge}");
+    assert!(msg(0).contains("at least one worker"));
+    // The limit itself is fine.
+    let _ = evloop::Builder::new().workers(evloop::Builder::MAX_WORKERS);
+}
