@@ -45,6 +45,8 @@ pub enum LoopError {
     Closed,
     /// `close` on a running loop.
     CloseWhileRunning,
+    /// A task of another loop was given to this loop's `gather` or `run_until_complete`.
+    OtherLoop,
 }
 
 impl fmt::Display for LoopError {
@@ -70,13 +72,18 @@ impl fmt::Display for LoopError {
             LoopError::CloseWhileRunning => {
                 "cannot close a running event loop: close it after `run_until_complete` returns"
             }
+            LoopError::OtherLoop => {
+                "the task belongs to another event loop: gather or run it on its own loop (asyncio: \
+                 ValueError, futures are tied to different event loops)"
+            }
         })
     }
 }
 
 impl Error for LoopError {}
 
-/// Why a task produced no value.
+/// Why a task produced no value. Cheap to clone, and shared: every awaiter of a task, and every
+/// reader of its `exception()`, gets the same error (TASK-13).
 ///
 /// ```
 /// use evloop::TaskError;
@@ -88,13 +95,16 @@ impl Error for LoopError {}
 ///     }
 /// });
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TaskError {
     /// The task was cancelled (asyncio's `CancelledError`).
     Cancelled,
     /// The task panicked (asyncio: the coroutine raised); the payload is kept.
     Panicked(Panic),
+    /// A [`LoopFuture`](crate::LoopFuture) awaited through `gather` or `run_until_complete` was
+    /// completed with an error (asyncio: the future's exception is raised there).
+    Failed(SharedError),
 }
 
 impl TaskError {
@@ -130,6 +140,16 @@ impl fmt::Display for TaskError {
         match self {
             TaskError::Cancelled => f.write_str("the task was cancelled"),
             TaskError::Panicked(p) => write!(f, "the task panicked: {}", p.message()),
+            TaskError::Failed(e) => write!(f, "the future failed: {e}"),
+        }
+    }
+}
+
+impl From<crate::FutureError> for TaskError {
+    fn from(e: crate::FutureError) -> TaskError {
+        match e {
+            crate::FutureError::Cancelled => TaskError::Cancelled,
+            crate::FutureError::Failed(e) => TaskError::Failed(e),
         }
     }
 }
@@ -138,11 +158,13 @@ impl Error for TaskError {}
 
 /// A caught panic: its message for display, and its payload to re-raise.
 ///
-/// The payload sits behind a lock only so that `Panic` (and with it `TaskError`, `RunError` and
-/// `GatherError`) is `Sync` and fits `Box<dyn Error + Send + Sync>` / `anyhow`; nothing contends it.
-/// Message and lock share one box: a model checker's mutex is a few hundred bytes, and a `Panic`
-/// one pointer wide keeps every `Result` carrying a `TaskError` small — among them the outcome
-/// slot in every task cell, which then needs no tag of its own beside the running future.
+/// Cheap to clone: every awaiter of a panicked task gets the same panic (TASK-13). The payload
+/// sits behind a lock only so that `Panic` (and with it `TaskError`, `RunError` and
+/// `GatherError`) is `Sync` and fits `Box<dyn Error + Send + Sync>` / `anyhow`; the first
+/// `into_payload` takes it, later ones get the message. Message and lock share one shared
+/// allocation: a model checker's mutex is a few hundred bytes, and a `Panic` one pointer wide
+/// keeps every `Result` carrying a `TaskError` small — among them the outcome slot in every task
+/// cell, which then needs no tag of its own beside the running future.
 ///
 /// ```
 /// use evloop::TaskError;
@@ -152,11 +174,12 @@ impl Error for TaskError {}
 /// let TaskError::Panicked(p) = err else { unreachable!() };
 /// assert_eq!(p.message(), "bad input: 7");
 /// ```
-pub struct Panic(Box<PanicInner>);
+#[derive(Clone)]
+pub struct Panic(Arc<PanicInner>);
 
 struct PanicInner {
     message: String,
-    payload: Mutex<Box<dyn Any + Send>>,
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Panic {
@@ -168,9 +191,9 @@ impl Panic {
         } else {
             "<non-string panic payload>".to_owned()
         };
-        Panic(Box::new(PanicInner {
+        Panic(Arc::new(PanicInner {
             message,
-            payload: Mutex::new(payload),
+            payload: Mutex::new(Some(payload)),
         }))
     }
 
@@ -188,7 +211,8 @@ impl Panic {
         &self.0.message
     }
 
-    /// The payload, for `std::panic::resume_unwind`.
+    /// The payload, for `std::panic::resume_unwind`: the original one for the first caller among
+    /// the panic's clones, the message (a `String`) for the others.
     ///
     /// ```
     /// use evloop::TaskError;
@@ -199,7 +223,8 @@ impl Panic {
     /// assert_eq!(p.into_payload().downcast_ref::<u8>(), Some(&42));
     /// ```
     pub fn into_payload(self) -> Box<dyn Any + Send> {
-        self.0.payload.into_inner()
+        let taken = self.0.payload.lock().take();
+        taken.unwrap_or_else(|| Box::new(self.0.message.clone()))
     }
 }
 
@@ -340,6 +365,9 @@ pub enum InvalidStateError {
     NotDone,
     /// The future is already done: a future is completed once.
     AlreadyDone,
+    /// The task's output was moved out already, by the last handle to read it (a task's output
+    /// is cloned for every reader but the last, TASK-13).
+    Taken,
 }
 
 impl fmt::Display for InvalidStateError {
@@ -350,6 +378,10 @@ impl fmt::Display for InvalidStateError {
             }
             InvalidStateError::AlreadyDone => {
                 "the future is already done: a future is completed (or cancelled) exactly once"
+            }
+            InvalidStateError::Taken => {
+                "the task's output was moved out by its last reader: clone the handle before that \
+                 read to read it again"
             }
         })
     }
@@ -506,6 +538,9 @@ pub enum RunError {
     /// Virtual time only: the main future is pending, nothing is ready, no timer can fire and no
     /// cross-thread work is in flight, so nothing can ever wake it.
     Deadlock(Deadlock),
+    /// The main future was a [`LoopFuture`](crate::LoopFuture) completed with an error (asyncio
+    /// raises the future's exception from `run_until_complete`).
+    Failed(SharedError),
 }
 
 impl fmt::Display for RunError {
@@ -517,6 +552,7 @@ impl fmt::Display for RunError {
                  here): use `try_run_until_complete` to handle this as a value",
             ),
             RunError::Deadlock(d) => fmt::Display::fmt(d, f),
+            RunError::Failed(e) => write!(f, "the main future failed: {e}"),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::task::{Task, TaskRef};
 use crate::to_thread::ToThread;
 use evloop_model::sync::Arc;
 use std::fmt;
-use std::future::Future;
+use std::future::IntoFuture;
 use std::panic::Location;
 use std::time::Duration;
 
@@ -332,7 +332,8 @@ impl EventLoop {
     #[track_caller]
     pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
     where
-        F: Future + Send + 'static,
+        F: IntoFuture,
+        F::IntoFuture: Send + 'static,
         F::Output: Send + 'static,
     {
         or_panic(self.spawn(fut, None, Location::caller()))
@@ -350,7 +351,8 @@ impl EventLoop {
     #[track_caller]
     pub fn create_task_named<F>(&self, name: impl Into<String>, fut: F) -> Task<F::Output>
     where
-        F: Future + Send + 'static,
+        F: IntoFuture,
+        F::IntoFuture: Send + 'static,
         F::Output: Send + 'static,
     {
         or_panic(self.spawn(fut, Some(name.into().into_boxed_str()), Location::caller()))
@@ -367,7 +369,8 @@ impl EventLoop {
     #[track_caller]
     pub fn try_create_task<F>(&self, fut: F) -> Result<Task<F::Output>, LoopError>
     where
-        F: Future + Send + 'static,
+        F: IntoFuture,
+        F::IntoFuture: Send + 'static,
         F::Output: Send + 'static,
     {
         self.spawn(fut, None, Location::caller())
@@ -380,10 +383,11 @@ impl EventLoop {
         at: &'static Location<'static>,
     ) -> Result<Task<F::Output>, LoopError>
     where
-        F: Future + Send + 'static,
+        F: IntoFuture,
+        F::IntoFuture: Send + 'static,
         F::Output: Send + 'static,
     {
-        Scheduler::spawn_cell(self.inner(), fut, name, at).map(Task::from_cell)
+        Scheduler::spawn_cell(self.inner(), fut.into_future(), name, at).map(Task::from_cell)
     }
 
     /// A new pending [`LoopFuture`] bound to this loop (asyncio's `loop.create_future()`).

@@ -25,7 +25,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -162,8 +162,6 @@ type Callback<T> = Box<dyn FnOnce(Outcome<T>) + Send>;
 /// ```
 pub struct LoopFuture<T> {
     cell: Arc<FutureCell<T>>,
-    /// This handle's key in the entry list, while it waits.
-    index: Option<u32>,
 }
 
 impl<T: Clone + Send + 'static> LoopFuture<T> {
@@ -203,7 +201,6 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
                     None
                 },
             }),
-            index: None,
         }
     }
 
@@ -352,7 +349,6 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
         Resolver {
             fut: LoopFuture {
                 cell: self.cell.clone(),
-                index: None,
             },
             finished: false,
         }
@@ -403,19 +399,81 @@ impl<T> Clone for LoopFuture<T> {
     fn clone(&self) -> Self {
         LoopFuture {
             cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<T> LoopFuture<T> {
+    /// True when both handles name the same future.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let a = evloop::LoopFuture::<u8>::new();
+    ///     assert!(evloop::LoopFuture::ptr_eq(&a, &a.clone()));
+    ///     assert!(!evloop::LoopFuture::ptr_eq(&a, &evloop::LoopFuture::new()));
+    /// });
+    /// ```
+    pub fn ptr_eq(a: &LoopFuture<T>, b: &LoopFuture<T>) -> bool {
+        Arc::ptr_eq(&a.cell, &b.cell)
+    }
+}
+
+impl<T: Clone + Send + 'static> IntoFuture for LoopFuture<T> {
+    type Output = Outcome<T>;
+    type IntoFuture = FutureWait<T>;
+
+    /// Awaiting the future (asyncio's `await fut`).
+    fn into_future(self) -> FutureWait<T> {
+        FutureWait {
+            fut: self,
             index: None,
         }
     }
 }
 
-impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
+impl<T: Clone + Send + 'static> IntoFuture for &LoopFuture<T> {
+    type Output = Outcome<T>;
+    type IntoFuture = FutureWait<T>;
+
+    /// Awaiting the future through a reference: the handle is kept.
+    fn into_future(self) -> FutureWait<T> {
+        self.clone().into_future()
+    }
+}
+
+/// The future that awaits a [`LoopFuture`] (what `fut.await` runs): one waiter among any number.
+///
+/// ```
+/// evloop::run(async {
+///     let fut = evloop::LoopFuture::<u8>::new();
+///     fut.set_result(3).unwrap();
+///     let wait: evloop::FutureWait<u8> = std::future::IntoFuture::into_future(fut);
+///     assert_eq!(wait.await.unwrap(), 3);
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct FutureWait<T> {
+    fut: LoopFuture<T>,
+    /// This waiter's key in the entry list, while it waits.
+    index: Option<u32>,
+}
+
+impl<T> fmt::Debug for FutureWait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FutureWait")
+            .field("waiting", &self.index.is_some())
+            .finish()
+    }
+}
+
+impl<T: Clone + Send + 'static> Future for FutureWait<T> {
     type Output = Outcome<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
-        // `LoopFuture` is `Unpin`; splitting the borrow lets the lock guard and the index live
+        // `FutureWait` is `Unpin`; splitting the borrow lets the lock guard and the index live
         // side by side without an extra reference count on the cell.
         let this = self.get_mut();
-        let st = this.cell.state.lock();
+        let st = this.fut.cell.state.lock();
         if let Some(out) = &st.outcome {
             // `complete()` took every entry when it stored the outcome: nothing is left for
             // `drop` to clear, so it need not lock.
@@ -432,7 +490,7 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
         // Cloned, and the one it replaces dropped, outside the lock: a foreign waker's clone and
         // drop are user code (LOCK-1).
         let waker = Entry::Wake(cx.waker().clone());
-        let mut st = this.cell.state.lock();
+        let mut st = this.fut.cell.state.lock();
         if let Some(out) = &st.outcome {
             this.index = None;
             let out = out.clone();
@@ -453,10 +511,10 @@ impl<T: Clone + Send + 'static> Future for LoopFuture<T> {
     }
 }
 
-impl<T> Drop for LoopFuture<T> {
+impl<T> Drop for FutureWait<T> {
     fn drop(&mut self) {
         if let Some(i) = self.index {
-            let mut st = self.cell.state.lock();
+            let mut st = self.fut.cell.state.lock();
             // FUT-6: a waiter that goes away gives its place back. A done future gave every
             // entry out when it completed.
             let gone = st.outcome.is_none().then(|| st.entries.remove(i));

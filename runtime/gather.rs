@@ -18,10 +18,9 @@
 //! Over 500 lines: three public variants and the `gather!` macro's support share one engine
 //! (`Core`), and every public item carries a runnable example.
 
-use crate::engine::cell::{DoneEntry, TaskCell};
+use crate::awaitable::{Attach, Awaitable, Child, Mapped};
 use crate::engine::current;
 use crate::engine::ready::{Sink, SinkRc};
-use crate::engine::scheduler::Scheduler;
 use crate::error::{or_panic, GatherError, LoopError, TaskError};
 use crate::task::TaskRef;
 use crate::waiters::WaitList;
@@ -45,14 +44,23 @@ enum Policy {
 }
 
 struct Shared<T> {
-    /// In argument order; a child's outcome is taken from its cell when its entry runs.
-    children: Vec<TaskRef>,
+    /// The tasks among the children, in argument order: what `children()` shows and `cancel()`
+    /// cancels. A task passed twice is here twice.
+    tasks: Vec<TaskRef>,
+    /// How to cancel the children that are not tasks (loop futures).
+    others: Vec<Canceller>,
     policy: Policy,
     is_failure: fn(&T) -> bool,
     state: Mutex<State<T>>,
 }
 
+/// Cancels a child that is not a task, outside the gather's lock (cancelling a loop future wakes
+/// its waiters, which may be any executor's).
+type Canceller = Box<dyn Fn() -> bool + Send + Sync>;
+
 struct State<T> {
+    /// Each child, in argument order, until its outcome is read.
+    pending: Vec<Option<Child<T>>>,
     slots: Vec<Option<Result<T, TaskError>>>,
     /// Completion order, kept only while the injected `gather_order` bug is on.
     arrivals: Vec<usize>,
@@ -69,7 +77,10 @@ struct State<T> {
 impl<T: Send + 'static> Sink for Shared<T> {
     fn deliver(&self, index: u32) {
         let index = index as usize;
-        let out = crate::task::take_output::<T>(self.children[index].cell())
+        // Read outside the lock: a child's outcome is read through its own locks.
+        let child = self.state.lock().pending[index].take();
+        let out = child
+            .and_then(Child::read)
             .unwrap_or(Err(TaskError::Cancelled));
         let mut late = None;
         let woken = {
@@ -121,28 +132,47 @@ struct Core<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Core<T> {
+    /// Attaches to every awaitable, in argument order: coroutines become tasks here (GATHER-2),
+    /// tasks and loop futures are used as themselves (TASK-14).
     #[track_caller]
-    fn start<I, F>(futures: I, policy: Policy, is_failure: fn(&T) -> bool) -> Core<T>
+    fn start<I, A>(items: I, policy: Policy, is_failure: fn(&T) -> bool) -> Core<T>
     where
-        I: IntoIterator<Item = F>,
-        F: Future<Output = T> + Send + 'static,
+        I: IntoIterator<Item = A>,
+        A: Awaitable<Output = T>,
     {
         let at = Location::caller();
         let lp = match current::scheduler() {
             Some(lp) => lp,
             None => panic!("{}", LoopError::NoRunningLoop),
         };
-        // GATHER-2: children become tasks here, in argument order.
-        let children: Vec<TaskRef> = futures
+        let children: Vec<Child<T>> = items
             .into_iter()
-            .map(|f| TaskRef::from_cell(or_panic(Scheduler::spawn_cell(&lp, f, None, at))))
+            .map(|a| or_panic(a.into_child(Attach::new(&lp, at))))
             .collect();
+        Core::from_children(children, policy, is_failure)
+    }
+
+    fn from_children(
+        children: Vec<Child<T>>,
+        policy: Policy,
+        is_failure: fn(&T) -> bool,
+    ) -> Core<T> {
         let n = children.len();
+        let mut tasks = Vec::with_capacity(n);
+        let mut others = Vec::new();
+        for child in &children {
+            match child.task() {
+                Some(t) => tasks.push(t),
+                None => others.push(child.canceller()),
+            }
+        }
         let sink: SinkRc = Arc::new(Box::new(Shared {
-            children,
+            tasks,
+            others,
             policy,
             is_failure,
             state: Mutex::new(State {
+                pending: Vec::new(),
                 slots: (0..n).map(|_| None).collect(),
                 arrivals: Vec::new(),
                 remaining: n,
@@ -152,16 +182,24 @@ impl<T: Send + 'static> Core<T> {
                 waiters: WaitList::default(),
             }),
         }));
-        let core = Core {
+        // Registered once the children are in place, under the gather's lock: a child already
+        // done delivers through `call_soon`, and with several workers that item may run at once
+        // on another one, whose `deliver` then waits for this lock. Registering runs no user code.
+        {
+            let mut st = shared_of::<T>(&sink).state.lock();
+            st.pending = children.into_iter().map(Some).collect();
+            for (index, child) in st.pending.iter().enumerate() {
+                let index = u32::try_from(index).expect("more than 2^32 children in one gather");
+                if let Some(child) = child {
+                    child.deliver_to(&sink, index);
+                }
+            }
+        }
+        Core {
             sink,
             key: None,
             _output: std::marker::PhantomData,
-        };
-        for (index, child) in core.children().iter().enumerate() {
-            let index = u32::try_from(index).expect("more than 2^32 children in one gather");
-            TaskCell::add_done_entry(child.cell(), DoneEntry::Gather(core.sink.clone(), index));
         }
-        core
     }
 
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
@@ -215,17 +253,19 @@ impl<T: Send + 'static> Core<T> {
 
 impl<T: Send + 'static> Core<T> {
     fn children(&self) -> &[TaskRef] {
-        &shared_of::<T>(&self.sink).children
+        &shared_of::<T>(&self.sink).tasks
     }
 
     /// Cancels every child that has not finished: each variant's `cancel`. Asks every child,
-    /// not only up to the first that was still running.
+    /// not only up to the first that was still running. A gather whose outcome is decided is
+    /// done: it cancels nothing and says so (asyncio's `_GatheringFuture.cancel` returns False
+    /// once done, GATHER-9).
     fn cancel(&self) -> bool {
-        let mut any = false;
-        for child in self.children() {
-            any |= child.cancel();
+        let shared = shared_of::<T>(&self.sink);
+        if shared.state.lock().decided {
+            return false;
         }
-        any
+        shared.cancel_children()
     }
 
     /// Each variant's `Debug`, under the variant's name.
@@ -252,10 +292,22 @@ impl<T: Send + 'static> Drop for Core<T> {
         let shared = shared_of::<T>(&self.sink);
         if !shared.state.lock().decided {
             // GATHER-5: the gather is abandoned before its outcome: cancel the children.
-            for child in &shared.children {
-                child.cancel();
-            }
+            shared.cancel_children();
         }
+    }
+}
+
+impl<T> Shared<T> {
+    /// Asks every child to cancel; true if any was still running.
+    fn cancel_children(&self) -> bool {
+        let mut any = false;
+        for t in &self.tasks {
+            any |= t.cancel();
+        }
+        for c in &self.others {
+            any |= c();
+        }
+        any
     }
 }
 
@@ -298,14 +350,13 @@ pub struct Gather<T: Send + 'static> {
 /// # Panics
 /// When no loop is running on this thread.
 #[track_caller]
-pub fn gather<I, F>(futures: I) -> Gather<F::Output>
+pub fn gather<I, A>(items: I) -> Gather<A::Output>
 where
-    I: IntoIterator<Item = F>,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    I: IntoIterator<Item = A>,
+    A: Awaitable,
 {
     Gather {
-        core: Core::start(futures, Policy::FirstFailure, |_| false),
+        core: Core::start(items, Policy::FirstFailure, |_| false),
     }
 }
 
@@ -401,15 +452,15 @@ pub struct TryGather<T: Send + 'static, E: Send + 'static> {
 /// assert!(matches!(r, Err(evloop::GatherError::Failed { index: 1, .. })));
 /// ```
 #[track_caller]
-pub fn try_gather<I, F, T, E>(futures: I) -> TryGather<T, E>
+pub fn try_gather<I, A, T, E>(items: I) -> TryGather<T, E>
 where
-    I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>> + Send + 'static,
+    I: IntoIterator<Item = A>,
+    A: Awaitable<Output = Result<T, E>>,
     T: Send + 'static,
     E: Send + 'static,
 {
     TryGather {
-        core: Core::start(futures, Policy::FirstFailure, Result::is_err),
+        core: Core::start(items, Policy::FirstFailure, Result::is_err),
     }
 }
 
@@ -507,14 +558,13 @@ pub struct GatherSettled<T: Send + 'static> {
 /// assert!(outcomes[1].as_ref().unwrap_err().is_panic());
 /// ```
 #[track_caller]
-pub fn gather_settled<I, F>(futures: I) -> GatherSettled<F::Output>
+pub fn gather_settled<I, A>(items: I) -> GatherSettled<A::Output>
 where
-    I: IntoIterator<Item = F>,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    I: IntoIterator<Item = A>,
+    A: Awaitable,
 {
     GatherSettled {
-        core: Core::start(futures, Policy::Settled, |_| false),
+        core: Core::start(items, Policy::Settled, |_| false),
     }
 }
 
@@ -595,14 +645,9 @@ pub trait GatherTuple {
 }
 
 type AnyBox = Box<dyn Any + Send>;
-type AnyFuture = Pin<Box<dyn Future<Output = AnyBox> + Send>>;
 
-fn erase<F>(f: F) -> AnyFuture
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    Box::pin(async move { Box::new(f.await) as AnyBox })
+fn boxed<T: Send + 'static>(v: T) -> AnyBox {
+    Box::new(v)
 }
 
 fn unerase<T: 'static>(v: Option<AnyBox>) -> T {
@@ -610,11 +655,23 @@ fn unerase<T: 'static>(v: Option<AnyBox>) -> T {
         .expect("gather! keeps each output's type in its position")
 }
 
+/// The running loop and the macro's call site, for attaching each element.
+#[track_caller]
+fn attach_point() -> (
+    evloop_model::sync::Arc<crate::engine::scheduler::Scheduler>,
+    &'static Location<'static>,
+) {
+    match current::scheduler() {
+        Some(lp) => (lp, Location::caller()),
+        None => panic!("{}", LoopError::NoRunningLoop),
+    }
+}
+
 macro_rules! impl_gather_tuple {
     ($($T:ident $i:tt),+) => {
         impl<$($T),+> GatherTuple for ($($T,)+)
         where
-            $($T: Future + Send + 'static, $T::Output: Send + 'static,)+
+            $($T: Awaitable,)+
         {
             type Output = ($($T::Output,)+);
 
@@ -622,7 +679,16 @@ macro_rules! impl_gather_tuple {
             fn gather_tuple(
                 self,
             ) -> Pin<Box<dyn Future<Output = Result<Self::Output, TaskError>> + Send>> {
-                let g = gather(vec![$(erase(self.$i)),+]);
+                // Each element is attached as itself (a task or future is not wrapped, TASK-14)
+                // and seen through its output's `Any` box.
+                let (lp, at) = attach_point();
+                let children = vec![$(Mapped::child(
+                    or_panic(self.$i.into_child(Attach::new(&lp, at))),
+                    boxed::<$T::Output>,
+                )),+];
+                let g = Gather {
+                    core: Core::from_children(children, Policy::FirstFailure, |_| false),
+                };
                 Box::pin(async move {
                     let mut it = g.await?.into_iter();
                     Ok(($(unerase::<$T::Output>(it.next()),)+))

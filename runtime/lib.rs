@@ -87,6 +87,7 @@ mod engine;
 mod error;
 mod waiters;
 
+mod awaitable;
 mod future;
 mod gather;
 mod queue;
@@ -104,6 +105,7 @@ mod run;
 mod spawn;
 mod threadsafe;
 
+pub use awaitable::Awaitable;
 pub use builder::Builder;
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
@@ -111,14 +113,14 @@ pub use error::{
     QueueEmpty, QueueFull, RunError, SharedError, TaskDoneError, TaskError,
 };
 pub use event_loop::EventLoop;
-pub use future::{LoopFuture, Resolver};
+pub use future::{FutureWait, LoopFuture, Resolver};
 pub use gather::{gather, gather_settled, try_gather, Gather, GatherSettled, TryGather};
 pub use handle::{Handle, TimerHandle};
 pub use queue::{Get, Join, Put, Queue};
 pub use run::{run, try_run};
 pub use sleep::{sleep, Sleep};
 pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};
-pub use task::{Task, TaskRef, WaitDone};
+pub use task::{Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
 pub use to_thread::{to_thread, ToThread};
 

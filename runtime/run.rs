@@ -1,9 +1,9 @@
 //! `run`: asyncio's `asyncio.run(main)` — a fresh loop per call, cancel what is left, close.
 
+use crate::awaitable::{Attach, Awaitable};
 use crate::builder::Builder;
 use crate::context;
 use crate::crew;
-use crate::engine::cell::{DoneEntry, TaskCell};
 use crate::engine::scheduler::Scheduler;
 use crate::engine::turn::run_worker;
 use crate::error::{or_panic, Deadlock, LoopError, PendingTask, RunError, TaskError};
@@ -153,8 +153,10 @@ impl Builder {
 }
 
 impl EventLoop {
-    /// Runs the loop until `fut` is done and returns its output. The future is wrapped in a task;
-    /// a panic inside it is re-raised here.
+    /// Runs the loop until `main` is done and returns its output (asyncio's
+    /// `run_until_complete`). A coroutine (any future) is wrapped in a task; a [`Task`](crate::Task) or a
+    /// [`LoopFuture`](crate::LoopFuture) is run as itself, without a wrapper (TASK-14). A panic inside it is
+    /// re-raised here.
     ///
     /// ```
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -165,6 +167,10 @@ impl EventLoop {
     /// assert!(r.is_err());
     /// // ...and the loop can run again.
     /// assert_eq!(lp.run_until_complete(async { "again" }), "again");
+    /// // A task of this loop is run as itself: its output, and the same task afterwards.
+    /// let task = lp.create_task(async { 7 });
+    /// assert_eq!(lp.run_until_complete(task.clone()), 7);
+    /// assert!(task.done());
     /// ```
     ///
     /// # Panics
@@ -172,12 +178,8 @@ impl EventLoop {
     /// loop runs on this thread, the main task was cancelled, or a deadlock was found in virtual
     /// time. [`EventLoop::try_run_until_complete`] returns these instead.
     #[track_caller]
-    pub fn run_until_complete<F>(&self, fut: F) -> F::Output
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        or_panic(self.run_inner(fut, Location::caller()))
+    pub fn run_until_complete<A: Awaitable>(&self, main: A) -> A::Output {
+        or_panic(self.run_inner(main, Location::caller()))
     }
 
     /// [`EventLoop::run_until_complete`], returning misuse, cancellation and deadlock as values.
@@ -189,23 +191,15 @@ impl EventLoop {
     /// assert!(matches!(err, evloop::RunError::Loop(evloop::LoopError::Closed)));
     /// ```
     #[track_caller]
-    pub fn try_run_until_complete<F>(&self, fut: F) -> Result<F::Output, RunError>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.run_inner(fut, Location::caller())
+    pub fn try_run_until_complete<A: Awaitable>(&self, main: A) -> Result<A::Output, RunError> {
+        self.run_inner(main, Location::caller())
     }
 
-    pub(crate) fn run_inner<F>(
+    pub(crate) fn run_inner<A: Awaitable>(
         &self,
-        fut: F,
+        main: A,
         at: &'static Location<'static>,
-    ) -> Result<F::Output, RunError>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
+    ) -> Result<A::Output, RunError> {
         let inner = self.inner();
         if self.is_closed() {
             return Err(LoopError::Closed.into());
@@ -219,7 +213,7 @@ impl EventLoop {
             .into());
         }
         let _running = inner.begin_run()?;
-        let mut main = self.spawn(fut, None, at)?;
+        let main = main.into_child(Attach::new(inner, at))?;
         let run = inner.open_run();
         {
             let lp = inner.clone();
@@ -228,19 +222,17 @@ impl EventLoop {
             // when `run_until_complete` returns; here it stays on the done list, so it stops
             // only the run it was added for (a main task left pending by a deadlocked run may
             // finish during a later one).
-            TaskCell::add_done_entry(
-                main.task_ref().cell(),
-                DoneEntry::Call(Box::new(move || lp.request_stop_of(run))),
-            );
+            main.on_done(Box::new(move || lp.request_stop_of(run)));
         }
         trace::record(|| "loop starts".into());
         crew::run_workers(self.crew(), self, inner.config().workers, run_here);
         trace::record(|| "loop stops".into());
         let deadlock = inner.deadlocked();
-        match main.try_result() {
+        match main.read() {
             Some(Ok(v)) => Ok(v),
             Some(Err(TaskError::Panicked(p))) => resume_unwind(p.into_payload()),
             Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
+            Some(Err(TaskError::Failed(e))) => Err(RunError::Failed(e)),
             None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
             None => unreachable!("the loop stopped before the main task finished"),
         }

@@ -1,11 +1,12 @@
 //! Creating tasks on the running loop (asyncio's `asyncio.create_task` and `ensure_future`).
 
+use crate::awaitable::{Attach, Awaitable};
 use crate::engine::cell::TaskName;
 use crate::engine::current;
 use crate::engine::scheduler::Scheduler;
 use crate::error::{or_panic, LoopError};
 use crate::task::Task;
-use std::future::Future;
+use std::future::IntoFuture;
 use std::panic::Location;
 
 /// Wraps `fut` in a task on the running loop and schedules its first step (asyncio's
@@ -24,7 +25,8 @@ use std::panic::Location;
 #[track_caller]
 pub fn create_task<F>(fut: F) -> Task<F::Output>
 where
-    F: Future + Send + 'static,
+    F: IntoFuture,
+    F::IntoFuture: Send + 'static,
     F::Output: Send + 'static,
 {
     or_panic(spawn_here(fut, None, Location::caller()))
@@ -44,7 +46,8 @@ where
 #[track_caller]
 pub fn create_task_named<F>(name: impl Into<String>, fut: F) -> Task<F::Output>
 where
-    F: Future + Send + 'static,
+    F: IntoFuture,
+    F::IntoFuture: Send + 'static,
     F::Output: Send + 'static,
 {
     or_panic(spawn_here(
@@ -63,28 +66,34 @@ where
 #[track_caller]
 pub fn try_create_task<F>(fut: F) -> Result<Task<F::Output>, LoopError>
 where
-    F: Future + Send + 'static,
+    F: IntoFuture,
+    F::IntoFuture: Send + 'static,
     F::Output: Send + 'static,
 {
     spawn_here(fut, None, Location::caller())
 }
 
-/// asyncio's `ensure_future`: in Rust every future passed here is wrapped in a new task, so this
-/// is [`create_task`] under asyncio's other name.
+/// asyncio's `ensure_future`: a coroutine (any future) becomes a new task; a [`Task`] or a
+/// [`LoopFuture`](crate::LoopFuture) is returned as itself (TASK-14).
 ///
 /// ```
 /// evloop::run(async {
-///     let t = evloop::ensure_future(async { 5 });
+///     let t = evloop::ensure_future(async { 5 }); // a coroutine: a new task
+///     let same = evloop::ensure_future(t.clone()); // a task: that very task
+///     assert!(evloop::Task::ptr_eq(&t, &same));
 ///     assert_eq!(t.await.unwrap(), 5);
 /// });
 /// ```
+///
+/// # Panics
+/// When no loop is running on this thread, or the task belongs to another loop.
 #[track_caller]
-pub fn ensure_future<F>(fut: F) -> Task<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    or_panic(spawn_here(fut, None, Location::caller()))
+pub fn ensure_future<A: Awaitable>(a: A) -> A::Ensured {
+    let at = Location::caller();
+    match current::scheduler() {
+        Some(lp) => or_panic(a.ensure(Attach::new(&lp, at))),
+        None => panic!("{}", LoopError::NoRunningLoop),
+    }
 }
 
 fn spawn_here<F>(
@@ -93,11 +102,12 @@ fn spawn_here<F>(
     at: &'static Location<'static>,
 ) -> Result<Task<F::Output>, LoopError>
 where
-    F: Future + Send + 'static,
+    F: IntoFuture,
+    F::IntoFuture: Send + 'static,
     F::Output: Send + 'static,
 {
     match current::scheduler() {
-        Some(lp) => Scheduler::spawn_cell(&lp, fut, name, at).map(Task::from_cell),
+        Some(lp) => Scheduler::spawn_cell(&lp, fut.into_future(), name, at).map(Task::from_cell),
         None => Err(LoopError::NoRunningLoop),
     }
 }

@@ -1,43 +1,55 @@
 //! Tasks: a future scheduled on the loop, and the handles to it.
 //!
-//! asyncio's `Task` is both the running coroutine and the handle to it. Here they are split the
-//! Rust way: the loop owns the running future (R4 in [`cell`]); [`Task<T>`] is the typed handle you
-//! await for the output (not `Clone`: the output moves out once); [`TaskRef`] is an untyped,
-//! clonable handle for `cancel`, `done` and done callbacks.
+//! asyncio's `Task` is both the running coroutine and the handle to it, a future any number of
+//! coroutines may await. Here the loop owns the running future (R4 in `engine::cell`), and
+//! [`Task<T>`] is the typed handle: awaited for the outcome, clonable when the output is `Clone`,
+//! and then awaited by any number of tasks, each getting the outcome — a clone, except for the
+//! last handle to read, which moves it out, so the usual single awaiter clones nothing (TASK-13).
+//! [`TaskRef`] is an untyped, clonable handle for `cancel`, `done`, `exception` and done
+//! callbacks.
 //!
 //! Over 500 lines, nearly half of them the runnable examples of the two handles' public methods.
 
+use crate::engine::body::{clone_outcome, Read};
 use crate::engine::cell::{DoneEntry, TaskCell, TaskRc};
-use crate::error::TaskError;
+use crate::error::{InvalidStateError, TaskError};
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// A handle to a task: await it for `Ok(output)`, or `Err` if it was cancelled or panicked.
+/// A handle to a task: await it for `Ok(output)`, or `Err` if it was cancelled, panicked or
+/// failed. When the output is `Clone`, so is the handle, and every clone may await the task
+/// (asyncio: any number of coroutines `await task`); `&task` may be awaited too (TASK-13).
 ///
-/// Dropping the handle does not stop the task (asyncio keeps only weak references and can lose a
-/// task; evloop keeps it until it finishes, TASK-9).
+/// Dropping a handle does not stop the task (asyncio keeps only weak references and can lose a
+/// task; evloop keeps it until it finishes, TASK-9). Handles compare equal when they name the same
+/// task.
 ///
 /// ```
 /// let n = evloop::run(async {
 ///     let task = evloop::create_task(async { 6 * 7 });
-///     task.await.unwrap()
+///     let again = task.clone();
+///     let watcher = evloop::create_task(async move { again.await.unwrap() + 1 });
+///     assert_eq!((&task).await.unwrap(), 42); // awaited by reference...
+///     assert_eq!(watcher.await.unwrap(), 43); // ...by another task...
+///     task.await.unwrap() // ...and once more: every awaiter gets the outcome
 /// });
 /// assert_eq!(n, 42);
 /// ```
 #[must_use = "a task runs even if its handle is dropped, but its output and any panic are lost"]
 pub struct Task<T> {
     cell: TaskRc,
-    /// The output moved out, or the handle was given to an internal consumer: nothing left to do
-    /// on drop.
+    /// `try_result` handed this handle's outcome out: it has nothing more to give.
     consumed: bool,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T: Send + 'static> Task<T> {
+    /// The creator's handle of a new cell (a cell is born counting it, see `DoneList::handles`).
     pub(crate) fn from_cell(cell: TaskRc) -> Self {
         Task {
             cell,
@@ -157,8 +169,9 @@ impl<T: Send + 'static> Task<T> {
         self.task_ref().add_done_callback(f)
     }
 
-    /// The outcome, if the task has finished and it has not been taken yet (asyncio's
-    /// `Task.result()`, which raises `InvalidStateError` before the task is done).
+    /// The outcome, once the task has finished, for this handle to keep: moved out if this is
+    /// the last handle, a clone otherwise (TASK-13). `None` while the task runs (asyncio's
+    /// `InvalidStateError`) and after this handle has returned it once.
     ///
     /// ```
     /// evloop::run(async {
@@ -166,90 +179,248 @@ impl<T: Send + 'static> Task<T> {
     ///     assert!(t.try_result().is_none()); // not done yet (asyncio: InvalidStateError)
     ///     t.task_ref().wait().await;
     ///     assert_eq!(t.try_result().unwrap().unwrap(), 5);
-    ///     assert!(t.try_result().is_none()); // the output moves out once
+    ///     assert!(t.try_result().is_none()); // this handle has given its outcome
     /// });
     /// ```
     pub fn try_result(&mut self) -> Option<Result<T, TaskError>> {
         if !self.done() || self.consumed {
             return None;
         }
-        let out = self.take_output();
+        let out = read_outcome::<T>(&self.cell);
         self.consumed = out.is_some();
         out
     }
 
-    fn take_output(&self) -> Option<Result<T, TaskError>> {
-        let slot = self.take_from_body();
-        if slot.is_some() {
-            self.cell.done.lock().taken = true;
-        }
-        slot
+    /// Why the task failed, once it has finished: `Ok(None)` if it returned a value,
+    /// `Ok(Some(error))` if it was cancelled, panicked or failed, and
+    /// `Err(InvalidStateError::NotDone)` while it runs (asyncio's `Task.exception()`, which
+    /// raises `CancelledError` for a cancelled task). Any handle may ask, any number of times.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { panic!("boom") });
+    ///     assert_eq!(t.exception().unwrap_err(), evloop::InvalidStateError::NotDone);
+    ///     t.task_ref().wait().await;
+    ///     assert!(t.exception().unwrap().unwrap().is_panic());
+    ///     assert!(t.exception().unwrap().unwrap().is_panic()); // again: the error is shared
+    /// });
+    /// ```
+    pub fn exception(&self) -> Result<Option<TaskError>, InvalidStateError> {
+        exception_of(&self.cell)
     }
 
-    /// Moves the outcome out of the body without marking it taken (the caller does).
-    fn take_from_body(&self) -> Option<Result<T, TaskError>> {
-        let mut slot: Option<Result<T, TaskError>> = None;
-        // R2 (cell): the task is complete, so nobody polls the body any more.
-        self.cell.with_body(|body| body.take_output(&mut slot));
-        slot
+    /// True when both handles name the same task (asyncio compares tasks by identity).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 1 });
+    ///     let same = t.clone();
+    ///     let other = evloop::create_task(async { 1 });
+    ///     assert!(evloop::Task::ptr_eq(&t, &same) && t == same);
+    ///     assert!(!evloop::Task::ptr_eq(&t, &other));
+    ///     assert_eq!(t.task_ref(), same.task_ref());
+    /// });
+    /// ```
+    pub fn ptr_eq(a: &Task<T>, b: &Task<T>) -> bool {
+        a.cell.id == b.cell.id && std::ptr::eq(&*a.cell.lp, &*b.cell.lp)
     }
 
-    /// Hands the outcome to `f` (via `call_soon`) once the task finishes. Internal consumers such
-    /// as gather use this instead of awaiting, so that they see completion exactly when asyncio's
-    /// done callbacks would.
-    pub(crate) fn on_output(mut self, f: impl FnOnce(Result<T, TaskError>) + Send + 'static) {
-        self.consumed = true;
+    pub(crate) fn cell(&self) -> &TaskRc {
+        &self.cell
+    }
+
+    /// Hands the outcome to `f` (via `call_soon`) once the task finishes, through a handle of
+    /// its own. Internal consumers use this instead of awaiting, so that they see completion
+    /// exactly when asyncio's done callbacks would.
+    pub(crate) fn on_output(self, f: impl FnOnce(Result<T, TaskError>) + Send + 'static) {
         let cell = self.cell.clone();
-        let me = Task::<T>::from_cell(self.cell.clone());
         let callback = move || {
-            let mut me = me;
-            me.consumed = true;
-            let out = me.take_output().unwrap_or(Err(TaskError::Cancelled));
+            let mut me = self;
+            let out = me.try_result().unwrap_or(Err(TaskError::Cancelled));
             f(out)
         };
         TaskCell::add_done_entry(&cell, DoneEntry::Call(Box::new(callback)));
     }
 }
 
-/// Moves a complete task's outcome out for an internal consumer that keeps the task's cell
-/// without a typed handle (gather). With no `Task` there, nothing reads `taken` for it (only
-/// `Task`'s own drop and poll do) and the done list is not locked to set it.
-pub(crate) fn take_output<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
+impl<T: Clone + Send + 'static> Task<T> {
+    /// The outcome of a finished task, cloned; `Err(InvalidStateError::NotDone)` while it runs
+    /// (asyncio's `Task.result()`, which raises the task's exception or `CancelledError`, here the
+    /// inner `Err`). Asking again gives the outcome again.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { String::from("done") });
+    ///     assert!(t.result().is_err()); // not done yet
+    ///     t.task_ref().wait().await;
+    ///     assert_eq!(t.result().unwrap().unwrap(), "done");
+    ///     assert_eq!(t.await.unwrap(), "done"); // awaiting still gives it
+    /// });
+    /// ```
+    pub fn result(&self) -> Result<Result<T, TaskError>, InvalidStateError> {
+        if !self.done() {
+            return Err(InvalidStateError::NotDone);
+        }
+        self.cell.done.lock().retrieved = true;
+        let mut slot: Option<Result<T, TaskError>> = None;
+        // R2: complete, so nobody polls the body any more.
+        self.cell
+            .with_body(|body| body.read_output(Read::Clone(clone_outcome::<T>), &mut slot));
+        slot.ok_or(InvalidStateError::Taken)
+    }
+}
+
+/// Reads a finished task's outcome for one of its handles: the last handle moves it out, the
+/// others get a clone (TASK-13). `None` when the value was moved out already (by an internal
+/// consumer that holds no handle).
+fn read_outcome<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
+    let how = {
+        let mut done = cell.done.lock();
+        done.retrieved = true;
+        match done.cloner {
+            Some(cloner) if done.handles > 1 => Read::Clone(cloner),
+            _ => Read::Take,
+        }
+    };
     let mut slot: Option<Result<T, TaskError>> = None;
-    // R2 (cell): the task is complete, so nobody polls the body any more.
-    cell.with_body(|body| body.take_output(&mut slot));
+    // R2: complete, so nobody polls the body any more.
+    cell.with_body(|body| body.read_output(how, &mut slot));
     slot
 }
 
-impl<T: Send + 'static> Future for Task<T> {
+/// `exception()` for any handle.
+fn exception_of(cell: &TaskRc) -> Result<Option<TaskError>, InvalidStateError> {
+    let state = cell.state.load();
+    if !state.is_complete() {
+        return Err(InvalidStateError::NotDone);
+    }
+    if state.is_cancelled() {
+        return Ok(Some(TaskError::Cancelled));
+    }
+    cell.done.lock().retrieved = true;
+    // R2: complete, so nobody polls the body any more.
+    Ok(cell.with_body(|body| body.error()))
+}
+
+/// Moves a complete task's outcome out for an internal consumer that keeps the task's cell
+/// without a typed handle (gather): no other handle can read it.
+pub(crate) fn take_output<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>> {
+    let mut slot: Option<Result<T, TaskError>> = None;
+    // R2 (cell): the task is complete, so nobody polls the body any more.
+    cell.with_body(|body| body.read_output(Read::Take, &mut slot));
+    slot
+}
+
+impl<T: Clone + Send + 'static> Clone for Task<T> {
+    /// Another handle to the same task (asyncio: the same `Task` object, shared).
+    fn clone(&self) -> Self {
+        let mut done = self.cell.done.lock();
+        done.handles += 1;
+        done.cloner.get_or_insert(clone_outcome::<T>);
+        drop(done);
+        Task::from_cell(self.cell.clone())
+    }
+}
+
+impl<T> PartialEq for Task<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cell.id == other.cell.id && std::ptr::eq(&*self.cell.lp, &*other.cell.lp)
+    }
+}
+
+impl<T> Eq for Task<T> {}
+
+impl<T> Hash for Task<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.cell.id.hash(state);
+    }
+}
+
+impl<T: Send + 'static> IntoFuture for Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = TaskJoin<T>;
+
+    /// Awaiting a task (asyncio's `await task`).
+    fn into_future(self) -> TaskJoin<T> {
+        TaskJoin {
+            task: self,
+            key: None,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> IntoFuture for &Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = TaskJoin<T>;
+
+    /// Awaiting a task through a reference: the handle is kept, the outcome cloned.
+    fn into_future(self) -> TaskJoin<T> {
+        self.clone().into_future()
+    }
+}
+
+/// The future that awaits a [`Task`] (what `task.await` runs): `Ok(output)` or the task's error.
+///
+/// ```
+/// evloop::run(async {
+///     let t = evloop::create_task(async { 2 });
+///     let join: evloop::TaskJoin<i32> = std::future::IntoFuture::into_future(t);
+///     assert_eq!(join.await.unwrap(), 2);
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct TaskJoin<T> {
+    task: Task<T>,
+    /// This future's key in the task's done list, while it waits.
+    key: Option<u32>,
+}
+
+impl<T: Send + 'static> TaskJoin<T> {
+    /// The task being awaited.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 2 });
+    ///     let id = t.id();
+    ///     let join = std::future::IntoFuture::into_future(t);
+    ///     assert_eq!(join.task().id(), id);
+    ///     join.await.unwrap();
+    /// });
+    /// ```
+    pub fn task(&self) -> &Task<T> {
+        &self.task
+    }
+}
+
+impl<T: Send + 'static> Future for TaskJoin<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(
-            !self.consumed,
-            "a Task was polled after it returned its output"
+            !self.task.consumed,
+            "a Task was awaited after its outcome was handed out"
         );
-        if self.cell.is_polled_with(cx.waker()) {
+        let cell = self.task.cell.clone();
+        if cell.is_polled_with(cx.waker()) {
             // The task's own waker: it awaits itself.
             panic!(
                 "a task awaited its own handle and would wait for itself forever \
                  (asyncio: RuntimeError: Task cannot await on itself)"
             );
         }
-        let mut stale = None;
-        if !self.cell.state.load().is_complete() {
+        if !cell.state.load().is_complete() {
             // Cloned before the lock: a foreign waker's clone is user code (LOCK-1).
             let waker = cx.waker().clone();
-            let mut done = self.cell.done.lock();
+            let mut done = cell.done.lock();
             if !done.closed {
                 // R3: not closed yet, so completion will find this waker.
-                match done.join_index() {
-                    Some(i) => stale = Some(done.entries.replace(i, DoneEntry::Wake(waker))),
+                let stale = match self.key {
+                    Some(k) => Some(done.entries.replace(k, DoneEntry::Wake(waker))),
                     None => {
-                        let i = done.entries.push(DoneEntry::Wake(waker));
-                        done.set_join_index(i);
+                        self.key = Some(done.entries.push(DoneEntry::Wake(waker)));
+                        None
                     }
-                }
+                };
                 drop(done);
                 crate::contain::drop_value(stale);
                 return Poll::Pending;
@@ -257,40 +428,50 @@ impl<T: Send + 'static> Future for Task<T> {
             drop(done);
             crate::contain::drop_value(waker);
         }
-        {
-            let mut done = self.cell.done.lock();
-            // Closed: the outcome is stored (TASK-5) and only this handle takes it, so it can be
-            // marked taken under this lock instead of a second one after the take. The entry
-            // this handle left went with the closed list.
-            done.taken = true;
-            done.take_join_index();
-        }
-        let out = self
-            .take_from_body()
-            .expect("a complete task always has an outcome until its handle takes it");
-        self.consumed = true;
+        // Closed: the outcome is stored (TASK-5), and the entry this future left went with the
+        // closed list.
+        self.key = None;
+        let out = read_outcome::<T>(&cell)
+            .expect("a complete task's outcome is there until its last handle reads it");
+        self.task.consumed = true;
         Poll::Ready(out)
+    }
+}
+
+impl<T> Drop for TaskJoin<T> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key {
+            let mut done = self.task.cell.done.lock();
+            // TASK-11: a waiter that goes away gives its place back; a closed list has given
+            // every entry out already.
+            let gone = (!done.closed).then(|| done.entries.remove(k));
+            drop(done);
+            crate::contain::drop_value(gone);
+        }
+    }
+}
+
+impl<T> fmt::Debug for TaskJoin<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskJoin")
+            .field("task", &self.task.cell.id)
+            .finish()
     }
 }
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        if self.consumed {
-            return;
-        }
         let mut done = self.cell.done.lock();
-        if done.closed {
-            let unretrieved = self.cell.state.load().is_panicked() && !done.taken;
-            drop(done);
-            if unretrieved {
-                self.cell.report_unretrieved_panic();
-            }
-        } else {
-            done.detached = true;
-            // TASK-11: the handle's place in the done list goes with it.
-            let gone = done.take_join_index().map(|i| done.entries.remove(i));
-            drop(done);
-            crate::contain::drop_value(gone);
+        done.handles -= 1;
+        // The last handle goes: a panic nobody read is reported, once the task has ended
+        // (otherwise `complete` reports it, TASK-8).
+        let unretrieved = done.handles == 0
+            && done.closed
+            && !done.retrieved
+            && self.cell.state.load().is_panicked();
+        drop(done);
+        if unretrieved {
+            self.cell.report_unretrieved_panic();
         }
     }
 }
@@ -319,6 +500,20 @@ impl<T> fmt::Debug for Task<T> {
 /// ```
 #[derive(Clone)]
 pub struct TaskRef(TaskRc);
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id && std::ptr::eq(&*self.0.lp, &*other.0.lp)
+    }
+}
+
+impl Eq for TaskRef {}
+
+impl Hash for TaskRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
 
 impl TaskRef {
     /// See [`Task::cancel`].
@@ -363,6 +558,19 @@ impl TaskRef {
     /// ```
     pub fn cancelled(&self) -> bool {
         self.0.state.load().is_cancelled()
+    }
+
+    /// See [`Task::exception`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async { 1 }).task_ref();
+    ///     r.wait().await;
+    ///     assert!(r.exception().unwrap().is_none()); // it returned a value
+    /// });
+    /// ```
+    pub fn exception(&self) -> Result<Option<TaskError>, InvalidStateError> {
+        exception_of(&self.0)
     }
 
     /// True once the task has finished by panicking.

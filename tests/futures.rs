@@ -190,13 +190,13 @@ fn dropping_a_long_chain_of_done_futures_does_not_overflow_the_stack() {
 /// Spec: FUT-6, FUT-3
 #[test]
 fn waiters_that_went_away_leave_their_slots_to_later_ones_in_order() {
-    use std::future::{poll_fn, Future};
+    use std::future::{poll_fn, Future, IntoFuture};
     use std::pin::Pin;
     use std::task::Poll;
 
     // Polls a clone once (registering this task as a waiter) and drops it: a waiter gone away.
     async fn wait_briefly(fut: &LoopFuture<u8>) {
-        let mut clone = fut.clone();
+        let mut clone = fut.clone().into_future();
         poll_fn(|cx| {
             assert!(Pin::new(&mut clone).poll(cx).is_pending());
             Poll::Ready(())
@@ -223,7 +223,7 @@ fn waiters_that_went_away_leave_their_slots_to_later_ones_in_order() {
         yield_now().await;
         // A slot freed between two live entries, then taken by a later waiter: that waiter still
         // comes after the callback added before it.
-        let mut gone = fut.clone();
+        let mut gone = fut.clone().into_future();
         poll_fn(|cx| {
             assert!(Pin::new(&mut gone).poll(cx).is_pending());
             Poll::Ready(())

@@ -313,3 +313,143 @@ fn the_gather_macro_returns_a_tuple_of_mixed_types_in_argument_order() {
     });
     assert!(err.is_panic());
 }
+
+/// Spec: GATHER-8, GATHER-2
+#[test]
+fn gathering_existing_tasks_uses_them_as_themselves_in_asyncios_turns() {
+    // The same program in CPython 3.11 logs: tick 0, child runs, tick 1, child ends, tick 2,
+    // tick 3, main resumed [1], tick 4, tick 5: the child's completion reaches the gather through
+    // its own done callback, with no wrapper task in between.
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let p = t.clone();
+        let ticker = evloop::create_task(async move {
+            for i in 0..6 {
+                p.push(format!("tick {i}"));
+                yield_now().await;
+            }
+        });
+        let q = t.clone();
+        let child = evloop::create_task(async move {
+            q.push("child runs");
+            yield_now().await;
+            q.push("child ends");
+            1
+        });
+        let r = evloop::gather([child]).await.unwrap();
+        t.push(format!("main resumed {r:?}"));
+        ticker.await.unwrap();
+    });
+    assert_eq!(
+        trace.get(),
+        [
+            "tick 0",
+            "child runs",
+            "tick 1",
+            "child ends",
+            "tick 2",
+            "tick 3",
+            "main resumed [1]",
+            "tick 4",
+            "tick 5"
+        ]
+    );
+}
+
+/// Spec: GATHER-8, GATHER-4, TASK-13
+#[test]
+fn a_gathered_task_is_the_users_task_before_and_after() {
+    vrun(async {
+        let slow = evloop::create_task(async {
+            evloop::sleep(Duration::from_secs(1)).await;
+            String::from("slow")
+        });
+        let fast = evloop::create_task(async { String::from("fast") });
+        // The same task twice runs once and fills both places.
+        let g = evloop::gather([slow.clone(), fast.clone(), slow.clone()]);
+        let ids: Vec<u64> = g.children().iter().map(|c| c.id()).collect();
+        assert_eq!(ids, [slow.id(), fast.id(), slow.id()]);
+        assert_eq!(g.await.unwrap(), ["slow", "fast", "slow"]);
+        // Each gathered task can still be awaited and inspected.
+        assert_eq!(slow.result().unwrap().unwrap(), "slow");
+        assert_eq!((&fast).await.unwrap(), "fast");
+        assert_eq!(slow.await.unwrap(), "slow");
+
+        // A cancelled task fails a plain gather with the cancellation (asyncio: CancelledError).
+        let doomed = evloop::create_task(async {
+            evloop::sleep(Duration::from_secs(1)).await;
+            1
+        });
+        yield_now().await;
+        assert!(doomed.cancel());
+        let err = evloop::gather([doomed]).await.unwrap_err();
+        assert!(err.is_cancelled());
+
+        // Cancelling a gather reaches the user's own tasks.
+        let mine = evloop::create_task(evloop::sleep(Duration::from_secs(5)));
+        let g = evloop::gather([mine.clone()]);
+        assert!(g.cancel());
+        assert!(g.await.unwrap_err().is_cancelled());
+        assert!(mine.cancelled());
+    });
+}
+
+/// Spec: GATHER-8, GATHER-7
+#[test]
+fn loop_futures_are_gathered_as_themselves_and_their_failure_fails_the_gather() {
+    vrun(async {
+        let a = evloop::LoopFuture::<u8>::new();
+        let b = evloop::LoopFuture::<u8>::new();
+        let (sa, sb) = (a.clone(), b.clone());
+        evloop::get_running_loop().unwrap().call_soon(move || {
+            sb.set_result(2).unwrap();
+            sa.set_result(1).unwrap();
+        });
+        assert_eq!(evloop::gather([a.clone(), b]).await.unwrap(), [1, 2]);
+        assert_eq!(a.await.unwrap(), 1); // still the user's future
+
+        let bad = evloop::LoopFuture::<u8>::new();
+        bad.set_error("disk full").unwrap();
+        match evloop::gather([bad]).await {
+            Err(TaskError::Failed(e)) => assert_eq!(e.to_string(), "disk full"),
+            other => panic!("expected the future's failure, got {other:?}"),
+        }
+
+        // The macro mixes coroutines, tasks and futures, each as itself.
+        let t = evloop::create_task(async { "task" });
+        let f = evloop::LoopFuture::new();
+        f.set_result(3.5).unwrap();
+        let out = evloop::gather!(async { 1 }, t.clone(), f).await.unwrap();
+        assert_eq!(out, (1, "task", 3.5));
+        assert!(t.done());
+    });
+}
+
+/// Spec: GATHER-9
+#[test]
+fn cancelling_a_gather_that_has_finished_returns_false_and_cancels_nothing() {
+    vrun(async {
+        let sibling = evloop::create_task(evloop::sleep(Duration::from_secs(10)));
+        let failing = evloop::create_task(async { panic!("first failure decides the gather") });
+        let g2 = evloop::gather([
+            Box::pin(async { sibling.await.unwrap() }) as Pin<Box<dyn Future<Output = ()> + Send>>,
+            Box::pin(async { failing.await.unwrap() }),
+        ]);
+        yield_now().await;
+        yield_now().await;
+        yield_now().await;
+        // `g2` is decided (its second child failed) while its first child still runs.
+        let kids = g2.children().to_vec();
+        assert!(
+            !g2.cancel(),
+            "a finished gather is done: cancel() returns false"
+        );
+        assert!(
+            !kids[0].done(),
+            "and touches nothing: the sibling still runs"
+        );
+        assert!(g2.await.unwrap_err().is_panic());
+        kids[0].cancel();
+    });
+}

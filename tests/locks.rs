@@ -97,7 +97,7 @@ fn a_loop_future_handed_to_another_task_drops_the_old_waker_outside_its_lock() {
         let fut = evloop::LoopFuture::<u8>::new();
         let (looks, sets) = (fut.clone(), fut.clone());
         let r = hand_over(
-            fut,
+            std::future::IntoFuture::into_future(fut),
             move || {
                 assert!(
                     !looks.done(),
@@ -135,7 +135,7 @@ fn a_task_handle_handed_to_another_task_drops_the_old_waker_outside_the_tasks_lo
         let x = evloop::create_task(async move { gate.await.unwrap() });
         let watch = x.task_ref();
         let r = hand_over(
-            x,
+            std::future::IntoFuture::into_future(x),
             // Takes the awaited task's done-list lock.
             move || watch.add_done_callback(|_| {}),
             move || opener.set_result(()).unwrap(),

@@ -8,6 +8,7 @@ use evloop_model::sync::atomic::{AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::thread;
 use std::future::Future;
+use std::future::IntoFuture;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -121,8 +122,8 @@ fn two_wakes_from_two_threads_queue_the_task_once() {
             let tb = thread::spawn("wake-b".into(), move || rb.resolve(()).unwrap());
             Counted {
                 inner: Box::pin(Both {
-                    a: Box::pin(a),
-                    b: Box::pin(b),
+                    a: Box::pin(a.into_future()),
+                    b: Box::pin(b.into_future()),
                     a_done: false,
                     b_done: false,
                 }),
@@ -160,7 +161,7 @@ fn wakers_woken_after_completion_or_after_the_loop_is_gone_are_no_ops() {
                 w.wake();
             }
         });
-        assert_eq!(lp.run_until_complete(task).unwrap(), 1);
+        assert_eq!(lp.run_until_complete(task), 1);
         lp.close();
         drop(lp);
         let w = slot.lock().take();
@@ -194,7 +195,7 @@ fn wakers_dropped_unwoken_give_back_their_reference_to_the_task() {
             let w = s2.lock().pop();
             drop(w);
         });
-        assert_eq!(lp.run_until_complete(task).unwrap(), 1);
+        assert_eq!(lp.run_until_complete(task), 1);
         lp.close();
         drop(lp);
         helper.join().unwrap();

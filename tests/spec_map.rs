@@ -597,7 +597,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("engine", &["engine"]),
     (
         "awaitables",
-        &["task", "future", "gather", "sleep", "queue", "to_thread"],
+        &[
+            "task",
+            "future",
+            "awaitable",
+            "gather",
+            "sleep",
+            "queue",
+            "to_thread",
+        ],
     ),
     (
         "API",

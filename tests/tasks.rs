@@ -10,7 +10,7 @@ use stays_put::{StaysPut, Witness};
 
 use common::{capture_logs, vrun, yield_now, DropGuard, Trace};
 use evloop::{Task, TaskError, TaskRef};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,8 +93,8 @@ fn a_tasks_name_stays_readable_after_it_completes_and_goes_with_its_last_handle(
     let unnamed = lp.create_task(async {});
     let (r, u) = (named.task_ref(), unnamed.task_ref());
     assert_eq!(evloop::__private::named_tasks(&lp), 1);
-    assert_eq!(lp.run_until_complete(named).unwrap(), 7);
-    lp.run_until_complete(unnamed).unwrap();
+    assert_eq!(lp.run_until_complete(named), 7);
+    lp.run_until_complete(unnamed);
     assert!(r.done());
     assert_eq!(r.name(), "worker");
     assert_eq!(format!("{r:?}").matches("\"worker\"").count(), 1);
@@ -477,7 +477,7 @@ where
 /// Spec: TASK-2
 #[test]
 fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
-    let (panicked, message) = awaiting_own_handle(|me| me);
+    let (panicked, message) = awaiting_own_handle(|me| me.into_future());
     assert!(panicked, "{message}");
 }
 
@@ -494,7 +494,7 @@ fn a_task_awaiting_its_own_handle_through_a_rewrapping_combinator_panics_too() {
             Pin::new(&mut self.0).poll(&mut Context::from_waker(&own))
         }
     }
-    let (panicked, message) = awaiting_own_handle(Rewrap);
+    let (panicked, message) = awaiting_own_handle(|me| Rewrap(me.into_future()));
     assert!(panicked, "{message}");
 }
 
@@ -584,7 +584,7 @@ fn waiters_on_a_task_that_go_away_give_their_place_back() {
             async move { r.wait().await }
         });
         yield_now().await;
-        let mut t = task;
+        let mut t = task.into_future();
         poll_fn(|cx| {
             assert!(Pin::new(&mut t).poll(cx).is_pending());
             Poll::Ready(())
@@ -635,10 +635,11 @@ fn a_foreign_waker_that_panics_when_the_task_completes_is_reported_and_the_loop_
     }
     let (out, logs) = capture_logs(|| {
         vrun(async {
-            let mut task = evloop::create_task(async { 5 });
+            let task = evloop::create_task(async { 5 });
             // Another executor's waker waits on the task (polled by hand here).
             let waker = Waker::from(Arc::new(Explodes));
-            assert!(Pin::new(&mut task)
+            let mut join = (&task).into_future();
+            assert!(Pin::new(&mut join)
                 .poll(&mut Context::from_waker(&waker))
                 .is_pending());
             task.task_ref().wait().await;
@@ -648,4 +649,162 @@ fn a_foreign_waker_that_panics_when_the_task_completes_is_reported_and_the_loop_
     });
     assert_eq!(out, 5);
     assert!(logs.contains("boom in a foreign waker"), "{logs}");
+}
+
+/// Counts its clones, to see who cloned a task's output and who moved it.
+#[derive(Debug)]
+struct Counted(u32, Arc<AtomicUsize>);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        Counted(self.0, self.1.clone())
+    }
+}
+
+/// Spec: TASK-13
+#[test]
+fn a_task_is_awaited_by_any_number_of_tasks_and_only_the_last_reader_moves_the_output() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let c = clones.clone();
+    vrun(async move {
+        let t = evloop::create_task(async move {
+            yield_now().await;
+            Counted(7, c)
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let mine = t.clone();
+                evloop::create_task(async move { mine.await.unwrap().0 })
+            })
+            .collect();
+        assert_eq!((&t).await.unwrap().0, 7); // by reference: this handle stays
+        for r in readers {
+            assert_eq!(r.await.unwrap(), 7);
+        }
+        assert_eq!(t.result().unwrap().unwrap().0, 7);
+        assert_eq!(t.await.unwrap().0, 7); // the last handle: moved, not cloned
+    });
+    // Four readers cloned (three tasks and the awaiting by reference), `result()` cloned, the last
+    // handle moved.
+    assert_eq!(clones.load(Ordering::SeqCst), 5);
+
+    // An output that is not `Clone` has one handle, which moves it out.
+    struct Unique(&'static str);
+    let got = vrun(async {
+        evloop::create_task(async { Unique("mine") })
+            .await
+            .unwrap()
+            .0
+    });
+    assert_eq!(got, "mine");
+}
+
+/// Spec: TASK-13
+#[test]
+fn every_awaiter_of_a_failed_task_sees_the_same_failure_and_exception_reads_it_again() {
+    vrun(async {
+        let t = evloop::create_task(async {
+            yield_now().await;
+            if true {
+                panic!("shared boom");
+            }
+            1u8
+        });
+        assert_eq!(
+            t.exception().unwrap_err(),
+            evloop::InvalidStateError::NotDone
+        );
+        assert_eq!(t.result().unwrap_err(), evloop::InvalidStateError::NotDone);
+        let other = t.clone();
+        let watcher = evloop::create_task(async move { other.await.unwrap_err() });
+        let mine = (&t).await.unwrap_err();
+        let theirs = watcher.await.unwrap();
+        for e in [&mine, &theirs] {
+            assert!(matches!(e, TaskError::Panicked(p) if p.message() == "shared boom"));
+        }
+        for _ in 0..2 {
+            let e = t.exception().unwrap().expect("it failed");
+            assert!(e.is_panic());
+            assert!(t.task_ref().exception().unwrap().unwrap().is_panic());
+        }
+        assert!(t.result().unwrap().unwrap_err().is_panic());
+
+        let c = evloop::create_task(evloop::sleep(Duration::from_secs(1)));
+        yield_now().await;
+        c.cancel();
+        c.task_ref().wait().await;
+        assert!(c.exception().unwrap().unwrap().is_cancelled());
+    });
+}
+
+/// Spec: TASK-13
+#[test]
+fn a_tasks_identity_is_observable_through_every_handle() {
+    vrun(async {
+        let t = evloop::create_task(async { 1 });
+        let u = evloop::create_task(async { 1 });
+        let same = t.clone();
+        assert!(Task::ptr_eq(&t, &same) && t == same && t != u);
+        assert_eq!(t.task_ref(), same.task_ref());
+        assert_ne!(t.task_ref(), u.task_ref());
+        let mut set = std::collections::HashSet::new();
+        set.insert(t.task_ref());
+        assert!(set.contains(&same.task_ref()));
+        t.await.unwrap();
+        same.await.unwrap();
+        u.await.unwrap();
+    });
+}
+
+/// Spec: TASK-14
+#[test]
+fn run_until_complete_and_ensure_future_use_a_task_or_future_as_itself() {
+    let lp = evloop::Builder::new().virtual_time(true).build();
+    let t = lp.create_task(async { "value" });
+    let seen = lp.clone();
+    let during = lp.create_task(async move { seen.pending_tasks().len() });
+    // The task is the main future: no wrapper task around it.
+    assert_eq!(lp.run_until_complete(t.clone()), "value");
+    assert_eq!(
+        lp.run_until_complete(during),
+        1,
+        "only the task that asks was pending"
+    );
+    assert_eq!(t.result().unwrap().unwrap(), "value");
+
+    // A loop future, too: its value, or its failure as `RunError::Failed`.
+    let fut = lp.create_future::<u8>();
+    let setter = fut.clone();
+    lp.call_soon(move || setter.set_result(9).unwrap());
+    assert_eq!(lp.run_until_complete(fut), 9);
+    let bad = lp.create_future::<u8>();
+    bad.set_error("no").unwrap();
+    assert!(matches!(
+        lp.try_run_until_complete(bad),
+        Err(evloop::RunError::Failed(_))
+    ));
+
+    lp.run_until_complete(async {
+        let t = evloop::create_task(async { 3 });
+        assert!(Task::ptr_eq(&evloop::ensure_future(t.clone()), &t));
+        let f = evloop::LoopFuture::<u8>::new();
+        assert!(evloop::LoopFuture::ptr_eq(
+            &evloop::ensure_future(f.clone()),
+            &f
+        ));
+        let fresh = evloop::ensure_future(async { 4 });
+        assert_eq!(fresh.await.unwrap() + t.await.unwrap(), 7);
+    });
+
+    // A task of another loop is refused, not run on the wrong loop.
+    let other = evloop::EventLoop::new();
+    let foreign = other.create_task(async {});
+    let err = lp.try_run_until_complete(foreign).unwrap_err();
+    assert!(matches!(
+        err,
+        evloop::RunError::Loop(evloop::LoopError::OtherLoop)
+    ));
+    other.close();
+    lp.close();
 }

@@ -212,7 +212,7 @@ fn run_coroutine_threadsafe_runs_work_on_a_loop_in_another_thread() {
         let v = cf.wait().unwrap();
         resolver.resolve(v).unwrap();
     });
-    assert_eq!(lp.run_until_complete(answer).unwrap(), 42);
+    assert_eq!(lp.run_until_complete(answer), 42);
     helper.join().unwrap();
 
     // Waiting on the loop's own thread would block it forever: refused with a message.

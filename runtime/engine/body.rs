@@ -20,8 +20,12 @@ pub(crate) trait Body: Send {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome>;
     /// Drops the future (or a value it already returned) and stores "cancelled".
     fn cancel(self: Pin<&mut Self>);
-    /// Moves the outcome into `slot`, which must be `&mut Option<Result<T, TaskError>>`.
-    fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any);
+    /// Reads the outcome into `slot`, which must be `&mut Option<Result<T, TaskError>>`: the
+    /// value moved out (`Read::Take`, the last reader) or cloned (`Read::Clone`). An error is
+    /// always cloned and stays, so that `exception()` can still read it (TASK-13).
+    fn read_output(self: Pin<&mut Self>, how: Read, slot: &mut dyn Any);
+    /// The error the task ended with, if it ended with one (and has ended).
+    fn error(self: Pin<&mut Self>) -> Option<TaskError>;
     /// Injected `move_pinned_future` only: what `cancel` does, but by moving the stage (future
     /// included) out into a local and dropping it there — the move `Pin` forbids, done with safe
     /// code through an unpinned reference. Compiled only into the model checkers' builds (the
@@ -98,13 +102,36 @@ where
         self.finish(Err(TaskError::Cancelled));
     }
 
-    fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any) {
-        let slot = slot
-            .downcast_mut::<Option<Result<F::Output, TaskError>>>()
-            .expect("a task's output was asked for with the wrong type");
+    fn read_output(self: Pin<&mut Self>, how: Read, slot: &mut dyn Any) {
+        let StageProj::Finished { out } = self.project() else {
+            return;
+        };
+        match (&out.0, how) {
+            (Some(Err(e)), _) => {
+                let slot = slot
+                    .downcast_mut::<Option<Result<F::Output, TaskError>>>()
+                    .expect("a task's output was asked for with the wrong type");
+                *slot = Some(Err(e.clone()));
+            }
+            (_, Read::Take) => {
+                let slot = slot
+                    .downcast_mut::<Option<Result<F::Output, TaskError>>>()
+                    .expect("a task's output was asked for with the wrong type");
+                *slot = out.0.take();
+            }
+            // The output's own `clone` (user code) runs under the body's lock: the task is done,
+            // so nothing else takes this lock but another reader (LOCK-1 names this exception).
+            (_, Read::Clone(cloner)) => cloner(&out.0, slot),
+        }
+    }
+
+    fn error(self: Pin<&mut Self>) -> Option<TaskError> {
         match self.project() {
-            StageProj::Finished { out } => *slot = out.0.take(),
-            StageProj::Running { .. } => {}
+            StageProj::Finished { out } => match &out.0 {
+                Some(Err(e)) => Some(e.clone()),
+                _ => None,
+            },
+            StageProj::Running { .. } => None,
         }
     }
 
@@ -132,4 +159,23 @@ impl<T> Drop for Kept<T> {
             crate::contain::drop_value(out);
         }
     }
+}
+
+/// How a reader gets a finished task's value (see [`Body::read_output`]).
+pub(crate) enum Read {
+    /// Move it out: the last handle reads.
+    Take,
+    /// Clone it: other handles will read too.
+    Clone(super::cell::Cloner),
+}
+
+/// The [`super::cell::Cloner`] of an output of type `T`.
+pub(crate) fn clone_outcome<T: Clone + 'static>(src: &dyn Any, dst: &mut dyn Any) {
+    let src = src
+        .downcast_ref::<Option<Result<T, TaskError>>>()
+        .expect("a cloner is used with its own output type");
+    let dst = dst
+        .downcast_mut::<Option<Result<T, TaskError>>>()
+        .expect("a cloner is used with its own output type");
+    *dst = src.clone();
 }

@@ -114,42 +114,25 @@ where
 }
 
 /// Who is told when the task completes, in the order they asked (asyncio's done callbacks; an
-/// awaiting task is one of them).
+/// awaiting task is one of them), and who may still read the outcome.
 pub(crate) struct DoneList {
     pub(crate) closed: bool,
+    /// Some typed reader read the outcome (awaited it, `result()`, `exception()`, or an internal
+    /// consumer such as gather): a panic has been seen (TASK-8).
+    pub(crate) retrieved: bool,
+    /// Live typed handles (`Task<T>`, including the ones inside awaiting futures): the last one
+    /// to read moves the output out, every other one gets a clone (TASK-13). A cell is born with
+    /// one, its creator's.
+    pub(crate) handles: u32,
     pub(crate) entries: WaitList<DoneEntry>,
-    /// The typed handle's key in `entries`, once it has awaited; `NO_JOIN` until then (see
-    /// [`DoneList::join_index`]). A plain `u32` rather than `Option<u32>`, which takes 8 bytes:
-    /// with the three flags it fills the word after `entries`, and the done list is most of what
-    /// a parked task's header costs.
-    join_index: u32,
-    /// The typed handle was dropped before completion: nobody can read a panic any more.
-    pub(crate) detached: bool,
-    /// The outcome was moved out by the typed handle.
-    pub(crate) taken: bool,
+    /// How to clone the outcome, set by the first `Task::clone` (only an output that is `Clone`
+    /// can have two handles).
+    pub(crate) cloner: Option<Cloner>,
 }
 
-/// `join_index` before the typed handle has awaited (never a key: a list holds fewer entries).
-const NO_JOIN: u32 = u32::MAX;
-
-impl DoneList {
-    /// The typed handle's key in `entries`, once it has awaited.
-    pub(crate) fn join_index(&self) -> Option<u32> {
-        (self.join_index != NO_JOIN).then_some(self.join_index)
-    }
-
-    /// Records the typed handle's key.
-    pub(crate) fn set_join_index(&mut self, key: u32) {
-        self.join_index = key;
-    }
-
-    /// Forgets (and returns) the typed handle's key: the handle has gone.
-    pub(crate) fn take_join_index(&mut self) -> Option<u32> {
-        let i = self.join_index();
-        self.join_index = NO_JOIN;
-        i
-    }
-}
+/// Clones a finished task's outcome: `src` is the body's `Option<Result<T, TaskError>>`, `dst` an
+/// empty one of the same type. Type-erased, as the cell does not know `T`.
+pub(crate) type Cloner = fn(src: &dyn std::any::Any, dst: &mut dyn std::any::Any);
 
 pub(crate) enum DoneEntry {
     /// Wake this waker (a task awaiting the handle, or a `TaskRef::wait` future).
@@ -193,10 +176,10 @@ impl TaskRc {
                 registry_key,
                 done: Mutex::new(DoneList {
                     closed: false,
+                    retrieved: false,
+                    handles: 1,
                     entries: WaitList::default(),
-                    join_index: NO_JOIN,
-                    detached: false,
-                    taken: false,
+                    cloner: None,
                 }),
                 lp,
             },
@@ -361,7 +344,8 @@ impl TaskCell {
         let (entries, report) = {
             let mut done = self.done.lock();
             done.closed = true;
-            let report = outcome == Outcome::Panicked && done.detached;
+            // Nobody is left to read the panic (TASK-8).
+            let report = outcome == Outcome::Panicked && done.handles == 0;
             (std::mem::take(&mut done.entries), report)
         };
         if report {
