@@ -541,6 +541,9 @@ pub enum RunError {
     /// The main future was a [`LoopFuture`](crate::LoopFuture) completed with an error (asyncio
     /// raises the future's exception from `run_until_complete`).
     Failed(SharedError),
+    /// `EventLoop::stop()` stopped the loop before the main future was done; it stays pending and
+    /// may finish in a later run.
+    Stopped,
 }
 
 impl fmt::Display for RunError {
@@ -553,6 +556,10 @@ impl fmt::Display for RunError {
             ),
             RunError::Deadlock(d) => fmt::Display::fmt(d, f),
             RunError::Failed(e) => write!(f, "the main future failed: {e}"),
+            RunError::Stopped => f.write_str(
+                "the event loop stopped before the future completed (asyncio: RuntimeError): it \
+                 is still pending and may finish in a later run",
+            ),
         }
     }
 }

@@ -134,6 +134,25 @@ impl EventLoop {
             .collect()
     }
 
+    /// Stops the loop (asyncio's `loop.stop()`): a running loop finishes the turn it is in and
+    /// returns from `run_forever`, or from `run_until_complete` with `RunError::Stopped` if its
+    /// future is not done yet; a loop that is not running makes one turn of its next run and
+    /// stops. Callable from any thread (LOOP-12).
+    ///
+    /// ```
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// let task = lp.create_task(evloop::sleep(std::time::Duration::from_secs(1)));
+    /// lp.stop(); // before the run: it makes one turn
+    /// let err = lp.try_run_until_complete(task.clone()).unwrap_err();
+    /// assert!(matches!(err, evloop::RunError::Stopped));
+    /// assert!(!task.done()); // still pending...
+    /// lp.run_until_complete(task); // ...and it finishes in a later run
+    /// lp.close();
+    /// ```
+    pub fn stop(&self) {
+        self.inner().stop();
+    }
+
     /// True while `run_until_complete` runs.
     ///
     /// ```

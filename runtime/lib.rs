@@ -120,7 +120,7 @@ pub use queue::{Get, Join, Put, Queue};
 pub use run::{run, try_run};
 pub use sleep::{sleep, Sleep};
 pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};
-pub use task::{Task, TaskJoin, TaskRef, WaitDone};
+pub use task::{all_tasks, current_task, try_current_task, Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
 pub use to_thread::{to_thread, ToThread};
 

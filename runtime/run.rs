@@ -212,9 +212,9 @@ impl EventLoop {
             }
             .into());
         }
-        let _running = inner.begin_run()?;
+        let running = inner.begin_run()?;
         let main = main.into_child(Attach::new(inner, at))?;
-        let run = inner.open_run();
+        let run = Scheduler::open_run(inner, &running);
         {
             let lp = inner.clone();
             // asyncio: `future.add_done_callback(_run_until_complete_cb)`, which stops the loop
@@ -234,7 +234,61 @@ impl EventLoop {
             Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
             Some(Err(TaskError::Failed(e))) => Err(RunError::Failed(e)),
             None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
-            None => unreachable!("the loop stopped before the main task finished"),
+            // `stop()` was called: the main task stays pending and may finish in a later run.
+            None => Err(RunError::Stopped),
+        }
+    }
+
+    /// Runs the loop until [`EventLoop::stop`] is called (asyncio's `loop.run_forever()`).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let stopper = lp.clone();
+    /// lp.call_soon(move || stopper.stop());
+    /// lp.run_forever(); // runs the turn with the callback, then returns
+    /// assert!(!lp.is_running());
+    /// lp.close();
+    /// ```
+    ///
+    /// # Panics
+    /// With the message of the [`RunError`] when the loop is closed, already running, another
+    /// loop runs on this thread, or (virtual time) nothing is left that could ever stop it.
+    #[track_caller]
+    pub fn run_forever(&self) {
+        or_panic(self.try_run_forever())
+    }
+
+    /// [`EventLoop::run_forever`], returning misuse and deadlock as values. With a virtual clock,
+    /// a loop with nothing ready, no timer and nothing in flight can never be stopped: that is
+    /// reported as `RunError::Deadlock` (asyncio would wait forever).
+    ///
+    /// ```
+    /// let lp = evloop::Builder::new().virtual_time(true).build();
+    /// assert!(matches!(lp.try_run_forever(), Err(evloop::RunError::Deadlock(_))));
+    /// lp.close();
+    /// ```
+    pub fn try_run_forever(&self) -> Result<(), RunError> {
+        let inner = self.inner();
+        if self.is_closed() {
+            return Err(LoopError::Closed.into());
+        }
+        if let Some(running) = context::running_loop() {
+            return Err(if running.same_loop(self) {
+                LoopError::AlreadyRunning
+            } else {
+                LoopError::AnotherLoopRunning
+            }
+            .into());
+        }
+        let running = inner.begin_run()?;
+        Scheduler::open_run(inner, &running);
+        trace::record(|| "loop starts (run_forever)".into());
+        crew::run_workers(self.crew(), self, inner.config().workers, run_here);
+        trace::record(|| "loop stops".into());
+        if inner.deadlocked() {
+            Err(RunError::Deadlock(self.deadlock_report()))
+        } else {
+            Ok(())
         }
     }
 

@@ -752,3 +752,66 @@ impl Drop for WaitDone {
         }
     }
 }
+
+/// The task whose step is running on this thread (asyncio's `asyncio.current_task()`): `None`
+/// inside a callback (`call_soon`, a done callback), which runs outside any task.
+///
+/// ```
+/// evloop::run(async {
+///     let me = evloop::current_task().expect("main runs as a task");
+///     assert_eq!(me.name(), "Task-1");
+///     let child = evloop::create_task(async { evloop::current_task().unwrap().id() });
+///     let id = child.id();
+///     assert_eq!(child.await.unwrap(), id);
+/// });
+/// ```
+///
+/// # Panics
+/// When no loop is running on this thread (asyncio: `RuntimeError: no running event loop`);
+/// [`try_current_task`] returns that as an error.
+#[track_caller]
+pub fn current_task() -> Option<TaskRef> {
+    crate::error::or_panic(try_current_task())
+}
+
+/// [`current_task`], returning [`LoopError::NoRunningLoop`](crate::LoopError::NoRunningLoop)
+/// instead of panicking.
+///
+/// ```
+/// assert!(evloop::try_current_task().is_err()); // no loop runs here
+/// ```
+pub fn try_current_task() -> Result<Option<TaskRef>, crate::LoopError> {
+    let Some(lp) = crate::engine::current::scheduler() else {
+        return Err(crate::LoopError::NoRunningLoop);
+    };
+    Ok(crate::engine::current::task()
+        .and_then(|(key, id)| lp.registry().get(key, id))
+        .map(TaskRef::from_cell))
+}
+
+/// Every unfinished task of the running loop, oldest first (asyncio's `asyncio.all_tasks()`; the
+/// same as [`EventLoop::pending_tasks`](crate::EventLoop::pending_tasks) on the running loop).
+///
+/// ```
+/// evloop::run(async {
+///     let t = evloop::create_task_named("worker", async {});
+///     let names: Vec<String> = evloop::all_tasks().iter().map(|t| t.name()).collect();
+///     assert_eq!(names, ["Task-1", "worker"]);
+///     t.await.unwrap();
+/// });
+/// ```
+///
+/// # Panics
+/// When no loop is running on this thread (asyncio: `RuntimeError: no running event loop`).
+#[track_caller]
+pub fn all_tasks() -> Vec<TaskRef> {
+    match crate::engine::current::scheduler() {
+        Some(lp) => lp
+            .registry()
+            .tasks()
+            .into_iter()
+            .map(TaskRef::from_cell)
+            .collect(),
+        None => panic!("{}", crate::LoopError::NoRunningLoop),
+    }
+}

@@ -227,6 +227,8 @@ impl TaskRc {
     /// Polls the future with the task's waker lent for the poll (W). R2: the caller won
     /// `transition_to_running`.
     fn poll_body(&self) -> Poll<Outcome> {
+        // asyncio's `current_task()` while the step runs.
+        let _current = super::current::enter_task(self.registry_key & !NAMED, self.id);
         self.0
             .with_waker(|waker| self.with_body(|body| body.poll(&mut Context::from_waker(waker))))
     }

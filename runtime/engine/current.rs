@@ -7,10 +7,38 @@
 
 use super::scheduler::Scheduler;
 use evloop_model::sync::Arc;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 evloop_model::thread_local! {
     static CURRENT: RefCell<Option<Arc<Scheduler>>> = RefCell::new(None);
+    /// The task whose step runs on this thread: its registry key and id (`NO_TASK` outside a
+    /// step). Plain numbers, so that marking a step costs two stores and no reference count;
+    /// `current_task()` finds the task in its loop's registry by them.
+    static TASK: Cell<(u32, u64)> = Cell::new(NO_TASK);
+}
+
+const NO_TASK: (u32, u64) = (u32::MAX, 0);
+
+/// Marks the task (`key`, `id`) as the one whose step runs here, until the guard drops.
+#[inline]
+pub(crate) fn enter_task(key: u32, id: u64) -> InTask {
+    InTask(TASK.with(|t| t.replace((key, id))))
+}
+
+/// The registry key and id of the task whose step runs on this thread (asyncio's
+/// `current_task`), if any.
+pub(crate) fn task() -> Option<(u32, u64)> {
+    let t = TASK.with(Cell::get);
+    (t != NO_TASK).then_some(t)
+}
+
+pub(crate) struct InTask((u32, u64));
+
+impl Drop for InTask {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = TASK.try_with(|t| t.set(self.0));
+    }
 }
 
 /// The running loop's scheduler, if one runs on this thread.

@@ -81,6 +81,16 @@ impl Registry {
         reg.slots.drain(..).flatten().collect()
     }
 
+    /// The unfinished task registered at `key`, if it is still task `id`.
+    pub(crate) fn get(&self, key: u32, id: u64) -> Option<TaskRc> {
+        let reg = self.slots.lock();
+        reg.slots
+            .get(key as usize)
+            .and_then(Option::as_ref)
+            .filter(|t| t.id == id)
+            .cloned()
+    }
+
     /// Every unfinished task, oldest first (asyncio's `all_tasks`).
     pub(crate) fn tasks(&self) -> Vec<TaskRc> {
         let reg = self.slots.lock();

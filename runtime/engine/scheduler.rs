@@ -465,8 +465,12 @@ impl Scheduler {
     /// Marks the loop running, under the lock `close` holds while it checks `running` and
     /// closes, so a run either starts on an open loop or finds it closed (LOOP-6). The guard
     /// marks it idle again.
+    ///
+    /// What the last run left (its stop, a deadlock) is cleared in the same critical section, so
+    /// that a `stop()` from another thread lands either before it (and is kept for this run, see
+    /// `stop`) or after it, in this run.
     pub(crate) fn begin_run(&self) -> Result<Running<'_>, LoopError> {
-        let s = self.sched.lock();
+        let mut s = self.sched.lock();
         if s.closed {
             return Err(LoopError::Closed);
         }
@@ -477,18 +481,35 @@ impl Scheduler {
         {
             return Err(LoopError::AlreadyRunning);
         }
-        Ok(Running(&self.running))
+        self.stopping.store(false, Ordering::Relaxed);
+        s.deadlock = false;
+        Ok(Running {
+            running: &self.running,
+            stop_first_turn: std::mem::take(&mut s.stop_pending),
+        })
     }
 
-    /// Clears what the last run left (a stop, a deadlock) and numbers this run (LOOP-4).
-    pub(crate) fn open_run(&self) -> u64 {
-        {
-            let mut s = self.sched.lock();
-            self.stopping.store(false, Ordering::Relaxed);
-            s.deadlock = false;
+    /// Numbers this run (LOOP-4); with a `stop()` asked before it began, queues the stop behind
+    /// what is ready, so the run makes exactly one turn (asyncio's `run_forever` after `stop`:
+    /// one iteration).
+    pub(crate) fn open_run(this: &Arc<Scheduler>, running: &Running<'_>) -> u64 {
+        if running.stop_first_turn {
+            let lp = this.clone();
+            this.schedule(Runnable::call(move || lp.request_stop()));
         }
         // Runs never overlap (`running`), so the count cannot move while this one runs.
-        self.runs.fetch_add(1, Ordering::Relaxed) + 1
+        this.runs.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// asyncio's `loop.stop()`: a running loop finishes the turn it is in and returns; one that
+    /// is not running makes one turn of its next run and returns (LOOP-12).
+    pub(crate) fn stop(&self) {
+        let mut s = self.sched.lock();
+        if self.running.load(Ordering::Acquire) {
+            self.stop_under(&mut s);
+        } else {
+            s.stop_pending = true;
+        }
     }
 
     /// Timers that can never fire, cancelled ones not yet swept included (tests: they do not
@@ -510,10 +531,14 @@ impl Scheduler {
 }
 
 /// The loop is running until this drops.
-pub(crate) struct Running<'a>(&'a AtomicBool);
+pub(crate) struct Running<'a> {
+    running: &'a AtomicBool,
+    /// `stop()` was asked before the run began.
+    stop_first_turn: bool,
+}
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.running.store(false, Ordering::Release);
     }
 }

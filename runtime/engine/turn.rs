@@ -59,6 +59,8 @@ pub(crate) struct Sched {
     /// Workers running an item right now.
     pub(crate) busy: usize,
     pub(crate) deadlock: bool,
+    /// `stop()` was asked while the loop was not running: its next run makes one turn.
+    pub(crate) stop_pending: bool,
     pub(crate) closed: bool,
     /// Entries taken from `ready` by several workers so far: tells a stopping worker whether
     /// another one has taken an entry behind its chunk since it took it.
