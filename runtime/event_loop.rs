@@ -365,7 +365,7 @@ impl EventLoop {
     /// let task = lp.create_task_named("fetch", async {});
     /// assert_eq!(task.name(), "fetch");
     /// assert_eq!(lp.pending_tasks()[0].name(), "fetch");
-    /// lp.run_until_complete(task).unwrap();
+    /// lp.run_until_complete(task); // the task runs as itself: its value (here `()`)
     /// ```
     #[track_caller]
     pub fn create_task_named<F>(&self, name: impl Into<String>, fut: F) -> Task<F::Output>
@@ -416,7 +416,7 @@ impl EventLoop {
     /// let fut = lp.create_future::<u8>(); // no loop needs to be running
     /// let setter = fut.clone();
     /// lp.call_soon(move || setter.set_result(5).unwrap());
-    /// assert_eq!(lp.run_until_complete(fut).unwrap(), 5);
+    /// assert_eq!(lp.run_until_complete(fut), 5); // the future itself: its value
     /// ```
     pub fn create_future<T: Clone + Send + 'static>(&self) -> LoopFuture<T> {
         LoopFuture::new_on(self.inner().clone())
