@@ -373,7 +373,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
         };
         let mut for_calls: Option<Outcome<T>> = None;
         entries.drain_in_order(|entry| match entry {
-            Entry::Wake(w) => crate::contain::wake(w),
+            Entry::Wake(w) => crate::engine::contain::wake(w),
             Entry::Call(f) => {
                 let out = for_calls
                     .get_or_insert_with(|| {
@@ -495,7 +495,7 @@ impl<T: Clone + Send + 'static> Future for FutureWait<T> {
             this.index = None;
             let out = out.clone();
             drop(st);
-            crate::contain::drop_value(waker);
+            crate::engine::contain::drop_value(waker);
             return Poll::Ready(out);
         }
         let stale = match this.index {
@@ -506,7 +506,7 @@ impl<T: Clone + Send + 'static> Future for FutureWait<T> {
             }
         };
         drop(st);
-        crate::contain::drop_value(stale);
+        crate::engine::contain::drop_value(stale);
         Poll::Pending
     }
 }
@@ -519,7 +519,7 @@ impl<T> Drop for FutureWait<T> {
             // entry out when it completed.
             let gone = st.outcome.is_none().then(|| st.entries.remove(i));
             drop(st);
-            crate::contain::drop_value(gone);
+            crate::engine::contain::drop_value(gone);
         }
     }
 }

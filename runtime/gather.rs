@@ -114,8 +114,8 @@ impl<T: Send + 'static> Sink for Shared<T> {
                 WaitList::Empty
             }
         };
-        woken.drain_in_order(crate::contain::wake);
-        crate::contain::drop_value(late);
+        woken.drain_in_order(crate::engine::contain::wake);
+        crate::engine::contain::drop_value(late);
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -228,12 +228,12 @@ impl<T: Send + 'static> Core<T> {
                     }
                 };
                 drop(st);
-                crate::contain::drop_value(stale);
+                crate::engine::contain::drop_value(stale);
                 return Poll::Pending;
             }
             // Decided while the lock was let go: the waker is not needed.
             drop(st);
-            crate::contain::drop_value(waker);
+            crate::engine::contain::drop_value(waker);
             st = shared.state.lock();
         }
         st.taken = true;

@@ -76,13 +76,12 @@
 
 // Layers, bottom up; a module imports only from its own layer's leaves and the layers below
 // (specs/repo.md draws them, `../shared/tools/import-cycles runtime` checks them):
-//   leaves      error, waiters, contain
+//   leaves      error, waiters
 //   engine      the task cell and its state word, the ready queue, timers, the scheduler, the turn
 //               and the choices it asks, the thread pool
 //   awaitables  task (handles), future, gather, sleep, queue, to_thread
 //   API         event_loop, builder, context, crew, run, spawn, handle, threadsafe; explore, which
 //               answers the turn's choices
-mod contain;
 mod engine;
 mod error;
 mod waiters;
@@ -99,6 +98,7 @@ mod builder;
 mod context;
 mod crew;
 mod event_loop;
+mod exception;
 pub mod explore;
 mod handle;
 mod run;
@@ -113,6 +113,7 @@ pub use error::{
     QueueEmpty, QueueFull, RunError, SharedError, TaskDoneError, TaskError,
 };
 pub use event_loop::EventLoop;
+pub use exception::ExceptionContext;
 pub use future::{FutureWait, LoopFuture, Resolver};
 pub use gather::{gather, gather_settled, try_gather, Gather, GatherSettled, TryGather};
 pub use handle::{Handle, TimerHandle};

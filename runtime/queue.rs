@@ -280,7 +280,7 @@ impl<T> Queue<T> {
         let woken = st.push(item);
         drop(st);
         if let Some(w) = woken {
-            crate::contain::wake(w);
+            crate::engine::contain::wake(w);
         }
         Ok(())
     }
@@ -299,7 +299,7 @@ impl<T> Queue<T> {
         let (item, woken) = st.pop().ok_or(QueueEmpty)?;
         drop(st);
         if let Some(w) = woken {
-            crate::contain::wake(w);
+            crate::engine::contain::wake(w);
         }
         Ok(item)
     }
@@ -326,7 +326,7 @@ impl<T> Queue<T> {
         }
         let woken = st.joiners.wake_all();
         drop(st);
-        woken.into_iter().for_each(crate::contain::wake);
+        woken.into_iter().for_each(crate::engine::contain::wake);
         Ok(())
     }
 
@@ -378,9 +378,9 @@ impl<T> Queue<T> {
             }
         };
         drop(st);
-        crate::contain::drop_value(gone.waker);
+        crate::engine::contain::drop_value(gone.waker);
         if let Some(w) = next {
-            crate::contain::wake(w);
+            crate::engine::contain::wake(w);
         }
     }
 }
@@ -461,12 +461,12 @@ impl<T> Future for Get<'_, T> {
         let mut st = shared.state.lock();
         if !st.items.is_empty() {
             let item = this.take(st);
-            crate::contain::drop_value(waker);
+            crate::engine::contain::drop_value(waker);
             return Poll::Ready(item);
         }
         let old = st.getters.register(&mut this.slot, waker);
         drop(st);
-        crate::contain::drop_value(old);
+        crate::engine::contain::drop_value(old);
         Poll::Pending
     }
 }
@@ -478,9 +478,9 @@ impl<T> Get<'_, T> {
         let (item, woken) = st.pop().expect("the caller saw an item");
         let gone = self.slot.take().map(|k| st.getters.release(k));
         drop(st);
-        crate::contain::drop_value(gone.map(|g| g.waker));
+        crate::engine::contain::drop_value(gone.map(|g| g.waker));
         if let Some(w) = woken {
-            crate::contain::wake(w);
+            crate::engine::contain::wake(w);
         }
         item
     }
@@ -548,12 +548,12 @@ impl<T> Future for Put<'_, T> {
         let mut st = shared.state.lock();
         if !st.full(shared.maxsize) {
             this.give(st);
-            crate::contain::drop_value(waker);
+            crate::engine::contain::drop_value(waker);
             return Poll::Ready(());
         }
         let old = st.putters.register(&mut this.slot, waker);
         drop(st);
-        crate::contain::drop_value(old);
+        crate::engine::contain::drop_value(old);
         Poll::Pending
     }
 }
@@ -566,9 +566,9 @@ impl<T> Put<'_, T> {
         let gone = self.slot.take().map(|k| st.putters.release(k));
         let woken = st.push(item);
         drop(st);
-        crate::contain::drop_value(gone.map(|g| g.waker));
+        crate::engine::contain::drop_value(gone.map(|g| g.waker));
         if let Some(w) = woken {
-            crate::contain::wake(w);
+            crate::engine::contain::wake(w);
         }
     }
 }
@@ -628,12 +628,12 @@ impl<T> Future for Join<'_, T> {
         let mut st = shared.state.lock();
         if this.done(&mut st) {
             drop(st);
-            crate::contain::drop_value(waker);
+            crate::engine::contain::drop_value(waker);
             return Poll::Ready(());
         }
         let old = st.joiners.register(&mut this.slot, waker);
         drop(st);
-        crate::contain::drop_value(old);
+        crate::engine::contain::drop_value(old);
         Poll::Pending
     }
 }

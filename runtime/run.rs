@@ -4,6 +4,7 @@ use crate::awaitable::{Attach, Awaitable};
 use crate::builder::Builder;
 use crate::context;
 use crate::crew;
+use crate::engine::incident::{self, Incident};
 use crate::engine::scheduler::Scheduler;
 use crate::engine::turn::run_worker;
 use crate::error::{or_panic, Deadlock, LoopError, PendingTask, RunError, TaskError};
@@ -99,15 +100,27 @@ fn cancel_all_tasks(lp: &crate::EventLoop) {
             }
         })
     }));
+    let handler = lp.inner().exception_handler();
     if !matches!(finished, Ok(Ok(()))) {
-        tracing::error!("tasks did not finish cancelling while `run` shut the loop down");
+        incident::deliver(
+            handler.clone(),
+            Incident::new("tasks did not finish cancelling while `run` shut the loop down"),
+        );
     }
     for t in pending {
         if t.panicked() {
-            tracing::error!(
-                task = %t.name(),
-                created_at = %t.created_at(),
-                "unhandled panic during asyncio.run() shutdown: a task panicked while cancelling"
+            let panic = match t.exception() {
+                Ok(Some(TaskError::Panicked(p))) => Some(p),
+                _ => None,
+            };
+            incident::deliver(
+                handler.clone(),
+                Incident::new(
+                    "unhandled panic during asyncio.run() shutdown: a task panicked while \
+                     cancelling",
+                )
+                .task(t.cell())
+                .panic(panic),
             );
         }
     }

@@ -422,11 +422,11 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
                     }
                 };
                 drop(done);
-                crate::contain::drop_value(stale);
+                crate::engine::contain::drop_value(stale);
                 return Poll::Pending;
             }
             drop(done);
-            crate::contain::drop_value(waker);
+            crate::engine::contain::drop_value(waker);
         }
         // Closed: the outcome is stored (TASK-5), and the entry this future left went with the
         // closed list.
@@ -446,7 +446,7 @@ impl<T> Drop for TaskJoin<T> {
             // every entry out already.
             let gone = (!done.closed).then(|| done.entries.remove(k));
             drop(done);
-            crate::contain::drop_value(gone);
+            crate::engine::contain::drop_value(gone);
         }
     }
 }
@@ -735,7 +735,7 @@ impl Future for WaitDone {
             }
         };
         drop(done);
-        crate::contain::drop_value(stale);
+        crate::engine::contain::drop_value(stale);
         Poll::Pending
     }
 }
@@ -748,7 +748,7 @@ impl Drop for WaitDone {
             // every entry out already.
             let gone = (!done.closed).then(|| done.entries.remove(k));
             drop(done);
-            crate::contain::drop_value(gone);
+            crate::engine::contain::drop_value(gone);
         }
     }
 }

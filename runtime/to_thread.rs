@@ -73,11 +73,11 @@ impl<T: Send + 'static> ToThread<T> {
             };
             // User code on a pool thread: a panic in it is reported, and the job still ends as
             // delivered (THREAD-4) instead of taking the thread down with its count in flight.
-            woken.drain_in_order(crate::contain::wake);
+            woken.drain_in_order(crate::engine::contain::wake);
             // With the awaiter gone, this is the slot's last reference: the result and any waker
             // left in it are dropped here, with no lock held, while the job still counts as in
             // flight (what their destructors queue is seen before the loop decides it is idle).
-            crate::contain::drop_value(theirs);
+            crate::engine::contain::drop_value(theirs);
             trace::record(|| "to_thread job delivered".into());
             // After the wake is queued: the loop never sees "nothing in flight, nothing ready"
             // between the two (THREAD-4).
@@ -86,7 +86,7 @@ impl<T: Send + 'static> ToThread<T> {
             }
         });
         if let Err(job) = lp.submit_job(job) {
-            crate::contain::drop_value(job);
+            crate::engine::contain::drop_value(job);
             slot.lock().result = Some(Err(TaskError::Cancelled));
             lp.inflight_end();
         }
@@ -131,7 +131,7 @@ impl<T> Future for ToThread<T> {
             }
         };
         drop(s);
-        crate::contain::drop_value(old);
+        crate::engine::contain::drop_value(old);
         Poll::Pending
     }
 }
@@ -143,7 +143,7 @@ impl<T> Drop for ToThread<T> {
             // The waiter goes with its future; a delivered slot gave its waiters out already.
             let gone = s.result.is_none().then(|| s.waiters.remove(k));
             drop(s);
-            crate::contain::drop_value(gone);
+            crate::engine::contain::drop_value(gone);
         }
     }
 }

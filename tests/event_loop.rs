@@ -500,3 +500,149 @@ fn call_at_far_future_never_runs_and_a_past_instant_runs_next_turn() {
     assert_eq!(lp.now(), Duration::from_secs(5));
     lp.close();
 }
+
+/// Spec: LOOP-12
+#[test]
+fn stop_ends_run_forever_after_the_current_turn_and_run_until_complete_with_stopped() {
+    let trace = Trace::new();
+    let lp = vloop();
+    // A stop from a callback: the rest of that turn runs, what it queues does not.
+    let (t, stopper) = (trace.clone(), lp.clone());
+    lp.call_soon(move || {
+        t.push("first");
+        stopper.stop();
+        let t2 = t.clone();
+        stopper.call_soon(move || t2.push("next turn"));
+    });
+    lp.call_soon(trace.pusher("same turn"));
+    lp.run_forever();
+    assert_eq!(trace.get(), ["first", "same turn"]);
+    // The callback queued then runs in the next run.
+    lp.call_soon({
+        let s = lp.clone();
+        move || s.stop()
+    });
+    lp.run_forever();
+    assert_eq!(trace.get(), ["first", "same turn", "next turn"]);
+
+    // Stopped before the main future is done: asyncio's RuntimeError, and the future stays
+    // pending for a later run.
+    let task = lp.create_task(async {
+        evloop::sleep(Duration::from_secs(1)).await;
+        "done"
+    });
+    let s = lp.clone();
+    lp.call_later(Duration::from_millis(10), move || s.stop());
+    let err = lp.try_run_until_complete(task.clone()).unwrap_err();
+    assert!(matches!(err, evloop::RunError::Stopped), "{err}");
+    assert!(!task.done());
+    assert_eq!(lp.run_until_complete(task), "done");
+
+    // stop() while not running: the next run makes exactly one turn.
+    let t = trace.clone();
+    lp.stop();
+    lp.call_soon(move || t.push("the one turn"));
+    lp.run_forever();
+    assert_eq!(trace.get().last().unwrap(), "the one turn");
+    lp.close();
+}
+
+/// Spec: LOOP-13
+#[test]
+fn the_exception_handler_gets_what_no_task_can_be_told_of() {
+    use evloop::ExceptionContext;
+    use std::sync::{Arc, Mutex};
+    type Seen = Vec<(String, Option<String>, Option<String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let lp = vloop();
+    let s = seen.clone();
+    lp.set_exception_handler(Some(move |ctx: &ExceptionContext| {
+        s.lock().unwrap().push((
+            ctx.message().to_owned(),
+            ctx.task().map(|t| t.name()),
+            ctx.panic().map(|p| p.message().to_owned()),
+        ));
+    }));
+    lp.run_until_complete(async {
+        // A panicking callback.
+        evloop::get_running_loop()
+            .unwrap()
+            .call_soon(|| panic!("callback exploded"));
+        // A task's panic nobody reads.
+        drop(evloop::create_task_named("lonely", async {
+            panic!("nobody read me")
+        }));
+        yield_now().await;
+        yield_now().await;
+    });
+    // A task destroyed pending when the loop closes.
+    let _pending = lp.create_task_named("stuck", std::future::pending::<()>());
+    // The user's own report.
+    lp.call_exception_handler(ExceptionContext::new("from the user"));
+    lp.close();
+    let seen = seen.lock().unwrap();
+    let find = |m: &str| seen.iter().find(|(msg, ..)| msg.contains(m)).cloned();
+    let cb = find("a callback panicked").expect("the callback's panic");
+    assert_eq!(cb.2.as_deref(), Some("callback exploded"));
+    let lonely = find("never retrieved").expect("the unread panic");
+    assert_eq!(lonely.1.as_deref(), Some("lonely"));
+    assert_eq!(lonely.2.as_deref(), Some("nobody read me"));
+    let stuck = find("destroyed but it is pending").expect("the pending task");
+    assert_eq!(stuck.1.as_deref(), Some("stuck"));
+    assert!(find("from the user").is_some());
+}
+
+/// Spec: LOOP-13
+#[test]
+fn the_default_handler_logs_and_a_panicking_handler_is_reported_by_it() {
+    let ((), logs) = capture_logs(|| {
+        let lp = evloop::EventLoop::new();
+        lp.set_exception_handler(Some(|_: &evloop::ExceptionContext| {
+            panic!("the handler itself broke")
+        }));
+        lp.call_soon(|| panic!("callback exploded"));
+        lp.run_until_complete(evloop::sleep(Duration::ZERO));
+        // Back to the default handler.
+        lp.set_exception_handler(None::<fn(&evloop::ExceptionContext)>);
+        lp.default_exception_handler(&evloop::ExceptionContext::new("said by default"));
+        lp.close();
+    });
+    assert!(
+        logs.contains("Unhandled error in exception handler"),
+        "{logs}"
+    );
+    assert!(logs.contains("the handler itself broke"), "{logs}");
+    assert!(logs.contains("callback exploded"), "{logs}");
+    assert!(logs.contains("said by default"), "{logs}");
+}
+
+/// Spec: RUN-3
+#[test]
+fn run_reports_leftovers_that_panic_while_cancelled_to_the_exception_handler() {
+    use std::sync::{Arc, Mutex};
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("cleanup failed");
+        }
+    }
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s = seen.clone();
+    evloop::Builder::new().virtual_time(true).run(async move {
+        let lp = evloop::get_running_loop().unwrap();
+        lp.set_exception_handler(Some(move |ctx: &evloop::ExceptionContext| {
+            s.lock().unwrap().push(ctx.to_string());
+        }));
+        // A leftover whose future panics as it is dropped by the shutdown's cancellation.
+        drop(evloop::create_task_named("leftover", async {
+            let _guard = PanicsOnDrop;
+            std::future::pending::<()>().await;
+        }));
+        yield_now().await;
+    });
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter().any(|m| m.contains("cleanup failed")),
+        "{seen:?}"
+    );
+}

@@ -808,3 +808,32 @@ fn run_until_complete_and_ensure_future_use_a_task_or_future_as_itself() {
     other.close();
     lp.close();
 }
+
+/// Spec: TASK-15
+#[test]
+fn current_task_names_the_task_whose_step_runs_and_all_tasks_lists_the_unfinished() {
+    assert!(evloop::try_current_task().is_err(), "no loop runs here");
+    assert!(std::panic::catch_unwind(evloop::all_tasks).is_err());
+    vrun(async {
+        let main = evloop::current_task().expect("main is a task");
+        let child = evloop::create_task_named("child", async {
+            let me = evloop::current_task().unwrap();
+            yield_now().await;
+            // Still itself after a suspension, on whichever worker resumes it.
+            assert_eq!(evloop::current_task().unwrap(), me);
+            me.name()
+        });
+        // A callback runs outside any task.
+        let in_callback = evloop::LoopFuture::new();
+        let f = in_callback.clone();
+        evloop::get_running_loop()
+            .unwrap()
+            .call_soon(move || f.set_result(evloop::current_task().is_none()).unwrap());
+        let names: Vec<String> = evloop::all_tasks().iter().map(TaskRef::name).collect();
+        assert_eq!(names, [main.name(), "child".to_owned()]);
+        assert_eq!(child.await.unwrap(), "child");
+        assert!(in_callback.await.unwrap());
+        assert_eq!(evloop::current_task().unwrap(), main);
+        assert_eq!(evloop::all_tasks(), [main]);
+    });
+}

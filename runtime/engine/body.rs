@@ -62,9 +62,9 @@ where
             });
         }));
         if let Err(payload) = dropped {
-            tracing::error!(
-                panic = Panic::new(payload).message(),
-                "a task's future panicked while being dropped"
+            super::incident::report(
+                super::incident::Incident::new("a task's future panicked while being dropped")
+                    .panic(Some(Panic::new(payload))),
             );
             if let Some(out) = out {
                 self.set(Stage::Finished {
@@ -156,7 +156,7 @@ pub(crate) struct Kept<T>(Option<Result<T, TaskError>>);
 impl<T> Drop for Kept<T> {
     fn drop(&mut self) {
         if let Some(out) = self.0.take() {
-            crate::contain::drop_value(out);
+            crate::engine::contain::drop_value(out);
         }
     }
 }

@@ -6,7 +6,7 @@
 //!     └──── run() ──────► Ran              (the callback was taken and called)
 //! ```
 
-use crate::contain::run_guarded;
+use crate::engine::contain::run_guarded;
 use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use std::panic::Location;

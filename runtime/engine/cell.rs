@@ -48,6 +48,7 @@
 //! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
 use crate::engine::body::{Body, Stage};
+use crate::engine::incident::Incident;
 use crate::engine::ready::{Runnable, SinkRc};
 use crate::engine::scheduler::Scheduler;
 use crate::engine::state::{Idle, Notify, Outcome, Run, State};
@@ -284,7 +285,7 @@ impl TaskCell {
 
     fn dispatch(&self, entry: DoneEntry) {
         match entry {
-            DoneEntry::Wake(w) => crate::contain::wake(w),
+            DoneEntry::Wake(w) => crate::engine::contain::wake(w),
             DoneEntry::Call(f) => schedule_call(&self.lp, f),
             DoneEntry::Gather(sink, index) => self.lp.schedule(Runnable::Gather(sink, index)),
         }
@@ -299,7 +300,7 @@ impl TaskCell {
                 trace::record(|| format!("task {} cancelled at a suspension point", cell.id));
                 // R2: we won transition_to_running.
                 this.cancel_body();
-                cell.complete(Outcome::Cancelled);
+                cell.complete(&this, Outcome::Cancelled);
             }
             Run::Poll => {
                 trace::record(|| format!("task {} polled", cell.id));
@@ -327,7 +328,7 @@ impl TaskCell {
                             this.cancel_body();
                             outcome = Outcome::Cancelled;
                         }
-                        cell.complete(outcome);
+                        cell.complete(&this, outcome);
                     }
                 }
             }
@@ -340,7 +341,7 @@ impl TaskCell {
     // Forced: it is on every task's last step, and the compiler does not always inline it into
     // `run` on its own (PROFILING, "Code placement").
     #[inline(always)]
-    fn complete(&self, outcome: Outcome) {
+    fn complete(&self, this: &TaskRc, outcome: Outcome) {
         self.state.transition_to_complete(outcome);
         trace::record(|| format!("task {} completed ({outcome:?})", self.id));
         let (entries, report) = {
@@ -351,7 +352,7 @@ impl TaskCell {
             (std::mem::take(&mut done.entries), report)
         };
         if report {
-            self.report_unretrieved_panic();
+            this.report_unretrieved_panic();
         }
         if bug::enabled(Bug::NameDroppedAtCompletion) && self.registry_key & NAMED != 0 {
             self.lp.registry().forget_task_name(self.id);
@@ -373,8 +374,8 @@ impl TaskCell {
             // Wakers of tasks on other loops still hear about it; callbacks are not run on a
             // closed loop.
             entries.drain_in_order(|entry| match entry {
-                DoneEntry::Wake(w) => crate::contain::wake(w),
-                other => crate::contain::drop_value(other),
+                DoneEntry::Wake(w) => crate::engine::contain::wake(w),
+                other => crate::engine::contain::drop_value(other),
             });
         }
     }
@@ -402,13 +403,22 @@ impl TaskCell {
             lp.schedule(Runnable::Task(this));
         }
     }
+}
 
+impl TaskRc {
+    /// asyncio's "Task exception was never retrieved", to the task's own loop's handler
+    /// (LOOP-13), with the panic. The task is complete: its body is no longer polled (R2).
     pub(crate) fn report_unretrieved_panic(&self) {
-        tracing::error!(
-            task = %self.display_name(),
-            created_at = %self.created_at,
-            "Task exception was never retrieved: the task panicked and no handle observed it"
-        );
+        let panic = match self.with_body(|body| body.error()) {
+            Some(crate::error::TaskError::Panicked(p)) => Some(p),
+            _ => None,
+        };
+        let incident = Incident::new(
+            "Task exception was never retrieved: the task panicked and no handle observed it",
+        )
+        .task(self)
+        .panic(panic);
+        super::incident::deliver(self.lp.exception_handler(), incident);
     }
 }
 

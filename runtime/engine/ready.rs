@@ -84,7 +84,7 @@ impl Runnable {
 #[inline(never)]
 #[allow(clippy::boxed_local)] // the outer box is freed here, which is the point
 fn run_call(f: Box<Box<dyn FnOnce() + Send>>) {
-    crate::contain::run_guarded(*f)
+    crate::engine::contain::run_guarded(*f)
 }
 
 /// Wakes the task of a `sleep` whose timer came due. Items run on a worker of the loop that
@@ -95,7 +95,7 @@ fn run_call(f: Box<Box<dyn FnOnce() + Send>>) {
 fn run_sleep_timer(slot: u32) {
     let waker = super::current::with(|lp| lp.and_then(|lp| lp.fire_sleep_timer(slot)));
     if let Some(w) = waker {
-        crate::contain::wake(w);
+        crate::engine::contain::wake(w);
     }
 }
 
@@ -105,7 +105,7 @@ fn run_sleep_timer(slot: u32) {
 fn deliver_to_gather(sink: &SinkRc, index: u32) {
     let delivered = catch_unwind(AssertUnwindSafe(|| sink.deliver(index)));
     if let Err(payload) = delivered {
-        crate::contain::report_callback_panic(payload);
+        crate::engine::contain::report_callback_panic(payload);
     }
 }
 

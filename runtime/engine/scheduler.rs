@@ -21,12 +21,13 @@
 use super::callback::HandleCell;
 use super::cell::{TaskCell, TaskName, TaskRc};
 use super::config::Config;
+use super::incident::{self, Handler, Incident};
 use super::pool::{Job, Pool};
 use super::ready::Runnable;
 use super::registry::Registry;
 use super::timers::SleepPoll;
 use super::turn::{Inbox, Sched};
-use crate::contain;
+use crate::engine::contain;
 use crate::error::LoopError;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -68,6 +69,9 @@ pub(crate) struct Scheduler {
     /// the loop takes every turn (see `inflight_end` for why parking stays safe).
     pub(super) inflight: AtomicUsize,
     pool: Pool,
+    /// The user's exception handler (LOOP-13); `None`: the default one. Cloned out under its lock
+    /// and called after: the handler is user code (LOCK-1).
+    handler: Mutex<Option<Handler>>,
 }
 
 impl Scheduler {
@@ -226,7 +230,7 @@ impl Scheduler {
                 }
             }
         };
-        crate::contain::drop_value(left);
+        crate::engine::contain::drop_value(left);
         ran
     }
 
@@ -251,7 +255,7 @@ impl Scheduler {
                 s.timers.sleep_set_waker_unchecked(slot, waker)
             }
         };
-        crate::contain::drop_value(left);
+        crate::engine::contain::drop_value(left);
         false
     }
 
@@ -394,12 +398,14 @@ impl Scheduler {
         };
         let tasks = self.registry.close();
         trace::record(|| format!("loop closed with {} unfinished task(s)", tasks.len()));
+        let handler = self.exception_handler();
         for t in &tasks {
-            tracing::warn!(
-                task = %t.display_name(),
-                created_at = %t.created_at,
-                "Task was destroyed but it is pending: the loop was closed before it finished"
-            );
+            let incident = Incident::new(
+                "Task was destroyed but it is pending: the loop was closed before it finished",
+            )
+            .task(t)
+            .warning();
+            incident::deliver(handler.clone(), incident);
             TaskCell::tear_down(t);
         }
         contain::drop_value(ready);
@@ -408,6 +414,9 @@ impl Scheduler {
         }
         contain::drop_value(sleep_wakers);
         drop(tasks);
+        // A closed loop reports nothing more, and a handler that holds the loop's own handle no
+        // longer keeps it alive.
+        self.set_exception_handler(None);
         self.pool.shutdown();
         Ok(())
     }
@@ -427,8 +436,21 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
+            handler: Mutex::new(None),
             config,
         })
+    }
+
+    /// The loop's exception handler, if the user set one (LOOP-13).
+    pub(crate) fn exception_handler(&self) -> Option<Handler> {
+        self.handler.lock().clone()
+    }
+
+    /// Sets (or, with `None`, resets to the default) the loop's exception handler; the old one
+    /// is dropped after the lock (LOCK-1).
+    pub(crate) fn set_exception_handler(&self, handler: Option<Handler>) {
+        let old = std::mem::replace(&mut *self.handler.lock(), handler);
+        contain::drop_value(old);
     }
 
     pub(crate) fn config(&self) -> &Config {

@@ -1,12 +1,13 @@
 //! User code the runtime runs outside any task — a waker it wakes or drops, a user value it drops
-//! — with a panic contained: reported the way asyncio's default exception handler reports one, and
-//! the loop keeps running (LOOP-7, TASK-12). A panic that unwound out of these places would leave
+//! — with a panic contained: reported to the loop's exception handler (LOOP-13), and the loop
+//! keeps running (LOOP-7, TASK-12). A panic that unwound out of these places would leave
 //! the runtime half way through an operation (a done list half dispatched) or take a worker thread
 //! down with it.
 //!
 //! None of these is ever called with a runtime lock held (LOCK-1): the caller takes what it is
 //! about to wake or drop out of its lock first.
 
+use super::incident::Incident;
 use crate::error::Panic;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::Waker;
@@ -31,10 +32,11 @@ pub(crate) fn drop_value<T>(value: T) {
 #[inline(never)]
 pub(crate) fn report(payload: Box<dyn std::any::Any + Send>, what: &str) {
     let panic = Panic::new(payload);
-    evloop_model::trace::record(|| format!("{what}: {}", panic.message()));
-    tracing::error!(
-        panic = panic.message(),
-        "Exception in callback: {what}; the loop keeps running"
+    super::incident::report(
+        Incident::new(format!(
+            "Exception in callback: {what}; the loop keeps running"
+        ))
+        .panic(Some(panic)),
     );
 }
 
@@ -48,10 +50,5 @@ pub(crate) fn run_guarded(f: Box<dyn FnOnce() + Send>) {
 
 /// [`run_guarded`]'s report, also for callbacks that are not boxed closures.
 pub(crate) fn report_callback_panic(payload: Box<dyn std::any::Any + Send>) {
-    let panic = Panic::new(payload);
-    evloop_model::trace::record(|| format!("a callback panicked: {}", panic.message()));
-    tracing::error!(
-        panic = panic.message(),
-        "Exception in callback: a callback panicked; the loop keeps running"
-    );
+    report(payload, "a callback panicked");
 }
