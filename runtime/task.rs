@@ -13,6 +13,7 @@
 use crate::engine::body::{clone_outcome, Read};
 use crate::engine::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::error::{InvalidStateError, TaskError};
+use evloop_model::bug::{self, Bug};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::hash::{Hash, Hasher};
@@ -278,6 +279,8 @@ fn read_outcome<T: Send + 'static>(cell: &TaskRc) -> Option<Result<T, TaskError>
         let mut done = cell.done.lock();
         done.retrieved = true;
         match done.cloner {
+            // Injected: every reader takes, as if it were the last.
+            _ if bug::enabled(Bug::SharedOutcomeTakenEarly) => Read::Take,
             Some(cloner) if done.handles > 1 => Read::Clone(cloner),
             _ => Read::Take,
         }

@@ -24,6 +24,7 @@ pub const DEFAULT_ITERATIONS: u64 = 2000;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     iterations: Option<u64>,
+    preemptions: Option<usize>,
 }
 
 impl Options {
@@ -35,6 +36,13 @@ impl Options {
     /// shuttle schedules per scheduler for this test (a larger scenario affords fewer).
     pub fn iterations(mut self, n: u64) -> Options {
         self.iterations = Some(n);
+        self
+    }
+
+    /// loom's preemption bound for this test (a larger scenario affords fewer), unless
+    /// `LOOM_MAX_PREEMPTIONS` says otherwise.
+    pub fn preemptions(mut self, n: usize) -> Options {
+        self.preemptions = Some(n);
         self
     }
 
@@ -74,10 +82,10 @@ mod imp {
     use std::sync::Arc;
     use std::time::Instant;
 
-    pub(super) fn check<F: Fn() + Send + Sync + 'static>(_opts: super::Options, body: F) {
+    pub(super) fn check<F: Fn() + Send + Sync + 'static>(opts: super::Options, body: F) {
         let mut builder = loom::model::Builder::new();
         if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(super::DEFAULT_PREEMPTIONS);
+            builder.preemption_bound = Some(opts.preemptions.unwrap_or(super::DEFAULT_PREEMPTIONS));
         }
         let bound = builder.preemption_bound.unwrap_or(0);
         let test = report::current_test();

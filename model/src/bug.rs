@@ -68,11 +68,16 @@ pub enum Bug {
     /// With several workers, a run returns without waiting for its other workers to leave it, so
     /// one may still be running an entry of the run after `run_until_complete` has returned.
     RunLeavesWorkersBehind,
+    /// A task's reader moves the output out even when other handles will read it too, so a later
+    /// reader finds nothing.
+    SharedOutcomeTakenEarly,
+    /// `stop()` on a loop that is not running is forgotten instead of kept for its next run.
+    StopLost,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 21] = [
+    pub const ALL: [Bug; 23] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -94,6 +99,8 @@ impl Bug {
         Bug::InboxParkedReadEarly,
         Bug::InflightInboxUnchecked,
         Bug::RunLeavesWorkersBehind,
+        Bug::SharedOutcomeTakenEarly,
+        Bug::StopLost,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -120,6 +127,8 @@ impl Bug {
             Bug::InboxParkedReadEarly => "inbox_parked_read_early",
             Bug::InflightInboxUnchecked => "inflight_inbox_unchecked",
             Bug::RunLeavesWorkersBehind => "run_leaves_workers_behind",
+            Bug::SharedOutcomeTakenEarly => "shared_outcome_taken_early",
+            Bug::StopLost => "stop_lost",
         }
     }
 

@@ -529,7 +529,7 @@ impl Scheduler {
         let mut s = self.sched.lock();
         if self.running.load(Ordering::Acquire) {
             self.stop_under(&mut s);
-        } else {
+        } else if !bug::enabled(Bug::StopLost) {
             s.stop_pending = true;
         }
     }
