@@ -2,7 +2,7 @@
 //! another thread racing the start of a run (LOOP-12).
 #![cfg(feature = "loom")]
 
-use evloop::{Builder, LoopFuture};
+use evloop::Builder;
 use evloop_check::Options;
 use evloop_model::thread;
 
