@@ -96,7 +96,7 @@ proptest! {
         });
     }
 
-    /// Spec: PROP-6, PROP-3, PROP-4, THREAD-1, TASK-3, TASK-4, GATHER-1, TIME-1
+    /// Spec: PROP-6, PROP-3, PROP-4, PROP-9, THREAD-1, TASK-3, TASK-4, GATHER-1, TIME-1
     #[test]
     fn shuttle_every_schedule_properties_hold_with_many_workers(
         prog in program::program(false),

@@ -5,129 +5,211 @@
 //! - PROP-3: each task's own events are its steps' events in program order; a task that was not
 //!   cancelled and ran to its end ends exactly once with its own ending; nothing follows a task's
 //!   end or cancellation; the main task always ends.
-//! - each await sees the awaited task's ending (or cancellation, if it was cancelled), and only
-//!   after that task's end was recorded; `cancel` returns false only for a task that ended; a gather lists its children's endings in argument order
-//!   or fails with the failure of a child that failed;
+//! - each await and `result()` read sees the awaited task's ending (or cancellation, if it was
+//!   cancelled), and only after that task's end was recorded; `cancel` returns false only for a
+//!   task that ended; a gather, of fresh bodies or of existing tasks, lists its children's endings
+//!   in argument order or fails with the failure of a child that failed; `current_task()` is the
+//!   task whose step runs;
 //! - PROP-4: clock readings never go backwards along the trace, and no sleep ends early;
 //! - the run never deadlocks and its result is the main task's ending.
 
 use super::program::{Body, End, Mode, Step};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 struct Info {
     body: Body,
-    cancellable: bool,
+    /// The labels of the handles the body inherits from its ancestors.
+    inherited: Vec<String>,
 }
 
-fn index(body: &Body, label: &str, cancellable: bool, out: &mut HashMap<String, Info>) {
-    let mut spawns: Vec<String> = Vec::new();
-    let mut cancelled: Vec<bool> = Vec::new();
-    for (i, step) in body.steps.iter().enumerate() {
-        match step {
-            Step::Spawn(_) => {
-                spawns.push(format!("{label}.{i}"));
-                cancelled.push(false);
-            }
-            Step::Cancel(h) => cancelled[*h] = true,
-            _ => {}
-        }
+/// Every task of the program by label, and the tasks some step cancels.
+struct Program {
+    infos: HashMap<String, Info>,
+    cancelled: HashSet<String>,
+}
+
+impl Program {
+    fn new(main: &Body) -> Program {
+        let mut p = Program {
+            infos: HashMap::new(),
+            cancelled: HashSet::new(),
+        };
+        p.index(main, "m", Vec::new());
+        p
     }
-    let mut k = 0;
-    for (i, step) in body.steps.iter().enumerate() {
-        match step {
-            Step::Spawn(b) => {
-                index(b, &spawns[k], cancelled[k], out);
-                k += 1;
-            }
-            Step::Gather(_, bs) => {
-                for (j, b) in bs.iter().enumerate() {
-                    index(b, &format!("{label}.{i}.{j}"), false, out);
+
+    fn index(&mut self, body: &Body, label: &str, inherited: Vec<String>) {
+        let mut visible = inherited.clone();
+        // (The main body inherits nothing; every other body what its parent saw at its step.)
+        for (i, step) in body.steps.iter().enumerate() {
+            match step {
+                Step::Spawn(b) => {
+                    let child = format!("{label}.{i}");
+                    self.index(b, &child, visible.clone());
+                    visible.push(child);
                 }
+                Step::Gather(_, bs) => {
+                    for (j, b) in bs.iter().enumerate() {
+                        self.index(b, &format!("{label}.{i}.{j}"), visible.clone());
+                    }
+                }
+                Step::Cancel(h) => {
+                    self.cancelled.insert(visible[*h].clone());
+                }
+                _ => {}
             }
-            _ => {}
+        }
+        self.infos.insert(
+            label.to_owned(),
+            Info {
+                body: body.clone(),
+                inherited,
+            },
+        );
+    }
+
+    /// How task `label` may be seen to have finished: its ending, or cancelled if some step
+    /// cancels it.
+    fn outcomes(&self, label: &str) -> Vec<Outcome> {
+        let mut v = vec![Outcome::Ended(self.infos[label].body.end)];
+        if self.cancelled.contains(label) {
+            v.push(Outcome::Cancelled);
+        }
+        v
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Outcome {
+    Ended(End),
+    Cancelled,
+}
+
+impl Outcome {
+    fn describe(self) -> String {
+        match self {
+            Outcome::Ended(e) => e.describe(),
+            Outcome::Cancelled => "cancelled".into(),
         }
     }
-    out.insert(
-        label.to_owned(),
-        Info {
-            body: body.clone(),
-            cancellable,
-        },
-    );
-}
 
-fn item(end: End) -> String {
-    match end {
-        End::Return(v) => v.to_string(),
-        e => e.describe(),
+    fn item(self) -> String {
+        match self {
+            Outcome::Ended(End::Return(v)) => v.to_string(),
+            o => o.describe(),
+        }
+    }
+
+    /// Whether it fails a gather in `mode` at once.
+    fn fails(self, mode: Mode) -> bool {
+        match self {
+            Outcome::Cancelled | Outcome::Ended(End::Panic(_)) => mode != Mode::Settled,
+            Outcome::Ended(End::Fail(_)) => mode == Mode::Fallible,
+            Outcome::Ended(End::Return(_)) => false,
+        }
     }
 }
 
-/// The events step `i` of a task may record (none for steps that record nothing).
-fn allowed(label: &str, body: &Body, infos: &HashMap<String, Info>) -> Vec<Option<Vec<String>>> {
-    let spawns: Vec<String> = body
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s, Step::Spawn(_)))
-        .map(|(i, _)| format!("{label}.{i}"))
+/// The lines a gather of children with these possible outcomes may record.
+fn gather_lines(mode: Mode, children: &[Vec<Outcome>]) -> Vec<String> {
+    // Every combination of outcomes in which no child fails the gather: a full list.
+    let mut lists: Vec<Vec<String>> = vec![Vec::new()];
+    for options in children {
+        let mut next = Vec::new();
+        for list in &lists {
+            for o in options.iter().filter(|o| !o.fails(mode)) {
+                let mut l = list.clone();
+                l.push(o.item());
+                next.push(l);
+            }
+        }
+        lists = next;
+    }
+    let kind = if mode == Mode::Settled {
+        "settled"
+    } else {
+        "ok"
+    };
+    let mut lines: Vec<String> = lists
+        .into_iter()
+        .map(|l| format!("gather {kind} [{}]", l.join(", ")))
         .collect();
-    body.steps
-        .iter()
-        .map(|step| match step {
-            Step::Emit(t) => Some(vec![format!("emit {t}")]),
-            Step::Await(h) => {
-                let target = &spawns[*h];
-                let info = &infos[target];
-                let mut v = vec![format!("await {target} -> {}", info.body.end.describe())];
-                if info.cancellable {
-                    v.push(format!("await {target} -> cancelled"));
-                }
-                Some(v)
+    for o in children.iter().flatten().filter(|o| o.fails(mode)) {
+        lines.push(format!("gather fail {}", o.describe()));
+    }
+    lines
+}
+
+/// What one recording step of a task may record.
+struct Slot {
+    /// The lines it may record.
+    lines: Vec<String>,
+    /// The tasks whose outcomes a line shows: the awaited or read task, or a gather's children
+    /// in argument order.
+    sources: Vec<String>,
+}
+
+/// The recording steps of a task, in order (steps that record nothing are left out).
+fn slots(label: &str, info: &Info, prog: &Program) -> Vec<Slot> {
+    let mut visible = info.inherited.clone();
+    let mut out = Vec::new();
+    for (i, step) in info.body.steps.iter().enumerate() {
+        let (lines, sources) = match step {
+            Step::Spawn(_) => {
+                visible.push(format!("{label}.{i}"));
+                continue;
+            }
+            Step::Emit(t) => (vec![format!("emit {t}")], vec![]),
+            Step::CurrentTask => (vec![format!("current {label}")], vec![]),
+            Step::Await(h) | Step::ReadResult(h) => {
+                let target = &visible[*h];
+                let verb = if matches!(step, Step::Await(_)) {
+                    "await"
+                } else {
+                    "read"
+                };
+                let lines = prog
+                    .outcomes(target)
+                    .into_iter()
+                    .map(|o| format!("{verb} {target} -> {}", o.describe()))
+                    .collect();
+                (lines, vec![target.clone()])
             }
             Step::Gather(mode, bs) => {
-                let ends: Vec<End> = bs.iter().map(|b| b.end).collect();
-                let items: Vec<String> = ends.iter().map(|e| item(*e)).collect();
-                Some(match mode {
-                    Mode::Settled => vec![format!("gather settled [{}]", items.join(", "))],
-                    _ => {
-                        let failing: Vec<String> = ends
-                            .iter()
-                            .filter(|e| match e {
-                                End::Panic(_) => true,
-                                End::Fail(_) => *mode == Mode::Fallible,
-                                End::Return(_) => false,
-                            })
-                            .map(|e| format!("gather fail {}", e.describe()))
-                            .collect();
-                        if failing.is_empty() {
-                            vec![format!("gather ok [{}]", items.join(", "))]
-                        } else {
-                            failing
-                        }
-                    }
-                })
+                let children: Vec<Vec<Outcome>> =
+                    bs.iter().map(|b| vec![Outcome::Ended(b.end)]).collect();
+                let sources = (0..bs.len()).map(|j| format!("{label}.{i}.{j}")).collect();
+                (gather_lines(*mode, &children), sources)
+            }
+            Step::GatherTasks(mode, idx) => {
+                let children: Vec<Vec<Outcome>> =
+                    idx.iter().map(|&h| prog.outcomes(&visible[h])).collect();
+                let sources = idx.iter().map(|&h| visible[h].clone()).collect();
+                (gather_lines(*mode, &children), sources)
             }
             Step::Cancel(h) => {
-                let target = &spawns[*h];
-                Some(vec![
+                let target = &visible[*h];
+                let lines = vec![
                     format!("cancel {target} -> true"),
                     format!("cancel {target} -> false"),
-                ])
+                ];
+                (lines, vec![target.clone()])
             }
-            Step::ToThread(w) => Some(vec![format!("thread -> ok {}", 2 * u32::from(*w))]),
-            Step::ResolveFromThread(v) => Some(vec![format!("resolved -> ok {v}")]),
-            Step::ResolveOrCancel(_) => Some(vec!["race -> one winner".to_owned()]),
-            _ => None,
-        })
-        .collect()
+            Step::ToThread(w) => (vec![format!("thread -> ok {}", 2 * u32::from(*w))], vec![]),
+            Step::ResolveFromThread(v) => (vec![format!("resolved -> ok {v}")], vec![]),
+            Step::ResolveOrCancel(_) => (vec!["race -> one winner".to_owned()], vec![]),
+            Step::Sleep(_) | Step::Yield | Step::CallSoon(_) => continue,
+        };
+        out.push(Slot { lines, sources });
+    }
+    out
 }
 
 /// Checks `trace` (from a run of `program` under any schedule) against the every-schedule
 /// properties; the error says which one failed and where.
 pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
-    let mut infos = HashMap::new();
-    index(program, "m", false, &mut infos);
+    let prog = Program::new(program);
+    let infos = &prog.infos;
     let (result, events) = match trace.split_last() {
         Some((r, e)) if r.starts_with("result ") => (r, e),
         _ => return Err("the trace has no result line".into()),
@@ -173,12 +255,9 @@ pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
             }
         }
     }
-    for (label, info) in &infos {
+    for (label, info) in infos {
         let evs = per_task.get(label.as_str()).cloned().unwrap_or_default();
-        let slots: Vec<Vec<String>> = allowed(label, &info.body, &infos)
-            .into_iter()
-            .flatten()
-            .collect();
+        let slots = slots(label, info, &prog);
         let mut k = 0;
         let mut ended = false;
         for &(n, what) in &evs {
@@ -189,7 +268,7 @@ pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
                 ));
             }
             if what == "cancelled" {
-                if !info.cancellable {
+                if !prog.cancelled.contains(label) {
                     return Err(format!("{at}: task {label} was never cancelled"));
                 }
                 ended = true;
@@ -205,37 +284,41 @@ pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
                 ended = true;
                 continue;
             }
-            let Some(ok) = slots.get(k) else {
+            let Some(slot) = slots.get(k) else {
                 return Err(format!(
                     "{at}: task {label} recorded more events than it has"
                 ));
             };
-            if !ok.iter().any(|o| o == what) {
+            if !slot.lines.iter().any(|o| o == what) {
                 return Err(format!(
-                    "{at}: task {label}'s event {k} should be one of {ok:?}"
+                    "{at}: task {label}'s event {k} should be one of {:?}",
+                    slot.lines
                 ));
             }
-            // Results are seen only after the tasks that produced them ended.
-            if let Some(rest) = what.strip_prefix("await ") {
-                let (child, outcome) = rest.split_once(" -> ").unwrap_or((rest, ""));
-                // A task cancelled before its first step records nothing at all.
-                let may_be_silent = outcome == "cancelled";
-                check_finished_before(&finished, child, n, &at, may_be_silent)?;
-            }
-            if let Some(rest) = what.strip_prefix("cancel ") {
-                // `cancel` says false only for a task that has completed.
-                if let Some(child) = rest.strip_suffix(" -> false") {
-                    check_finished_before(&finished, child, n, &at, true)?;
+            // Results are seen only after the tasks that produced them ended; a task cancelled
+            // before its first step records nothing at all.
+            let (verb, rest) = what.split_once(' ').unwrap_or((what, ""));
+            match verb {
+                "await" | "read" => {
+                    let silent = rest.ends_with(" -> cancelled");
+                    check_finished_before(&finished, &slot.sources[0], n, &at, silent)?;
                 }
-            }
-            if what.starts_with("gather ") && !what.starts_with("gather fail") {
-                let step = nth_recording_step(&info.body, k);
-                if let Step::Gather(_, bs) = &info.body.steps[step] {
-                    for j in 0..bs.len() {
-                        let child = format!("{label}.{step}.{j}");
-                        check_finished_before(&finished, &child, n, &at, false)?;
+                // `cancel` says false only for a task that has completed.
+                "cancel" if rest.ends_with(" -> false") => {
+                    check_finished_before(&finished, &slot.sources[0], n, &at, true)?;
+                }
+                "gather" if !rest.starts_with("fail ") => {
+                    let items = rest
+                        .split_once('[')
+                        .map(|(_, l)| l.trim_end_matches(']'))
+                        .unwrap_or("");
+                    let items: Vec<&str> = items.split(", ").collect();
+                    for (p, child) in slot.sources.iter().enumerate() {
+                        let silent = items.get(p) == Some(&"cancelled");
+                        check_finished_before(&finished, child, n, &at, silent)?;
                     }
                 }
+                _ => {}
             }
             k += 1;
         }
@@ -244,27 +327,6 @@ pub fn check(program: &Body, trace: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn nth_recording_step(body: &Body, k: usize) -> usize {
-    body.steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| {
-            matches!(
-                s,
-                Step::Emit(_)
-                    | Step::Await(_)
-                    | Step::Cancel(_)
-                    | Step::Gather(..)
-                    | Step::ToThread(_)
-                    | Step::ResolveFromThread(_)
-                    | Step::ResolveOrCancel(_)
-            )
-        })
-        .nth(k)
-        .map(|(i, _)| i)
-        .expect("k counts recording steps")
 }
 
 fn check_finished_before(

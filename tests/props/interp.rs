@@ -1,10 +1,12 @@
-//! Runs a program on evloop and records what can be observed: emits, callbacks, what each await
-//! and gather returned, each task's end or cancellation, each with the loop's virtual time (ms).
+//! Runs a program on evloop and records what can be observed: emits, callbacks, what each await,
+//! gather, `result()` read and `current_task()` returned, each task's end or cancellation, each
+//! with the loop's virtual time (ms).
 
-use super::program::{Body, End, Mode, Step};
-use evloop::{GatherError, TaskError};
+use super::program::{uses_handle, Body, End, Mode, Step};
+use evloop::{Awaitable, GatherError, TaskError, TaskRef};
 use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::{Arc, Mutex};
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -19,9 +21,44 @@ type BoxFut = Pin<Box<dyn Future<Output = Out> + Send>>;
 pub struct Recorder {
     lines: Mutex<Vec<String>>,
     stopped: AtomicBool,
+    /// The labels of tasks evloop names itself (a gather's children), by task id.
+    labels: Mutex<HashMap<u64, String>>,
 }
 
 impl Recorder {
+    /// Notes that task `id` runs the body labelled `label`; a second, different label for the
+    /// same task is recorded as an error line.
+    fn label_task(&self, id: u64, label: &str) {
+        let other = {
+            let mut labels = self.labels.lock();
+            match labels.get(&id) {
+                Some(known) if known != label => Some(known.clone()),
+                Some(_) => None,
+                None => {
+                    labels.insert(id, label.to_owned());
+                    None
+                }
+            }
+        };
+        if let Some(other) = other {
+            self.push(format!("{label} is task {id}, which is also {other}"));
+        }
+    }
+
+    /// The label of a task: its name, which is its label for every task the program creates
+    /// itself, or the label noted for it (a gather's child).
+    fn label_of(&self, t: &TaskRef) -> String {
+        let name = t.name();
+        if !name.starts_with("Task-") {
+            return name;
+        }
+        let labels = self.labels.lock();
+        match labels.get(&t.id()) {
+            Some(l) => l.clone(),
+            None => format!("unlabelled {name}"),
+        }
+    }
+
     pub fn push(&self, event: String) {
         if self.stopped.load(Ordering::Acquire) {
             return;
@@ -188,8 +225,150 @@ impl Drop for CancelGuard {
     }
 }
 
-/// The future of the task running `body`.
-pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
+/// A handle as a body holds it: the task's label, a typed handle while this body (or a body it
+/// starts) still awaits, gathers or reads it, and an untyped one for `cancel` and `exception`.
+pub struct Handle {
+    label: String,
+    task: Option<evloop::Task<Out>>,
+    r: TaskRef,
+}
+
+impl Handle {
+    /// The typed handle for one use: moved out at its last use in this body, so that the last
+    /// reader of a task moves its outcome out, and cloned before (TASK-13).
+    fn typed(&mut self, last_use: bool) -> evloop::Task<Out> {
+        let t = if last_use {
+            self.task.take()
+        } else {
+            self.task.clone()
+        };
+        t.expect("a body holds a typed handle until its last use")
+    }
+}
+
+/// For each handle a body sees, the step of its last typed use, by the body or a body it starts.
+fn last_uses(body: &Body, inherited: usize) -> Vec<Option<usize>> {
+    let mut visible = inherited;
+    let mut last = vec![None; inherited];
+    for (i, step) in body.steps.iter().enumerate() {
+        match step {
+            Step::Await(h) | Step::ReadResult(h) => last[*h] = Some(i),
+            Step::GatherTasks(_, idx) => idx.iter().for_each(|&h| last[h] = Some(i)),
+            Step::Spawn(b) => {
+                for (k, l) in last.iter_mut().enumerate().take(visible) {
+                    if uses_handle(b, k) {
+                        *l = Some(i);
+                    }
+                }
+                visible += 1;
+                last.push(None);
+            }
+            Step::Gather(_, bs) => {
+                for (k, l) in last.iter_mut().enumerate().take(visible) {
+                    if bs.iter().any(|b| uses_handle(b, k)) {
+                        *l = Some(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    last
+}
+
+/// The handles a body started at step `i` inherits: typed ones for those it uses.
+fn inherit(handles: &mut [Handle], body: &Body, last_here: impl Fn(usize) -> bool) -> Vec<Handle> {
+    handles
+        .iter_mut()
+        .enumerate()
+        .map(|(k, h)| Handle {
+            label: h.label.clone(),
+            task: uses_handle(body, k).then(|| h.typed(last_here(k))),
+            r: h.r.clone(),
+        })
+        .collect()
+}
+
+/// Awaits a gather of `items` in `mode` and describes its outcome; `started` sees its children
+/// before it is awaited.
+async fn gather_line<A>(mode: Mode, items: Vec<A>, started: impl FnOnce(&[TaskRef])) -> String
+where
+    A: Awaitable<Output = Out>,
+{
+    match mode {
+        Mode::Plain => {
+            let g = evloop::gather(items);
+            started(g.children());
+            match g.await {
+                Ok(vs) => {
+                    let items: Vec<String> =
+                        vs.into_iter().map(|v| describe_item(&Ok(v))).collect();
+                    format!("gather ok [{}]", items.join(", "))
+                }
+                Err(e) => format!("gather fail {}", describe_error(&e)),
+            }
+        }
+        Mode::Fallible => {
+            let g = evloop::try_gather(items);
+            started(g.children());
+            match g.await {
+                Ok(vs) => {
+                    let items: Vec<String> = vs.into_iter().map(|v| v.to_string()).collect();
+                    format!("gather ok [{}]", items.join(", "))
+                }
+                Err(GatherError::Failed { error, .. }) => format!("gather fail err {error}"),
+                Err(GatherError::Task { error, .. }) => {
+                    format!("gather fail {}", describe_error(&error))
+                }
+                Err(e) => format!("gather fail {e}"),
+            }
+        }
+        Mode::Settled => {
+            let g = evloop::gather_settled(items);
+            started(g.children());
+            let rs = g.await;
+            let items: Vec<String> = rs.iter().map(describe_item).collect();
+            format!("gather settled [{}]", items.join(", "))
+        }
+    }
+}
+
+/// `result()` and `exception()` of a finished task, through both kinds of handle: the outcome,
+/// and what is wrong if the three readings disagree.
+fn read_line(t: &evloop::Task<Out>, r: &TaskRef) -> String {
+    let describe_exception = |e: Result<Option<TaskError>, evloop::InvalidStateError>| match e {
+        Ok(None) => "none".to_owned(),
+        Ok(Some(e)) => describe_error(&e),
+        Err(e) => format!("{e:?}"),
+    };
+    let (outcome, want) = match t.result() {
+        Ok(r) => {
+            let want = match &r {
+                Ok(_) => "none".to_owned(),
+                Err(e) => describe_error(e),
+            };
+            (describe_task(&r), want)
+        }
+        Err(e) => (format!("result() gave {e:?}"), "?".to_owned()),
+    };
+    let (typed, untyped) = (
+        describe_exception(t.exception()),
+        describe_exception(r.exception()),
+    );
+    if typed == want && untyped == want {
+        outcome
+    } else {
+        format!("{outcome}, but Task::exception() says {typed} and TaskRef::exception() {untyped}")
+    }
+}
+
+/// The future of the task running `body`, which sees the handles `inherited` from its ancestors.
+pub fn task_future(
+    body: Body,
+    label: String,
+    rec: Arc<Recorder>,
+    inherited: Vec<Handle>,
+) -> BoxFut {
     Box::pin(async move {
         let mut guard = CancelGuard {
             rec: rec.clone(),
@@ -197,8 +376,14 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
             armed: true,
         };
         let lp = evloop::get_running_loop().expect("tasks run on a loop");
-        // (label, the typed handle until awaited, an untyped one for `cancel`)
-        let mut handles: Vec<(String, Option<evloop::Task<Out>>, evloop::TaskRef)> = Vec::new();
+        let me = evloop::current_task().expect("a body runs as a task");
+        if me.name().starts_with("Task-") {
+            rec.label_task(me.id(), &label);
+        }
+        drop(me);
+        let last = last_uses(&body, inherited.len());
+        let is_last = |h: usize, i: usize| last[h] == Some(i);
+        let mut handles = inherited;
         for (i, step) in body.steps.into_iter().enumerate() {
             match step {
                 Step::Sleep(ms) => {
@@ -215,57 +400,87 @@ pub fn task_future(body: Body, label: String, rec: Arc<Recorder>) -> BoxFut {
                 Step::Yield => evloop::sleep(Duration::ZERO).await,
                 Step::Spawn(b) => {
                     let l = format!("{label}.{i}");
-                    let t = evloop::create_task(task_future(b, l.clone(), rec.clone()));
+                    let theirs = inherit(&mut handles, &b, |k| is_last(k, i));
+                    let t = evloop::create_task_named(
+                        l.clone(),
+                        task_future(b, l.clone(), rec.clone(), theirs),
+                    );
                     let r = t.task_ref();
-                    handles.push((l, Some(t), r));
+                    handles.push(Handle {
+                        label: l,
+                        task: Some(t),
+                        r,
+                    });
                 }
                 Step::Await(h) => {
-                    let (l, t, _) = &mut handles[h];
-                    let t = t.take().expect("normalize: each handle awaited once");
-                    let r = t.await;
-                    rec.push(format!("{label} await {l} -> {}", describe_task(&r)));
+                    let r = if is_last(h, i) {
+                        handles[h].typed(true).await
+                    } else {
+                        // Through a reference: the handle stays for later uses.
+                        let t = handles[h].task.as_ref().expect("used later");
+                        t.await
+                    };
+                    rec.push(format!(
+                        "{label} await {} -> {}",
+                        handles[h].label,
+                        describe_task(&r)
+                    ));
                 }
                 Step::Cancel(h) => {
-                    let (l, _, r) = &handles[h];
-                    let asked = r.cancel();
-                    rec.push(format!("{label} cancel {l} -> {asked}"));
+                    let asked = handles[h].r.cancel();
+                    rec.push(format!("{label} cancel {} -> {asked}", handles[h].label));
                 }
                 Step::Gather(mode, bodies) => {
-                    let children: Vec<BoxFut> = bodies
-                        .into_iter()
-                        .enumerate()
-                        .map(|(j, b)| task_future(b, format!("{label}.{i}.{j}"), rec.clone()))
+                    let n = bodies.len();
+                    // The last child that uses each handle gets the body's own typed handle.
+                    let last_child: Vec<Option<usize>> = (0..handles.len())
+                        .map(|k| bodies.iter().rposition(|b| uses_handle(b, k)))
                         .collect();
-                    let line = match mode {
-                        Mode::Plain => match evloop::gather(children).await {
-                            Ok(vs) => {
-                                let items: Vec<String> =
-                                    vs.into_iter().map(|v| describe_item(&Ok(v))).collect();
-                                format!("gather ok [{}]", items.join(", "))
-                            }
-                            Err(e) => format!("gather fail {}", describe_error(&e)),
-                        },
-                        Mode::Fallible => match evloop::try_gather(children).await {
-                            Ok(vs) => {
-                                let items: Vec<String> =
-                                    vs.into_iter().map(|v| v.to_string()).collect();
-                                format!("gather ok [{}]", items.join(", "))
-                            }
-                            Err(GatherError::Failed { error, .. }) => {
-                                format!("gather fail err {error}")
-                            }
-                            Err(GatherError::Task { error, .. }) => {
-                                format!("gather fail {}", describe_error(&error))
-                            }
-                            Err(e) => format!("gather fail {e}"),
-                        },
-                        Mode::Settled => {
-                            let rs = evloop::gather_settled(children).await;
-                            let items: Vec<String> = rs.iter().map(describe_item).collect();
-                            format!("gather settled [{}]", items.join(", "))
+                    let mut children: Vec<BoxFut> = Vec::with_capacity(n);
+                    let mut labels = Vec::with_capacity(n);
+                    for (j, b) in bodies.into_iter().enumerate() {
+                        let l = format!("{label}.{i}.{j}");
+                        let theirs = inherit(&mut handles, &b, |k| {
+                            is_last(k, i) && last_child[k] == Some(j)
+                        });
+                        children.push(task_future(b, l.clone(), rec.clone(), theirs));
+                        labels.push(l);
+                    }
+                    let line = gather_line(mode, children, |kids| {
+                        for (k, l) in kids.iter().zip(&labels) {
+                            rec.label_task(k.id(), l);
                         }
-                    };
+                    })
+                    .await;
                     rec.push(format!("{label} {line}"));
+                }
+                Step::GatherTasks(mode, idx) => {
+                    let tasks: Vec<evloop::Task<Out>> = idx
+                        .iter()
+                        .enumerate()
+                        .map(|(p, &h)| {
+                            let last_here = is_last(h, i) && !idx[p + 1..].contains(&h);
+                            handles[h].typed(last_here)
+                        })
+                        .collect();
+                    let line = gather_line(mode, tasks, |_| {}).await;
+                    rec.push(format!("{label} {line}"));
+                }
+                Step::ReadResult(h) => {
+                    let hd = &mut handles[h];
+                    let t = hd.task.as_ref().expect("read while still held");
+                    let line = read_line(t, &hd.r);
+                    if is_last(h, i) {
+                        hd.task = None;
+                    }
+                    rec.push(format!("{label} read {} -> {line}", hd.label));
+                }
+                Step::CurrentTask => {
+                    let who = match evloop::current_task() {
+                        Some(t) => rec.label_of(&t),
+                        None => "none".to_owned(),
+                    };
+                    rec.push(format!("{label} current {who}"));
                 }
                 Step::CallSoon(tag) => {
                     let r = rec.clone();
@@ -337,7 +552,11 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
         .virtual_time(true)
         .workers(workers)
         .build();
-    let main = task_future(program.clone(), "m".into(), rec.clone());
+    // Named, so that `current_task()` in it reports its label: run as itself (TASK-14).
+    let main = lp.create_task_named(
+        "m",
+        task_future(program.clone(), "m".into(), rec.clone(), vec![]),
+    );
     let outcome = catch_unwind(AssertUnwindSafe(|| lp.try_run_until_complete(main)));
     rec.stop();
     lp.close();

@@ -2,8 +2,8 @@
 //!
 //! proptest shrinks each level of a recursive strategy in place, so a failure found three spawns
 //! deep stays three spawns deep. This tries structural simplifications proptest cannot: drop a
-//! step, hoist a spawned or gathered body's steps into its parent, drop a gather child, shorten a
-//! sleep, turn an ending into `Return(0)`; it keeps each one under which the program still fails,
+//! step, hoist a spawned or gathered body's steps into its parent, drop a gather child (or a task
+//! from a gather of existing tasks), shorten a sleep, turn an ending into `Return(0)`; it keeps each one under which the program still fails,
 //! until none helps or the budget is spent.
 
 use super::program::{normalize, Body, End, Step};
@@ -64,6 +64,13 @@ fn candidates(b: &Body) -> Vec<Body> {
                         changed[j] = c;
                         out.push(with(vec![Step::Gather(*mode, changed)]));
                     }
+                }
+            }
+            Step::GatherTasks(mode, idx) if idx.len() > 1 => {
+                for j in 0..idx.len() {
+                    let mut fewer = idx.clone();
+                    fewer.remove(j);
+                    out.push(with(vec![Step::GatherTasks(*mode, fewer)]));
                 }
             }
             Step::Sleep(ms) if *ms > 1 => out.push(with(vec![Step::Sleep(1)])),

@@ -13,6 +13,10 @@
 //! - a completing task wakes its awaiter and queues its done callbacks, in registration order;
 //! - a gather child's completion reaches the gather through a queued callback, which wakes the
 //!   awaiting task, so it resumes two hops after the deciding child completed (GATHER-1, GATHER-4);
+//! - a gather of existing tasks attaches one callback to each distinct task, queued at once for a
+//!   task already done, and a task given twice fills both places (GATHER-8, asyncio's
+//!   `arg_to_fut`); any number of tasks may await one task, each woken by its completion
+//!   (TASK-13);
 //! - `cancel` marks the task and wakes it; at its next step its future is dropped (TASK-7);
 //! - the main task's completion queues the stop callback; the loop stops after that turn (LOOP-4).
 
@@ -69,7 +73,11 @@ struct MTask {
 struct MGather {
     parent: usize,
     mode: Mode,
+    /// Distinct child tasks, in first-argument order.
     children: Vec<usize>,
+    /// For each argument, its index in `children`.
+    places: Vec<usize>,
+    /// Per distinct child.
     slots: Vec<Option<Outcome>>,
     remaining: usize,
     decided: bool,
@@ -103,7 +111,7 @@ pub fn expected_trace(program: &Body) -> Vec<String> {
         "the model has no threads: compare cross-thread programs by their properties"
     );
     let mut sim = Sim::default();
-    let main = sim.spawn(program.clone(), "m".into());
+    let main = sim.spawn(program.clone(), "m".into(), Vec::new());
     sim.tasks[main].done_cbs.push(DoneCb::Stop);
     let mut deadlock = false;
     loop {
@@ -152,7 +160,7 @@ impl Sim {
         self.trace.push(format!("{} {event}", self.now));
     }
 
-    fn spawn(&mut self, body: Body, label: String) -> usize {
+    fn spawn(&mut self, body: Body, label: String, inherited: Vec<usize>) -> usize {
         let tid = self.tasks.len();
         self.tasks.push(MTask {
             label,
@@ -163,7 +171,7 @@ impl Sim {
             cancel_requested: false,
             outcome: None,
             wait: Wait::Nothing,
-            handles: Vec::new(),
+            handles: inherited,
             done_cbs: Vec::new(),
         });
         self.ready.push_back(Item::Step(tid));
@@ -228,9 +236,9 @@ impl Sim {
             );
         }
         let items: Vec<String> = gs
-            .slots
+            .places
             .iter()
-            .map(|s| s.as_ref().expect("all children done").item())
+            .map(|&c| gs.slots[c].as_ref().expect("all children done").item())
             .collect();
         let kind = if gs.mode == Mode::Settled {
             "settled"
@@ -289,7 +297,8 @@ impl Sim {
                     return;
                 }
                 Step::Spawn(b) => {
-                    let child = self.spawn(b, format!("{label}.{pc}"));
+                    let inherited = self.tasks[tid].handles.clone();
+                    let child = self.spawn(b, format!("{label}.{pc}"), inherited);
                     self.tasks[tid].handles.push(child);
                 }
                 Step::Await(h) => {
@@ -314,33 +323,37 @@ impl Sim {
                     self.record(format!("{label} cancel {target_label} -> {pending}"));
                 }
                 Step::Gather(mode, bodies) => {
-                    let g = self.gathers.len();
-                    let n = bodies.len();
+                    let inherited = self.tasks[tid].handles.clone();
                     let children: Vec<usize> = bodies
                         .into_iter()
                         .enumerate()
-                        .map(|(j, b)| self.spawn(b, format!("{label}.{pc}.{j}")))
+                        .map(|(j, b)| self.spawn(b, format!("{label}.{pc}.{j}"), inherited.clone()))
                         .collect();
-                    for (j, &c) in children.iter().enumerate() {
-                        self.tasks[c].done_cbs.push(DoneCb::GatherChild(g, j));
-                    }
-                    self.gathers.push(MGather {
-                        parent: tid,
-                        mode,
-                        children,
-                        slots: vec![None; n],
-                        remaining: n,
-                        decided: n == 0,
-                        failed: None,
-                    });
-                    if n == 0 {
+                    if children.is_empty() {
+                        let g = self.attach_gather(tid, mode, children);
                         let line = self.gather_line(g);
                         self.record(format!("{label} {line}"));
                     } else {
-                        self.tasks[tid].wait = Wait::Gather(g);
+                        self.attach_gather(tid, mode, children);
                         return;
                     }
                 }
+                Step::GatherTasks(mode, idx) => {
+                    let targets = idx.iter().map(|&h| self.tasks[tid].handles[h]).collect();
+                    self.attach_gather(tid, mode, targets);
+                    return;
+                }
+                Step::ReadResult(h) => {
+                    let target = self.tasks[tid].handles[h];
+                    let t = &self.tasks[target];
+                    let outcome = match &t.outcome {
+                        Some(o) => o.describe(),
+                        None => "result() gave NotDone".into(),
+                    };
+                    let line = format!("read {} -> {outcome}", t.label);
+                    self.record(format!("{label} {line}"));
+                }
+                Step::CurrentTask => self.record(format!("{label} current {label}")),
                 Step::CallSoon(tag) => self.ready.push_back(Item::Soon(tag)),
                 Step::Emit(tag) => self.record(format!("{label} emit {tag}")),
                 Step::ToThread(_) | Step::ResolveFromThread(_) | Step::ResolveOrCancel(_) => {
@@ -348,6 +361,46 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// A gather of `args` (tasks, possibly repeated) awaited by `parent`: one done callback per
+    /// distinct task, run at once (through the ready queue) for one already done. Unless it has
+    /// no arguments, the parent waits for it.
+    fn attach_gather(&mut self, parent: usize, mode: Mode, args: Vec<usize>) -> usize {
+        let g = self.gathers.len();
+        let mut children: Vec<usize> = Vec::new();
+        let places: Vec<usize> = args
+            .iter()
+            .map(|&t| match children.iter().position(|&c| c == t) {
+                Some(c) => c,
+                None => {
+                    children.push(t);
+                    children.len() - 1
+                }
+            })
+            .collect();
+        for (c, &t) in children.iter().enumerate() {
+            if self.tasks[t].outcome.is_some() {
+                self.ready.push_back(Item::GatherDone(g, c));
+            } else {
+                self.tasks[t].done_cbs.push(DoneCb::GatherChild(g, c));
+            }
+        }
+        let n = children.len();
+        self.gathers.push(MGather {
+            parent,
+            mode,
+            children,
+            places,
+            slots: vec![None; n],
+            remaining: n,
+            decided: n == 0,
+            failed: None,
+        });
+        if n > 0 {
+            self.tasks[parent].wait = Wait::Gather(g);
+        }
+        g
     }
 
     fn await_line(&self, target: usize) -> String {

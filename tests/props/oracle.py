@@ -72,10 +72,11 @@ class VirtualLoop(asyncio.SelectorEventLoop):
 
 
 class Run:
-    def __init__(self, loop):
+    def __init__(self, loop, prog):
         self.loop = loop
         self.lines = []
         self.recording = True
+        self.returning = returning_tasks(prog)
 
     def rec(self, event):
         if self.recording:
@@ -106,9 +107,59 @@ def item(v):
     return str(v)
 
 
-async def body(run, prog, label, raising):
+def value(v):
+    # What an await or result() returned: an int, or ("err", tag) from a non-raising task.
+    return f"err {v[1]}" if isinstance(v, tuple) else f"ok {v}"
+
+
+def returning_tasks(prog):
+    # The spawned tasks that return ("err", tag) rather than raise Fail(tag): those given to a
+    # plain gather of existing tasks. evloop's plain gather lists an `Err` as a value, and asyncio's
+    # fails on an exception, so such a task must not raise; the generator never also gathers it in
+    # fallible mode (program.rs, `normalize`). Handles are scoped as in program.rs: a body sees
+    # its parent's handles at its step, then its own spawns.
+    labels = set()
+
+    def walk(prog, label, inherited):
+        visible = list(inherited)
+        for i, st in enumerate(prog[0]):
+            if st[0] == "spawn":
+                walk(st[1], f"{label}.{i}", visible)
+                visible.append(f"{label}.{i}")
+            elif st[0] == "gather":
+                for j, c in enumerate(st[2]):
+                    walk(c, f"{label}.{i}.{j}", visible)
+            elif st[0] == "gathertasks" and st[1] == "plain":
+                labels.update(visible[h] for h in st[2])
+
+    walk(prog, "m", [])
+    return labels
+
+
+def read_line(t, returning):
+    # t.result() and t.exception() of a finished task: the outcome, and whether they agree (a
+    # returning task's ("err", tag) is a value, so exception() is None for it).
+    try:
+        outcome = value(t.result())
+    except (asyncio.CancelledError, Fail, Panic) as e:
+        outcome = describe_exc(e)
+    try:
+        exc = t.exception()
+        seen = "none" if exc is None else describe_exc(exc)
+    except asyncio.CancelledError:
+        seen = "cancelled"
+    if outcome.startswith("ok ") or (outcome.startswith("err ") and returning):
+        want = "none"
+    else:
+        want = outcome
+    if seen == want:
+        return outcome
+    return f"{outcome}, but exception() says {seen}"
+
+
+async def body(run, prog, label, raising, inherited):
     steps, end = prog
-    handles = []
+    handles = list(inherited)
     try:
         for i, st in enumerate(steps):
             k = st[0]
@@ -118,30 +169,47 @@ async def body(run, prog, label, raising):
                 await asyncio.sleep(0)
             elif k == "spawn":
                 lab = f"{label}.{i}"
-                handles.append((lab, run.loop.create_task(body(run, st[1], lab, True))))
+                # A copy: the child sees the handles of this moment, not later spawns.
+                coro = body(run, st[1], lab, lab not in run.returning, list(handles))
+                handles.append((lab, run.loop.create_task(coro, name=lab)))
             elif k == "await":
                 lab, t = handles[st[1]]
                 try:
-                    d = f"ok {await t}"
+                    d = value(await t)
                 except (asyncio.CancelledError, Fail, Panic) as e:
                     d = describe_exc(e)
                 run.rec(f"{label} await {lab} -> {d}")
+            elif k == "read":
+                lab, t = handles[st[1]]
+                run.rec(f"{label} read {lab} -> {read_line(t, lab in run.returning)}")
+            elif k == "current":
+                run.rec(f"{label} current {asyncio.current_task().get_name()}")
             elif k == "cancel":
                 lab, t = handles[st[1]]
                 asked = "true" if t.cancel() else "false"
                 run.rec(f"{label} cancel {lab} -> {asked}")
-            elif k == "gather":
-                mode, children = st[1], st[2]
-                coros = [
-                    body(run, c, f"{label}.{i}.{j}", mode != "plain")
-                    for j, c in enumerate(children)
-                ]
+            elif k == "gather" or k == "gathertasks":
+                mode = st[1]
+                if k == "gather":
+                    labels = [f"{label}.{i}.{j}" for j in range(len(st[2]))]
+                    args = [
+                        body(run, c, lab, mode != "plain", list(handles))
+                        for c, lab in zip(st[2], labels)
+                    ]
+                else:
+                    args = [handles[h][1] for h in st[2]]
+                outer = asyncio.gather(*args, return_exceptions=mode == "settled")
+                if k == "gather":
+                    # Name the tasks gather made of the coroutines, for current_task() (an
+                    # empty gather is a plain future, with no children).
+                    for child, lab in zip(getattr(outer, "_children", []), labels):
+                        child.set_name(lab)
                 if mode == "settled":
-                    rs = await asyncio.gather(*coros, return_exceptions=True)
+                    rs = await outer
                     line = "gather settled [" + ", ".join(item(r) for r in rs) + "]"
                 else:
                     try:
-                        rs = await asyncio.gather(*coros)
+                        rs = await outer
                         line = "gather ok [" + ", ".join(item(r) for r in rs) + "]"
                     except (asyncio.CancelledError, Fail, Panic) as e:
                         line = f"gather fail {describe_exc(e)}"
@@ -170,9 +238,10 @@ async def body(run, prog, label, raising):
 def run_program(prog):
     loop = VirtualLoop()
     loop.set_exception_handler(lambda loop, context: None)
-    run = Run(loop)
+    run = Run(loop, prog)
     try:
-        v = loop.run_until_complete(body(run, prog, "m", True))
+        main = loop.create_task(body(run, prog, "m", True, []), name="m")
+        v = loop.run_until_complete(main)
         result = f"result ok {v}"
     except Deadlock:
         result = "result deadlock"

@@ -4,7 +4,15 @@
 //! Every body in the tree runs at most once, as one task, so a task is named by its place in the
 //! tree: the main task is `m`, the task spawned by step `i` of task `L` is `L.i`, and child `j` of
 //! the gather at step `i` is `L.i.j`. Traces use these labels, which is what lets the runtime, the
-//! reference model and CPython be compared line by line.
+//! reference model and CPython be compared line by line. Both runtimes also give each task its
+//! label as its name, which is what `CurrentTask` reports.
+//!
+//! Handles are scoped like variables: a body sees the handles its parent could see when it was
+//! spawned (or gathered), then its own spawns, in that order. Handle `k` of a body is therefore
+//! handle `k` of each body below it, and a task can be awaited, gathered and read by its spawner
+//! and by any task spawned after it, concurrently (TASK-13). A task only ever waits on tasks
+//! created inside its own subtree or on handles of earlier steps of its ancestors, so no program
+//! can wait on itself.
 
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -36,12 +44,22 @@ pub enum Step {
     /// `sleep(0)`: one trip through the ready queue.
     Yield,
     Spawn(Body),
-    /// Awaits the handle of the n-th `Spawn` of this body (after [`normalize`]: a valid index of a
-    /// handle not awaited before).
+    /// Awaits visible handle n (after [`normalize`]: a valid index), however many times it was
+    /// awaited, gathered or read before, here or in other tasks (TASK-13).
     Await(usize),
-    /// Cancels the n-th spawned task (after [`normalize`]: only tasks whose body is cancellable).
+    /// Cancels visible handle n (after [`normalize`]: only tasks whose body is cancellable).
     Cancel(usize),
+    /// Gathers fresh bodies, each started as a task by the gather.
     Gather(Mode, Vec<Body>),
+    /// Gathers existing tasks: visible handles, in this order, the same one possibly more than
+    /// once (GATHER-8; after [`normalize`]: at least one valid index).
+    GatherTasks(Mode, Vec<usize>),
+    /// Reads visible handle n's outcome with `result()` and `exception()` (asyncio's
+    /// `t.result()` / `t.exception()`; after [`normalize`]: only a task this body knows is done,
+    /// because it awaited it, or gathered it in settled mode, at an earlier step).
+    ReadResult(usize),
+    /// Records the label of `current_task()` (asyncio: `current_task().get_name()`).
+    CurrentTask,
     CallSoon(u8),
     Emit(u8),
     /// `to_thread(move || 2 * w)`, awaited.
@@ -81,6 +99,7 @@ impl Body {
                 s,
                 Step::Await(_)
                     | Step::Gather(..)
+                    | Step::GatherTasks(..)
                     | Step::ToThread(_)
                     | Step::ResolveFromThread(_)
                     | Step::ResolveOrCancel(_)
@@ -111,43 +130,97 @@ impl Body {
     }
 }
 
-/// Makes handle indices meaningful: `Await`/`Cancel` refer to an earlier `Spawn` of the same body
-/// (taken modulo the number of spawns so far), each handle is awaited at most once, and only
-/// cancellable bodies are cancelled. Steps that cannot be made meaningful are dropped.
+/// What [`normalize`] knows about a spawned task.
+struct Spawned {
+    cancellable: bool,
+    /// Its body ends with `Fail`: which of the fail-fast gather modes of [`Step::GatherTasks`] it
+    /// may appear in is fixed by the first one (see `normalize`).
+    fails: bool,
+    fail_fast_mode: Option<Mode>,
+}
+
+/// Makes handle indices meaningful: `Await`, `Cancel`, `GatherTasks` and `ReadResult` refer to a
+/// visible handle (taken modulo the number visible), only cancellable bodies are cancelled, and
+/// `ReadResult` only reads a task this body has awaited or settled-gathered before. Steps that
+/// cannot be made meaningful are dropped.
+///
+/// One restriction comes from the translation, not from either runtime: in evloop `Fail` is a
+/// value (`Ok(Err(tag))`), which a plain `gather` lists and `try_gather` fails on, while CPython
+/// can only express both through one task that either returns `("err", tag)` or raises
+/// `Fail(tag)`. So a spawned task ending with `Fail` is gathered (as an existing task) in plain or
+/// in fallible mode, not both; the oracle makes it return or raise accordingly. Settled gathers,
+/// awaits and reads see `err tag` either way.
 pub fn normalize(body: Body) -> Body {
-    let mut spawned: Vec<(bool, bool)> = Vec::new(); // (cancellable, awaited)
+    normalize_in(body, &[], &mut Vec::new())
+}
+
+/// `inherited`: indices into `table` of the handles the body sees from its ancestors.
+fn normalize_in(body: Body, inherited: &[usize], table: &mut Vec<Spawned>) -> Body {
+    let mut visible = inherited.to_vec();
+    // Whether this body knows handle k's task is done.
+    let mut done = vec![false; visible.len()];
     let mut steps = Vec::new();
     for step in body.steps {
         match step {
             Step::Spawn(b) => {
-                let b = normalize(b);
-                spawned.push((b.cancellable(), false));
+                let b = normalize_in(b, &visible, table);
+                table.push(Spawned {
+                    cancellable: b.cancellable(),
+                    fails: matches!(b.end, End::Fail(_)),
+                    fail_fast_mode: None,
+                });
+                visible.push(table.len() - 1);
+                done.push(false);
                 steps.push(Step::Spawn(b));
             }
             Step::Gather(mode, bs) => {
-                steps.push(Step::Gather(mode, bs.into_iter().map(normalize).collect()));
+                let bs = bs
+                    .into_iter()
+                    .map(|b| normalize_in(b, &visible, table))
+                    .collect();
+                steps.push(Step::Gather(mode, bs));
             }
-            Step::Await(i) => {
-                if spawned.is_empty() {
-                    continue;
-                }
-                let i = i % spawned.len();
-                if spawned[i].1 {
-                    continue;
-                }
-                spawned[i].1 = true;
+            Step::Await(i) if !visible.is_empty() => {
+                let i = i % visible.len();
+                done[i] = true;
                 steps.push(Step::Await(i));
             }
-            Step::Cancel(i) => {
-                if spawned.is_empty() {
-                    continue;
+            Step::Cancel(i) if !visible.is_empty() => {
+                let i = i % visible.len();
+                if table[visible[i]].cancellable {
+                    steps.push(Step::Cancel(i));
                 }
-                let i = i % spawned.len();
-                if !spawned[i].0 {
-                    continue;
-                }
-                steps.push(Step::Cancel(i));
             }
+            Step::GatherTasks(mode, idx) if !visible.is_empty() => {
+                let mut kept = Vec::new();
+                for i in idx {
+                    let i = i % visible.len();
+                    let s = &mut table[visible[i]];
+                    if s.fails && mode != Mode::Settled {
+                        match s.fail_fast_mode {
+                            Some(m) if m != mode => continue,
+                            _ => s.fail_fast_mode = Some(mode),
+                        }
+                    }
+                    kept.push(i);
+                }
+                if kept.is_empty() {
+                    continue;
+                }
+                if mode == Mode::Settled {
+                    for &i in &kept {
+                        done[i] = true;
+                    }
+                }
+                steps.push(Step::GatherTasks(mode, kept));
+            }
+            Step::ReadResult(i) if !visible.is_empty() => {
+                let i = i % visible.len();
+                if done[i] {
+                    steps.push(Step::ReadResult(i));
+                }
+            }
+            Step::Await(_) | Step::Cancel(_) | Step::GatherTasks(..) | Step::ReadResult(_) => {}
             other => steps.push(other),
         }
     }
@@ -155,6 +228,19 @@ pub fn normalize(body: Body) -> Body {
         steps,
         end: body.end,
     }
+}
+
+/// True when `body`, or a body below it, uses inherited handle `k` (one it sees from its
+/// ancestors): to await, gather or read it through a typed handle. Handle `k` is handle `k` all
+/// the way down, so the interpreter gives a child a typed handle only for what it uses.
+pub fn uses_handle(body: &Body, k: usize) -> bool {
+    body.steps.iter().any(|s| match s {
+        Step::Await(h) | Step::ReadResult(h) => *h == k,
+        Step::GatherTasks(_, idx) => idx.contains(&k),
+        Step::Spawn(b) => uses_handle(b, k),
+        Step::Gather(_, bs) => bs.iter().any(|b| uses_handle(b, k)),
+        _ => false,
+    })
 }
 
 fn end_strategy() -> impl Strategy<Value = End> {
@@ -176,6 +262,9 @@ fn leaf_step(cross_thread: bool) -> BoxedStrategy<Step> {
         2 => Just(Step::Yield),
         1 => (0u8..10).prop_map(Step::CallSoon),
         3 => (0u8..10).prop_map(Step::Emit),
+        1 => Just(Step::CurrentTask),
+        // A leaf sees its ancestors' handles: awaiting one makes several tasks await one task.
+        1 => (0usize..4).prop_map(Step::Await),
     ];
     if cross_thread {
         prop_oneof![
@@ -198,6 +287,10 @@ fn step_strategy(inner: BoxedStrategy<Body>, cross_thread: bool) -> BoxedStrateg
         2 => (0usize..4).prop_map(Step::Cancel),
         1 => (mode_strategy(), prop::collection::vec(inner, 0..4))
             .prop_map(|(m, bs)| Step::Gather(m, bs)),
+        2 => (mode_strategy(), prop::collection::vec(0usize..4, 1..4))
+            .prop_map(|(m, idx)| Step::GatherTasks(m, idx)),
+        // Kept only after an await of the same handle: generated often so that enough survive.
+        3 => (0usize..4).prop_map(Step::ReadResult),
     ]
     .boxed()
 }
@@ -256,13 +349,20 @@ fn write_body(s: &mut String, body: &Body) {
             }
             Step::Await(h) => write!(s, "[\"await\",{h}]").unwrap(),
             Step::Cancel(h) => write!(s, "[\"cancel\",{h}]").unwrap(),
+            Step::GatherTasks(mode, idx) => {
+                let idx: Vec<String> = idx.iter().map(usize::to_string).collect();
+                write!(
+                    s,
+                    "[\"gathertasks\",\"{}\",[{}]]",
+                    mode_name(*mode),
+                    idx.join(",")
+                )
+                .unwrap();
+            }
+            Step::ReadResult(h) => write!(s, "[\"read\",{h}]").unwrap(),
+            Step::CurrentTask => s.push_str("[\"current\"]"),
             Step::Gather(mode, bs) => {
-                let m = match mode {
-                    Mode::Plain => "plain",
-                    Mode::Settled => "settled",
-                    Mode::Fallible => "fallible",
-                };
-                write!(s, "[\"gather\",\"{m}\",[").unwrap();
+                write!(s, "[\"gather\",\"{}\",[", mode_name(*mode)).unwrap();
                 for (j, b) in bs.iter().enumerate() {
                     if j > 0 {
                         s.push(',');
@@ -287,6 +387,23 @@ fn write_body(s: &mut String, body: &Body) {
     s.push(']');
 }
 
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Plain => "plain",
+        Mode::Settled => "settled",
+        Mode::Fallible => "fallible",
+    }
+}
+
+fn mode_of(v: Option<&Json>) -> Result<Mode, String> {
+    Ok(match word(v)? {
+        "plain" => Mode::Plain,
+        "settled" => Mode::Settled,
+        "fallible" => Mode::Fallible,
+        other => return Err(format!("unknown gather mode {other}")),
+    })
+}
+
 /// Parses what [`to_json`] wrote (for replaying a printed failing program).
 pub fn from_json(text: &str) -> Result<Body, String> {
     let mut p = Parser {
@@ -298,7 +415,8 @@ pub fn from_json(text: &str) -> Result<Body, String> {
     if p.i != p.s.len() {
         return Err(format!("trailing input at byte {}", p.i));
     }
-    body_of(&v)
+    // Normalized as a whole: a nested body's indices depend on the handles it inherits.
+    body_of(&v).map(normalize)
 }
 
 enum Json {
@@ -410,13 +528,17 @@ fn body_of(v: &Json) -> Result<Body, String> {
                 "spawn" => Step::Spawn(body_of(s.get(1).ok_or("spawn needs a body")?)?),
                 "await" => Step::Await(num(s.get(1))?),
                 "cancel" => Step::Cancel(num(s.get(1))?),
+                "gathertasks" => {
+                    let idx = list(s.get(2).ok_or("gathertasks needs handles")?)?
+                        .iter()
+                        .map(|i| num(Some(i)))
+                        .collect::<Result<_, _>>()?;
+                    Step::GatherTasks(mode_of(s.get(1))?, idx)
+                }
+                "read" => Step::ReadResult(num(s.get(1))?),
+                "current" => Step::CurrentTask,
                 "gather" => {
-                    let mode = match word(s.get(1))? {
-                        "plain" => Mode::Plain,
-                        "settled" => Mode::Settled,
-                        "fallible" => Mode::Fallible,
-                        other => return Err(format!("unknown gather mode {other}")),
-                    };
+                    let mode = mode_of(s.get(1))?;
                     let bodies = list(s.get(2).ok_or("gather needs bodies")?)?
                         .iter()
                         .map(body_of)
@@ -432,5 +554,5 @@ fn body_of(v: &Json) -> Result<Body, String> {
             })
         })
         .collect::<Result<_, String>>()?;
-    Ok(normalize(Body { steps, end }))
+    Ok(Body { steps, end })
 }
