@@ -91,6 +91,7 @@ mod future;
 mod gather;
 mod queue;
 mod sleep;
+mod sync;
 mod task;
 mod to_thread;
 
@@ -107,8 +108,9 @@ mod threadsafe;
 pub use builder::Builder;
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
-    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask,
-    QueueEmpty, QueueFull, RunError, SharedError, TaskDoneError, TaskError,
+    BrokenBarrierError, Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic,
+    PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError, SharedError,
+    TaskDoneError, TaskError,
 };
 pub use event_loop::EventLoop;
 pub use future::{LoopFuture, Resolver};
@@ -118,6 +120,10 @@ pub use queue::{Get, Join, Put, Queue};
 pub use run::{run, try_run};
 pub use sleep::{sleep, Sleep};
 pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};
+pub use sync::{
+    Barrier, BarrierWait, BoundedSemaphore, Condition, ConditionWait, ConditionWaitFor, Event,
+    EventWait, Lock, LockAcquire, LockGuard, Semaphore, SemaphoreAcquire, SemaphorePermit,
+};
 pub use task::{Task, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
 pub use to_thread::{to_thread, ToThread};

@@ -128,6 +128,90 @@ fn a_queue_get_handed_to_another_task_drops_the_old_waker_outside_the_queues_loc
 
 /// Spec: LOCK-1
 #[test]
+fn a_lock_acquire_handed_to_another_task_drops_the_old_waker_outside_the_locks_lock() {
+    vrun(async move {
+        let lock: &'static evloop::Lock = Box::leak(Box::new(evloop::Lock::new()));
+        let guard = lock.acquire().await;
+        let r = hand_over(
+            lock.acquire(),
+            move || assert!(lock.locked()),
+            move || drop(guard),
+        )
+        .await;
+        drop(r.unwrap());
+        assert!(!lock.locked());
+    });
+}
+
+/// Spec: LOCK-1
+#[test]
+fn a_semaphore_acquire_handed_to_another_task_drops_the_old_waker_outside_its_lock() {
+    vrun(async move {
+        let sem: &'static evloop::Semaphore = Box::leak(Box::new(evloop::Semaphore::new(1)));
+        let permit = sem.acquire().await;
+        let r = hand_over(
+            sem.acquire(),
+            move || assert!(sem.locked()),
+            move || drop(permit),
+        )
+        .await;
+        drop(r.unwrap());
+        assert!(!sem.locked());
+    });
+}
+
+/// Spec: LOCK-1
+#[test]
+fn an_event_wait_handed_to_another_task_drops_the_old_waker_outside_the_events_lock() {
+    vrun(async move {
+        let e: &'static evloop::Event = Box::leak(Box::new(evloop::Event::new()));
+        let r = hand_over(e.wait(), move || assert!(!e.is_set()), move || e.set()).await;
+        assert!(r.is_ok());
+    });
+}
+
+/// Spec: LOCK-1
+#[test]
+fn a_condition_wait_handed_to_another_task_drops_the_old_waker_outside_the_conditions_lock() {
+    vrun(async move {
+        let cond: &'static evloop::Condition = Box::leak(Box::new(evloop::Condition::new()));
+        let guard = cond.acquire().await;
+        let r = hand_over(
+            cond.wait(guard),
+            // Takes the condition's waiter list's lock, and the lock's own.
+            move || assert_eq!(format!("{cond:?}"), "Condition(unlocked, waiters=1)"),
+            move || {
+                evloop::create_task(async move {
+                    let g = cond.acquire().await;
+                    cond.notify(&g, 1);
+                });
+            },
+        )
+        .await;
+        drop(r.unwrap());
+        assert!(!cond.locked());
+    });
+}
+
+/// Spec: LOCK-1
+#[test]
+fn a_barrier_wait_handed_to_another_task_drops_the_old_waker_outside_the_barriers_lock() {
+    vrun(async move {
+        let b: &'static evloop::Barrier = Box::leak(Box::new(evloop::Barrier::new(2)));
+        let r = hand_over(
+            b.wait(),
+            move || assert_eq!(b.n_waiting(), 1),
+            move || {
+                evloop::create_task(async move { b.wait().await.unwrap() });
+            },
+        )
+        .await;
+        assert_eq!(r.unwrap(), Ok(0));
+    });
+}
+
+/// Spec: LOCK-1
+#[test]
 fn a_task_handle_handed_to_another_task_drops_the_old_waker_outside_the_tasks_lock() {
     vrun(async move {
         let gate = evloop::LoopFuture::<()>::new();

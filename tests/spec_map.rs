@@ -597,7 +597,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("engine", &["engine"]),
     (
         "awaitables",
-        &["task", "future", "gather", "sleep", "queue", "to_thread"],
+        &[
+            "task",
+            "future",
+            "gather",
+            "sleep",
+            "queue",
+            "sync",
+            "to_thread",
+        ],
     ),
     (
         "API",
