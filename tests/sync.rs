@@ -369,7 +369,7 @@ fn a_semaphore_lets_at_most_value_tasks_in_at_once() {
 
 /// asyncio 3.12: a woken waiter owns its permit before it runs, and while it is still in the
 /// list a newcomer waits even with a permit free; the woken waiter hands that one on when it
-/// runs.
+/// runs (not when a permit is next given back).
 /// Spec: SYNC-6
 #[test]
 fn semaphore_waiters_are_served_in_order_and_a_newcomer_waits_behind_a_woken_waiter() {
@@ -382,6 +382,8 @@ fn semaphore_waiters_are_served_in_order_and_a_newcomer_waits_behind_a_woken_wai
             evloop::create_task(async move {
                 let _p = sem.acquire().await;
                 t.push(format!("{name} acquired"));
+                evloop::sleep(Duration::from_secs(10)).await;
+                t.push(format!("{name} releases"));
             })
         };
         let mut tasks = Vec::new();
@@ -393,7 +395,12 @@ fn semaphore_waiters_are_served_in_order_and_a_newcomer_waits_behind_a_woken_wai
         sem.release(); // handed to waiter 0
         sem.release(); // free, nobody in line
         assert_eq!(format!("{sem:?}"), "Semaphore(locked, value=1, waiters=2)");
-        tasks.push(spawn("newcomer".into())); // waits: two woken waiters come first
+        // A newcomer now waits, though a permit is free: two woken waiters come first.
+        let permit = sem.acquire().await;
+        t.push("newcomer acquired".to_string());
+        evloop::sleep(Duration::from_secs(10)).await;
+        t.push("newcomer releases".to_string());
+        drop(permit);
         for task in tasks {
             task.await.unwrap();
         }
@@ -407,7 +414,10 @@ fn semaphore_waiters_are_served_in_order_and_a_newcomer_waits_behind_a_woken_wai
         [
             "waiter 1 acquired",
             "waiter 0 acquired",
-            "newcomer acquired"
+            "newcomer acquired",
+            "waiter 1 releases",
+            "waiter 0 releases",
+            "newcomer releases"
         ]
     );
 }

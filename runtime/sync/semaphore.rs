@@ -146,11 +146,12 @@ impl Shared {
 ///             let (sem, now, most) = (sem.clone(), now.clone(), most.clone());
 ///             evloop::create_task(async move {
 ///                 let _permit = sem.acquire().await; // async with sem:
-///                 *now.lock().unwrap() += 1;
-///                 let n = *now.lock().unwrap();
-///                 let mut m = most.lock().unwrap();
-///                 *m = (*m).max(n);
-///                 drop(m);
+///                 {
+///                     let mut n = now.lock().unwrap();
+///                     *n += 1;
+///                     let mut m = most.lock().unwrap();
+///                     *m = (*m).max(*n);
+///                 }
 ///                 evloop::sleep(Duration::from_millis(1)).await;
 ///                 *now.lock().unwrap() -= 1;
 ///             })
