@@ -38,26 +38,22 @@ use std::task::{Context, Poll, Waker};
 /// cond.notify()`:
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
-///
 /// evloop::run(async {
 ///     let cond = evloop::Condition::new();
-///     let items = Arc::new(Mutex::new(Vec::new()));
+///     let items = evloop::Queue::new(); // the state the condition's lock guards
 ///     let consumer = {
 ///         let (cond, items) = (cond.clone(), items.clone());
 ///         evloop::create_task(async move {
 ///             let guard = cond.acquire().await; // async with cond:
-///             let guard = cond
-///                 .wait_for(guard, || !items.lock().unwrap().is_empty())
-///                 .await;
-///             let item = items.lock().unwrap().remove(0);
+///             let guard = cond.wait_for(guard, || !items.empty()).await;
+///             let item = items.get_nowait().unwrap();
 ///             drop(guard);
 ///             item
 ///         })
 ///     };
 ///     evloop::sleep(std::time::Duration::ZERO).await; // the consumer waits
 ///     let guard = cond.acquire().await;
-///     items.lock().unwrap().push("hello");
+///     items.put_nowait("hello").unwrap();
 ///     cond.notify(&guard, 1);
 ///     drop(guard);
 ///     assert_eq!(consumer.await.unwrap(), "hello");
@@ -189,23 +185,20 @@ impl Condition {
     /// When `guard` is not a guard of this condition's lock.
     ///
     /// ```
-    /// use std::sync::atomic::{AtomicU32, Ordering};
-    /// use std::sync::Arc;
-    ///
     /// evloop::run(async {
     ///     let cond = evloop::Condition::new();
-    ///     let n = Arc::new(AtomicU32::new(0));
+    ///     let rounds = evloop::Queue::new();
     ///     let waiter = {
-    ///         let (cond, n) = (cond.clone(), n.clone());
+    ///         let (cond, rounds) = (cond.clone(), rounds.clone());
     ///         evloop::create_task(async move {
     ///             let g = cond.acquire().await;
-    ///             drop(cond.wait_for(g, || n.load(Ordering::SeqCst) >= 2).await);
+    ///             drop(cond.wait_for(g, || rounds.qsize() >= 2).await);
     ///         })
     ///     };
     ///     for _ in 0..2 {
     ///         evloop::sleep(std::time::Duration::ZERO).await;
     ///         let g = cond.acquire().await;
-    ///         n.fetch_add(1, Ordering::SeqCst);
+    ///         rounds.put_nowait(()).unwrap();
     ///         cond.notify_all(&g);
     ///     }
     ///     waiter.await.unwrap();

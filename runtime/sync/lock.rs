@@ -42,24 +42,28 @@ use std::task::{Context, Poll};
 /// asyncio's `async with lock: ...` is a block that holds the guard:
 ///
 /// ```
+/// use std::time::Duration;
+///
 /// evloop::run(async {
 ///     let lock = evloop::Lock::new();
-///     let counter = std::sync::Arc::new(std::sync::Mutex::new(0));
+///     let log = evloop::Queue::new();
 ///     let tasks: Vec<_> = (0..3)
-///         .map(|_| {
-///             let (lock, counter) = (lock.clone(), counter.clone());
+///         .map(|i| {
+///             let (lock, log) = (lock.clone(), log.clone());
 ///             evloop::create_task(async move {
 ///                 let _guard = lock.acquire().await; // async with lock:
-///                 let seen = *counter.lock().unwrap();
-///                 evloop::sleep(std::time::Duration::from_millis(1)).await; // others wait
-///                 *counter.lock().unwrap() = seen + 1;
+///                 log.put_nowait(format!("{i} in")).unwrap();
+///                 evloop::sleep(Duration::from_millis(1)).await; // the others wait
+///                 log.put_nowait(format!("{i} out")).unwrap();
 ///             }) // the guard drops here: lock.release()
 ///         })
 ///         .collect();
 ///     for t in tasks {
 ///         t.await.unwrap();
 ///     }
-///     assert_eq!(*counter.lock().unwrap(), 3); // no update was lost
+///     let log: Vec<String> = std::iter::from_fn(|| log.get_nowait().ok()).collect();
+///     // One at a time, in the order they asked.
+///     assert_eq!(log, ["0 in", "0 out", "1 in", "1 out", "2 in", "2 out"]);
 /// });
 /// ```
 ///

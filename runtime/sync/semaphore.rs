@@ -135,32 +135,31 @@ impl Shared {
 /// asyncio's `async with sem: ...` is a block that holds the permit:
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 ///
 /// evloop::run(async {
 ///     let sem = evloop::Semaphore::new(2);
-///     let (now, most) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+///     let log = evloop::Queue::new();
 ///     let tasks: Vec<_> = (0..5)
 ///         .map(|_| {
-///             let (sem, now, most) = (sem.clone(), now.clone(), most.clone());
+///             let (sem, log) = (sem.clone(), log.clone());
 ///             evloop::create_task(async move {
 ///                 let _permit = sem.acquire().await; // async with sem:
-///                 {
-///                     let mut n = now.lock().unwrap();
-///                     *n += 1;
-///                     let mut m = most.lock().unwrap();
-///                     *m = (*m).max(*n);
-///                 }
+///                 log.put_nowait(1).unwrap();
 ///                 evloop::sleep(Duration::from_millis(1)).await;
-///                 *now.lock().unwrap() -= 1;
+///                 log.put_nowait(-1).unwrap();
 ///             })
 ///         })
 ///         .collect();
 ///     for t in tasks {
 ///         t.await.unwrap();
 ///     }
-///     assert_eq!(*most.lock().unwrap(), 2); // never more than two at once
+///     let (mut now, mut most) = (0, 0);
+///     while let Ok(step) = log.get_nowait() {
+///         now += step;
+///         most = most.max(now);
+///     }
+///     assert_eq!(most, 2); // never more than two at once
 /// });
 /// ```
 #[derive(Clone)]
