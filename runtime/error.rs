@@ -471,6 +471,82 @@ impl fmt::Display for TaskDoneError {
 
 impl Error for TaskDoneError {}
 
+/// [`BoundedSemaphore::release`](crate::BoundedSemaphore::release) past the semaphore's initial
+/// value (asyncio's `ValueError('BoundedSemaphore released too many times')`). Nothing changed.
+///
+/// ```
+/// let sem = evloop::BoundedSemaphore::new(2);
+/// let err: evloop::SemaphoreReleaseError = sem.release().unwrap_err();
+/// assert_eq!(err.bound(), 2);
+/// assert!(err.to_string().starts_with("BoundedSemaphore released too many times"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemaphoreReleaseError {
+    pub(crate) bound: usize,
+}
+
+impl SemaphoreReleaseError {
+    /// The semaphore's bound (its initial value), which the free permits already number.
+    ///
+    /// ```
+    /// let sem = evloop::BoundedSemaphore::new(1);
+    /// assert_eq!(sem.release().unwrap_err().bound(), 1);
+    /// ```
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+}
+
+impl fmt::Display for SemaphoreReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BoundedSemaphore released too many times: its {} permits are all free already; \
+             release only a permit that was acquired (or let the permit's guard release it)",
+            self.bound
+        )
+    }
+}
+
+impl Error for SemaphoreReleaseError {}
+
+/// Why a [`Barrier::wait`](crate::Barrier::wait) failed (asyncio's `BrokenBarrierError`).
+///
+/// ```
+/// evloop::run(async {
+///     let b = evloop::Barrier::new(2);
+///     b.abort();
+///     let err = b.wait().await.unwrap_err();
+///     assert_eq!(err, evloop::BrokenBarrierError::Aborted);
+///     assert!(err.to_string().contains("reset()"));
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenBarrierError {
+    /// The barrier was aborted ([`Barrier::abort`](crate::Barrier::abort)) before or while this
+    /// task waited; it stays broken until reset (asyncio: "Barrier aborted").
+    Aborted,
+    /// The barrier was reset ([`Barrier::reset`](crate::Barrier::reset)) while this task waited
+    /// inside it (asyncio: "Abort or reset of barrier").
+    Reset,
+}
+
+impl fmt::Display for BrokenBarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BrokenBarrierError::Aborted => {
+                "the barrier is broken (aborted): call `reset()` on it before waiting again"
+            }
+            BrokenBarrierError::Reset => {
+                "the barrier was reset while this task waited in it: wait again to join its \
+                 next round"
+            }
+        })
+    }
+}
+
+impl Error for BrokenBarrierError {}
+
 /// Why `try_gather` failed: the first child failure, with the child's argument position.
 ///
 /// ```

@@ -41,6 +41,11 @@
 //! | `loop.create_future()`                   | [`EventLoop::create_future`], [`LoopFuture::new`]    |
 //! | `asyncio.Queue(maxsize)`, `await q.get()` / `q.put(x)`, `task_done`, `join` | [`Queue::with_maxsize`], [`Queue::get`] / [`Queue::put`], [`Queue::task_done`], [`Queue::join`] |
 //! | `asyncio.QueueEmpty` / `QueueFull` | [`QueueEmpty`] / [`QueueFull`] (the refused item inside) |
+//! | `asyncio.Lock()`, `async with lock:`      | [`Lock::new`], `let _guard = lock.`[`acquire`](Lock::acquire)`().await` ([`LockGuard`] releases on drop) |
+//! | `asyncio.Event()`: `set` / `clear` / `wait` | [`Event::set`], [`Event::clear`], [`Event::wait`], [`Event::is_set`] |
+//! | `asyncio.Semaphore(n)` / `BoundedSemaphore(n)` | [`Semaphore::new`] / [`BoundedSemaphore::new`], [`Semaphore::acquire`] → [`SemaphorePermit`], [`Semaphore::release`] |
+//! | `asyncio.Condition()`: `wait` / `wait_for` / `notify` | [`Condition::wait`], [`Condition::wait_for`], [`Condition::notify`], [`Condition::notify_all`] (each takes the lock's guard) |
+//! | `asyncio.Barrier(n)`, `BrokenBarrierError` | [`Barrier::wait`] → `Result<usize, `[`BrokenBarrierError`]`>`, [`Barrier::reset`], [`Barrier::abort`] |
 //! | `asyncio.to_thread(f)` / `run_in_executor` | [`to_thread`], [`EventLoop::run_in_executor`]      |
 //! | `asyncio.run_coroutine_threadsafe(c, l)` | [`run_coroutine_threadsafe`]                          |
 //! | `asyncio.all_tasks()`                    | [`EventLoop::pending_tasks`]                          |
@@ -51,8 +56,9 @@
 //! the files):
 //! - `engine` — what runs a loop: the task cell and its state word, the ready queue, timers, the
 //!   scheduler, the turn (asyncio's `_run_once`) and the choices it asks, the thread pool;
-//! - `task`, `future`, `gather`, `sleep`, `queue` ([`Queue`]), `to_thread` — what users await,
-//!   over the engine's small interface; `waiters` is the one waiter list they all keep;
+//! - `task`, `future`, `gather`, `sleep`, `queue` ([`Queue`]), `sync` ([`Lock`], [`Event`],
+//!   [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Barrier`]), `to_thread` — what users
+//!   await, over the engine's small interface; `waiters` is the one waiter list they all keep;
 //! - `event_loop`, `builder`, `run`, `spawn`, `context`, `crew`, `handle`, `threadsafe` — the
 //!   public handles and `run`;
 //! - [`explore`] — runs an async test under many schedules of the loop's own choice points, on
@@ -79,7 +85,7 @@
 //   leaves      error, waiters
 //   engine      the task cell and its state word, the ready queue, timers, the scheduler, the turn
 //               and the choices it asks, the thread pool
-//   awaitables  task (handles), future, gather, sleep, queue, to_thread
+//   awaitables  task (handles), future, gather, sleep, queue, sync, to_thread
 //   API         event_loop, builder, context, crew, run, spawn, handle, threadsafe; explore, which
 //               answers the turn's choices
 mod engine;
@@ -91,6 +97,7 @@ mod future;
 mod gather;
 mod queue;
 mod sleep;
+mod sync;
 mod task;
 mod to_thread;
 
@@ -109,8 +116,9 @@ pub use awaitable::Awaitable;
 pub use builder::Builder;
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
-    Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic, PendingTask,
-    QueueEmpty, QueueFull, RunError, SharedError, TaskDoneError, TaskError,
+    BrokenBarrierError, Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic,
+    PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError, SharedError,
+    TaskDoneError, TaskError,
 };
 pub use event_loop::EventLoop;
 pub use exception::ExceptionContext;
@@ -121,6 +129,10 @@ pub use queue::{Get, Join, Put, Queue};
 pub use run::{run, try_run};
 pub use sleep::{sleep, Sleep};
 pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};
+pub use sync::{
+    Barrier, BarrierWait, BoundedSemaphore, Condition, ConditionWait, ConditionWaitFor, Event,
+    EventWait, Lock, LockAcquire, LockGuard, Semaphore, SemaphoreAcquire, SemaphorePermit,
+};
 pub use task::{all_tasks, current_task, try_current_task, Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
 pub use to_thread::{to_thread, ToThread};

@@ -126,6 +126,119 @@ fn a_queue_get_handed_to_another_task_drops_the_old_waker_outside_the_queues_loc
     });
 }
 
+/// The synchronization primitives' futures, handed over as above. The call back records that it
+/// ran to its end: under the primitive's lock it would panic (LOCK-2) inside the drop, which the
+/// runtime contains and reports, so only the missing record would show it.
+/// Spec: LOCK-1
+#[test]
+fn a_lock_acquire_handed_to_another_task_drops_the_old_waker_outside_the_locks_lock() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let lock: &'static evloop::Lock = Box::leak(Box::new(evloop::Lock::new()));
+        let guard = lock.acquire().await;
+        let r = hand_over(
+            lock.acquire(),
+            move || t.push(format!("A's value dropped, lock held: {}", lock.locked())),
+            move || drop(guard),
+        )
+        .await;
+        drop(r.unwrap());
+        assert!(!lock.locked());
+    });
+    assert_eq!(trace.get(), ["A's value dropped, lock held: true"]);
+}
+
+/// Spec: LOCK-1
+#[test]
+fn a_semaphore_acquire_handed_to_another_task_drops_the_old_waker_outside_its_lock() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let sem: &'static evloop::Semaphore = Box::leak(Box::new(evloop::Semaphore::new(1)));
+        let permit = sem.acquire().await;
+        let r = hand_over(
+            sem.acquire(),
+            move || t.push(format!("A's value dropped, locked: {}", sem.locked())),
+            move || drop(permit),
+        )
+        .await;
+        drop(r.unwrap());
+        assert!(!sem.locked());
+    });
+    assert_eq!(trace.get(), ["A's value dropped, locked: true"]);
+}
+
+/// Spec: LOCK-1
+#[test]
+fn an_event_wait_handed_to_another_task_drops_the_old_waker_outside_the_events_lock() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let e: &'static evloop::Event = Box::leak(Box::new(evloop::Event::new()));
+        let r = hand_over(
+            e.wait(),
+            move || t.push(format!("A's value dropped, set: {}", e.is_set())),
+            move || e.set(),
+        )
+        .await;
+        assert!(r.is_ok());
+    });
+    assert_eq!(trace.get(), ["A's value dropped, set: false"]);
+}
+
+/// Spec: LOCK-1
+#[test]
+fn a_condition_wait_handed_to_another_task_drops_the_old_waker_outside_the_conditions_lock() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let cond: &'static evloop::Condition = Box::leak(Box::new(evloop::Condition::new()));
+        let guard = cond.acquire().await;
+        let r = hand_over(
+            cond.wait(guard),
+            // Takes the condition's waiter list's lock, and the lock's own.
+            move || t.push(format!("A's value dropped: {cond:?}")),
+            move || {
+                let _notifier = evloop::create_task(async move {
+                    let g = cond.acquire().await;
+                    cond.notify(&g, 1);
+                });
+            },
+        )
+        .await;
+        drop(r.unwrap());
+        assert!(!cond.locked());
+    });
+    assert_eq!(
+        trace.get(),
+        ["A's value dropped: Condition(unlocked, waiters=1)"]
+    );
+}
+
+/// Spec: LOCK-1
+#[test]
+fn a_barrier_wait_handed_to_another_task_drops_the_old_waker_outside_the_barriers_lock() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    vrun(async move {
+        let b: &'static evloop::Barrier = Box::leak(Box::new(evloop::Barrier::new(2)));
+        let r = hand_over(
+            b.wait(),
+            move || t.push(format!("A's value dropped: {b:?}")),
+            move || {
+                let _partner = evloop::create_task(async move { b.wait().await.unwrap() });
+            },
+        )
+        .await;
+        assert_eq!(r.unwrap(), Ok(0));
+    });
+    assert_eq!(
+        trace.get(),
+        ["A's value dropped: Barrier(filling, waiters=1/2)"]
+    );
+}
+
 /// Spec: LOCK-1
 #[test]
 fn a_task_handle_handed_to_another_task_drops_the_old_waker_outside_the_tasks_lock() {

@@ -604,6 +604,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "gather",
             "sleep",
             "queue",
+            "sync",
             "to_thread",
         ],
     ),

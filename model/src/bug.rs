@@ -73,11 +73,29 @@ pub enum Bug {
     SharedOutcomeTakenEarly,
     /// `stop()` on a loop that is not running is forgotten instead of kept for its next run.
     StopLost,
+    /// A free `Lock` is taken by a newcomer even while the waiter a release woke has yet to run
+    /// (barging), and the overtaken waiter waits again at the back of the line.
+    LockUnfair,
+    /// A `Lock` waiter woken by a release and dropped (cancelled) before it ran does not pass
+    /// the wake-up on, so the free lock sits unused while the next waiter sleeps.
+    LockCancelledWaiterSwallowsWake,
+    /// An `Event` waiter that let its lock go to clone its waker registers without looking at
+    /// the flag again, so a `set` in between leaves it waiting for good.
+    EventLostWaiter,
+    /// A `Semaphore` waiter handed a permit and dropped before it ran gives two permits back,
+    /// so more tasks hold the semaphore than it has permits.
+    SemaphoreOverRelease,
+    /// A `Condition` waiter notified and dropped (cancelled) before it took the lock again does
+    /// not pass the notification on, so the next waiter sleeps through it.
+    ConditionLostNotify,
+    /// A task dropped (cancelled) while inside a `Barrier` is not counted out, so a draining
+    /// barrier never opens for its next round.
+    BarrierCancelledWaiterCounted,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 23] = [
+    pub const ALL: [Bug; 29] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -101,6 +119,12 @@ impl Bug {
         Bug::RunLeavesWorkersBehind,
         Bug::SharedOutcomeTakenEarly,
         Bug::StopLost,
+        Bug::LockUnfair,
+        Bug::LockCancelledWaiterSwallowsWake,
+        Bug::EventLostWaiter,
+        Bug::SemaphoreOverRelease,
+        Bug::ConditionLostNotify,
+        Bug::BarrierCancelledWaiterCounted,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -129,6 +153,12 @@ impl Bug {
             Bug::RunLeavesWorkersBehind => "run_leaves_workers_behind",
             Bug::SharedOutcomeTakenEarly => "shared_outcome_taken_early",
             Bug::StopLost => "stop_lost",
+            Bug::LockUnfair => "lock_unfair",
+            Bug::LockCancelledWaiterSwallowsWake => "lock_cancelled_waiter_swallows_wake",
+            Bug::EventLostWaiter => "event_lost_waiter",
+            Bug::SemaphoreOverRelease => "semaphore_over_release",
+            Bug::ConditionLostNotify => "condition_lost_notify",
+            Bug::BarrierCancelledWaiterCounted => "barrier_cancelled_waiter_counted",
         }
     }
 
