@@ -19,9 +19,10 @@
 //! (`Core`), and every public item carries a runnable example.
 
 use crate::awaitable::{Attach, Awaitable, Child, Mapped};
+use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::ready::{Sink, SinkRc};
-use crate::error::{or_panic, GatherError, LoopError, TaskError};
+use crate::error::{or_panic, Cancelled, GatherError, LoopError, TaskError};
 use crate::task::TaskRef;
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
@@ -69,6 +70,9 @@ struct State<T> {
     failed: Option<usize>,
     decided: bool,
     taken: bool,
+    /// `cancel()` cancelled some child (asyncio's `_cancel_requested`): once every child has
+    /// finished without one failing, the gather ends cancelled whatever they did (GATHER-10).
+    cancel_requested: bool,
     /// The task awaiting the gather (one at a time: a gather is not `Clone`), woken once the
     /// outcome is decided.
     waiters: WaitList<Waker>,
@@ -81,7 +85,7 @@ impl<T: Send + 'static> Sink for Shared<T> {
         let child = self.state.lock().pending[index].take();
         let out = child
             .and_then(Child::read)
-            .unwrap_or(Err(TaskError::Cancelled));
+            .unwrap_or(Err(TaskError::Cancelled(Cancelled::new(None))));
         let mut late = None;
         let woken = {
             let mut st = self.state.lock();
@@ -128,6 +132,8 @@ struct Core<T: Send + 'static> {
     sink: SinkRc,
     /// The awaiting task's key in the gather's waiter list, once it has waited.
     key: Option<u32>,
+    /// The awaiting task's cancellation was handed to the gather here (CANCEL-6).
+    handed: bool,
     _output: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -179,6 +185,7 @@ impl<T: Send + 'static> Core<T> {
                 failed: None,
                 decided: n == 0,
                 taken: false,
+                cancel_requested: false,
                 waiters: WaitList::default(),
             }),
         }));
@@ -198,12 +205,24 @@ impl<T: Send + 'static> Core<T> {
         Core {
             sink,
             key: None,
+            handed: false,
             _output: std::marker::PhantomData,
         }
     }
 
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
+        let in_flight = cancel::in_flight();
+        if in_flight && cancel::delivering() && self.key.is_some() && self.cancel() {
+            // CANCEL-6: asyncio's `Task.cancel` cancels the gather its task awaits; the task
+            // waits for the children to finish cancelling (GATHER-10).
+            cancel::handed_down();
+            self.handed = true;
+        }
+        if in_flight {
+            // CANCEL-2: lands here, or waits for the children (handed down above).
+            return Poll::Pending;
+        }
         let Core { sink, key, .. } = self;
         let shared = shared_of::<T>(sink);
         let mut st = shared.state.lock();
@@ -247,6 +266,7 @@ impl<T: Send + 'static> Core<T> {
         Poll::Ready(TakenState {
             slots,
             failed: st.failed,
+            cancelled: st.cancel_requested && st.failed.is_none(),
         })
     }
 }
@@ -265,7 +285,22 @@ impl<T: Send + 'static> Core<T> {
         if shared.state.lock().decided {
             return false;
         }
-        shared.cancel_children()
+        let any = shared.cancel_children();
+        if any {
+            shared.state.lock().cancel_requested = true;
+        }
+        any
+    }
+
+    /// The outcome is a cancellation that the awaiting task receives as its own (raised at
+    /// the await, CANCEL-6): its cancellation was handed to the gather, or the gather was
+    /// cancelled and no child failed (GATHER-10; asyncio propagates the cancellation then
+    /// "regardless of return_exceptions").
+    fn raises(&self, st: &TakenState<T>) -> bool {
+        let child_cancelled = st
+            .failed
+            .is_some_and(|i| matches!(st.slots[i], Some(Err(TaskError::Cancelled(_)))));
+        st.cancelled || (self.handed && child_cancelled)
     }
 
     /// Each variant's `Debug`, under the variant's name.
@@ -285,6 +320,15 @@ fn shared_of<T: Send + 'static>(sink: &SinkRc) -> &Shared<T> {
 struct TakenState<T> {
     slots: Vec<Option<Result<T, TaskError>>>,
     failed: Option<usize>,
+    /// Cancelled by `cancel()`, with no child failing (GATHER-10).
+    cancelled: bool,
+}
+
+/// Raises the gather's cancellation at its await (CANCEL-6, GATHER-10): the awaiting task's
+/// catch scope takes it, or the task ends cancelled.
+fn raise_cancelled<R>() -> Poll<R> {
+    cancel::raise(None);
+    Poll::Pending
 }
 
 impl<T: Send + 'static> Drop for Core<T> {
@@ -397,13 +441,18 @@ impl<T: Send + 'static> Future for Gather<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
+        if self.core.raises(&st) {
+            return raise_cancelled();
+        }
         if let Some(i) = st.failed {
             let mut slots = st.slots;
             let err = match slots[i].take() {
                 Some(Err(e)) => e,
                 _ => unreachable!("the failed child's slot holds its error"),
             };
-            return Poll::Ready(Err(err));
+            // CANCEL-7, CANCEL-8: a child cancelled by someone else is a value the awaiting
+            // task may catch, and counts against it if it escapes.
+            return Poll::Ready(Err(cancel::adopt_error(err)));
         }
         Poll::Ready(Ok(st
             .slots
@@ -502,11 +551,17 @@ impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
+        if self.core.raises(&st) {
+            return raise_cancelled();
+        }
         let mut slots = st.slots;
         if let Some(index) = st.failed {
             return Poll::Ready(Err(match slots[index].take() {
                 Some(Ok(Err(error))) => GatherError::Failed { index, error },
-                Some(Err(error)) => GatherError::Task { index, error },
+                Some(Err(error)) => GatherError::Task {
+                    index,
+                    error: cancel::adopt_error(error),
+                },
                 _ => unreachable!("the failed child's slot holds its error"),
             }));
         }
@@ -569,17 +624,20 @@ where
 }
 
 impl<T: Send + 'static> GatherSettled<T> {
-    /// Cancels every child that has not finished; each cancelled child's slot then holds
-    /// `Err(TaskError::Cancelled)`.
+    /// Cancels every child that has not finished. Once they have all finished, awaiting the
+    /// gather raises the cancellation, whatever the children did with theirs (asyncio
+    /// propagates a gather's cancellation "regardless of return_exceptions", GATHER-10): a
+    /// [`catch_cancel`](crate::catch_cancel) scope around the await takes it.
     ///
     /// ```
     /// use std::time::Duration;
     /// evloop::Builder::new().virtual_time(true).run(async {
     ///     let naps = [1u64, 2].map(|n| evloop::sleep(Duration::from_secs(n)));
     ///     let g = evloop::gather_settled(naps);
-    ///     g.cancel();
-    ///     let out = g.await;
-    ///     assert!(out.iter().all(|r| r.as_ref().unwrap_err().is_cancelled()));
+    ///     let kids = g.children().to_vec();
+    ///     assert!(g.cancel());
+    ///     assert!(evloop::catch_cancel(g).await.is_err());
+    ///     assert!(kids.iter().all(|k| k.cancelled()));
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
@@ -607,6 +665,9 @@ impl<T: Send + 'static> Future for GatherSettled<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
+        if self.core.raises(&st) {
+            return raise_cancelled();
+        }
         Poll::Ready(
             st.slots
                 .into_iter()

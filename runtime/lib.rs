@@ -93,6 +93,7 @@ mod error;
 mod waiters;
 
 mod awaitable;
+mod catch;
 mod future;
 mod gather;
 mod queue;
@@ -114,11 +115,12 @@ mod threadsafe;
 
 pub use awaitable::Awaitable;
 pub use builder::Builder;
+pub use catch::{catch_cancel, CatchCancel, Raise};
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
-    BrokenBarrierError, Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic,
-    PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError, SharedError,
-    TaskDoneError, TaskError,
+    BrokenBarrierError, Cancelled, Deadlock, FutureError, GatherError, InvalidStateError,
+    LoopError, Panic, PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError,
+    SharedError, TaskDoneError, TaskError,
 };
 pub use event_loop::EventLoop;
 pub use exception::ExceptionContext;

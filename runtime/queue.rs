@@ -442,6 +442,10 @@ impl<T> Future for Get<'_, T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let shared = &this.queue.shared;
         let st = shared.state.lock();
@@ -529,6 +533,10 @@ impl<T> Future for Put<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let shared = &this.queue.shared;
         let st = shared.state.lock();
@@ -610,6 +618,10 @@ impl<T> Future for Join<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let shared = &this.queue.shared;
         let mut st = shared.state.lock();

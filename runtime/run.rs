@@ -153,7 +153,7 @@ impl Builder {
     ///     lp.pending_tasks()[0].cancel(); // the main task itself
     ///     evloop::sleep(std::time::Duration::ZERO).await; // cancelled here
     /// });
-    /// assert!(matches!(r, Err(RunError::Cancelled)));
+    /// assert!(matches!(r, Err(RunError::Cancelled(_))));
     /// ```
     #[track_caller]
     pub fn try_run<F>(&self, main: F) -> Result<F::Output, RunError>
@@ -244,7 +244,7 @@ impl EventLoop {
         match main.read() {
             Some(Ok(v)) => Ok(v),
             Some(Err(TaskError::Panicked(p))) => resume_unwind(p.into_payload()),
-            Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
+            Some(Err(TaskError::Cancelled(c))) => Err(RunError::Cancelled(c)),
             Some(Err(TaskError::Failed(e))) => Err(RunError::Failed(e)),
             None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
             // `stop()` was called: the main task stays pending and may finish in a later run.

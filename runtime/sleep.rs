@@ -99,6 +99,10 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         match &self.state {
             SleepState::Unpolled if self.delay.is_zero() => {
                 // TIME-3: one trip through the ready queue, like asyncio's `__sleep0`.

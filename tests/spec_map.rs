@@ -599,6 +599,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "awaitables",
         &[
             "task",
+            "catch",
             "future",
             "awaitable",
             "gather",

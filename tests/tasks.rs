@@ -307,7 +307,7 @@ fn cancel_drops_the_future_at_its_next_suspension_point() {
         );
         let r = task.task_ref();
         let out = task.await;
-        assert!(matches!(out, Err(TaskError::Cancelled)));
+        assert!(matches!(out, Err(TaskError::Cancelled(_))));
         assert!(r.cancelled() && r.done());
         assert!(!r.cancel(), "cancel returns false once the task is done");
         t.push("awaiter saw Cancelled");

@@ -91,11 +91,20 @@ pub enum Bug {
     /// A task dropped (cancelled) while inside a `Barrier` is not counted out, so a draining
     /// barrier never opens for its next round.
     BarrierCancelledWaiterCounted,
+    /// `cancel()` on a task parked on another task never hands the cancellation down to it:
+    /// the awaited task runs on, and a chain of awaiting tasks unwinds outermost first.
+    CancelNotHandedDown,
+    /// A catch scope looks for a cancellation only before it polls its inner future, so one
+    /// raised during that poll (the awaited task ended cancelled) goes past it.
+    ScopeMissesCancel,
+    /// `cancel()` reads the request count and writes it back in two steps, so two cancels at once
+    /// count one request.
+    CancelCountLost,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 29] = [
+    pub const ALL: [Bug; 32] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -125,6 +134,9 @@ impl Bug {
         Bug::SemaphoreOverRelease,
         Bug::ConditionLostNotify,
         Bug::BarrierCancelledWaiterCounted,
+        Bug::CancelNotHandedDown,
+        Bug::ScopeMissesCancel,
+        Bug::CancelCountLost,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -159,6 +171,9 @@ impl Bug {
             Bug::SemaphoreOverRelease => "semaphore_over_release",
             Bug::ConditionLostNotify => "condition_lost_notify",
             Bug::BarrierCancelledWaiterCounted => "barrier_cancelled_waiter_counted",
+            Bug::CancelNotHandedDown => "cancel_not_handed_down",
+            Bug::ScopeMissesCancel => "scope_misses_cancel",
+            Bug::CancelCountLost => "cancel_count_lost",
         }
     }
 

@@ -6,38 +6,118 @@
 //! it together with the running `EventLoop` that `get_running_loop` returns).
 
 use super::scheduler::Scheduler;
+use crate::error::Message;
 use evloop_model::sync::Arc;
 use std::cell::{Cell, RefCell};
 
 evloop_model::thread_local! {
     static CURRENT: RefCell<Option<Arc<Scheduler>>> = RefCell::new(None);
-    /// The task whose step runs on this thread: its registry key and id (`NO_TASK` outside a
-    /// step). Plain numbers, so that marking a step costs two stores and no reference count;
-    /// `current_task()` finds the task in its loop's registry by them.
-    static TASK: Cell<(u32, u64)> = Cell::new(NO_TASK);
+    /// The task whose step runs on this thread (`NO_TASK` outside a step) and what its step
+    /// carries: plain numbers, so that marking a step costs one store and no reference count;
+    /// `current_task()` finds the task in its loop's registry by key and id.
+    static TASK: Cell<Step> = Cell::new(NO_TASK);
+    /// The message of the cancellation in flight in this step (`cancel::Mode`), if it has one.
+    static MESSAGE: RefCell<Option<Message>> = RefCell::new(None);
 }
 
-const NO_TASK: (u32, u64) = (u32::MAX, 0);
+/// A task's step, as this thread's context holds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    pub(crate) key: u32,
+    /// `super::cancel`'s mode and flags: what the step's awaits do with a cancellation.
+    pub(crate) flags: u32,
+    pub(crate) id: u64,
+    /// `flags & HINT`: the registry key of the task the step ended up awaiting (CANCEL-6).
+    pub(crate) hint: u32,
+}
 
-/// Marks the task (`key`, `id`) as the one whose step runs here, until the guard drops.
+const NO_TASK: Step = Step {
+    key: u32::MAX,
+    flags: 0,
+    id: 0,
+    hint: 0,
+};
+
+/// Marks the task (`key`, `id`) as the one whose step runs here, with `flags` (and the
+/// cancellation's `message`, when one is in flight), until [`InTask::finish`] or the guard drops.
 #[inline]
-pub(crate) fn enter_task(key: u32, id: u64) -> InTask {
-    InTask(TASK.with(|t| t.replace((key, id))))
+pub(crate) fn enter_task(key: u32, id: u64, flags: u32, message: Option<Message>) -> InTask {
+    if message.is_some() {
+        MESSAGE.with(|m| *m.borrow_mut() = message);
+    }
+    let step = Step {
+        key,
+        flags,
+        id,
+        hint: 0,
+    };
+    InTask(Some(TASK.with(|t| t.replace(step))))
 }
 
 /// The registry key and id of the task whose step runs on this thread (asyncio's
 /// `current_task`), if any.
 pub(crate) fn task() -> Option<(u32, u64)> {
     let t = TASK.with(Cell::get);
-    (t != NO_TASK).then_some(t)
+    (t != NO_TASK).then_some((t.key, t.id))
 }
 
-pub(crate) struct InTask((u32, u64));
+/// The current step's flags (0 outside a step).
+#[inline]
+pub(crate) fn flags() -> u32 {
+    TASK.with(|t| t.get().flags)
+}
+
+/// Changes the current step's flags with `f`; nothing outside a step.
+pub(crate) fn update(f: impl FnOnce(&mut Step)) {
+    TASK.with(|t| {
+        let mut step = t.get();
+        if step != NO_TASK {
+            f(&mut step);
+            t.set(step);
+        }
+    })
+}
+
+/// Replaces the in-flight cancellation's message.
+pub(crate) fn set_message(message: Option<Message>) {
+    MESSAGE.with(|m| *m.borrow_mut() = message);
+}
+
+/// The in-flight cancellation's message.
+pub(crate) fn message() -> Option<Message> {
+    MESSAGE.with(|m| m.borrow().clone())
+}
+
+/// Takes the in-flight cancellation's message.
+pub(crate) fn take_message() -> Option<Message> {
+    MESSAGE.with(|m| m.borrow_mut().take())
+}
+
+pub(crate) struct InTask(Option<Step>);
+
+impl InTask {
+    /// The step is over: returns what it left (flags, hint, and the message of a cancellation
+    /// still in flight) and restores what was here before.
+    #[inline]
+    pub(crate) fn finish(mut self) -> (Step, Option<Message>) {
+        let prev = self.0.take().unwrap_or(NO_TASK);
+        let step = TASK.with(|t| t.replace(prev));
+        let message = if step.flags != 0 {
+            take_message()
+        } else {
+            None
+        };
+        (step, message)
+    }
+}
 
 impl Drop for InTask {
     #[inline]
     fn drop(&mut self) {
-        let _ = TASK.try_with(|t| t.set(self.0));
+        if let Some(prev) = self.0.take() {
+            let _ = TASK.try_with(|t| t.set(prev));
+            let _ = MESSAGE.try_with(|m| m.borrow_mut().take());
+        }
     }
 }
 
