@@ -283,19 +283,19 @@ impl Drop for Cancelled {
 impl PartialEq for Cancelled {
     /// Equal when the messages are: cancellations carry nothing else.
     fn eq(&self, other: &Cancelled) -> bool {
-        self.message == other.message
+        self.message() == other.message()
     }
 }
 
 impl fmt::Debug for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Cancelled").field(&self.message).finish()
+        f.debug_tuple("Cancelled").field(&self.message()).finish()
     }
 }
 
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.message {
+        match self.message() {
             Some(m) => write!(f, "cancelled: {m}"),
             None => f.write_str("cancelled"),
         }

@@ -55,6 +55,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 const SEC: Duration = Duration::from_secs(1);
 
 /// CANCEL-1: without a scope, a cancelled task's future is dropped where it stopped.
+/// Spec: CANCEL-1
 #[test]
 fn cancel_1_without_a_scope_the_future_is_dropped_at_its_await() {
     vt().run(async {
@@ -69,6 +70,7 @@ fn cancel_1_without_a_scope_the_future_is_dropped_at_its_await() {
 }
 
 /// CANCEL-2: a task cancelled before its first step never runs any of its code.
+/// Spec: CANCEL-2
 #[test]
 fn cancel_2_a_task_cancelled_before_its_first_step_runs_nothing() {
     let l = log();
@@ -86,17 +88,13 @@ fn cancel_2_a_task_cancelled_before_its_first_step_runs_nothing() {
 
 /// CANCEL-2: the cancellation lands at the await where the task is suspended, even when what it
 /// awaits became ready in the same turn: a due sleep does not finish, a queue item is not taken.
+/// Spec: CANCEL-2
 #[test]
 fn cancel_2_the_cancellation_lands_at_the_await_that_was_suspended() {
     vt().run(async {
         let q: Queue<u32> = Queue::new();
         let q2 = q.clone();
-        let getter = evloop::create_task(async move {
-            match catch_cancel(q2.get()).await {
-                Ok(v) => Some(v),
-                Err(_) => None,
-            }
-        });
+        let getter = evloop::create_task(async move { catch_cancel(q2.get()).await.ok() });
         evloop::sleep(SEC).await;
         q.put_nowait(7).unwrap(); // wakes the getter...
         getter.cancel(); // ...but the cancellation lands first
@@ -107,6 +105,7 @@ fn cancel_2_the_cancellation_lands_at_the_await_that_was_suspended() {
 
 /// CANCEL-5: a catch scope takes the cancellation; code after it may await cleanup and return
 /// a value, and the task ends normally.
+/// Spec: CANCEL-5
 #[test]
 fn cancel_5_a_scope_catches_and_cleanup_awaits() {
     let l = log();
@@ -135,6 +134,7 @@ fn cancel_5_a_scope_catches_and_cleanup_awaits() {
 }
 
 /// CANCEL-5: a caught cancellation may become another failure.
+/// Spec: CANCEL-5
 #[test]
 fn cancel_5_a_caught_cancellation_may_become_another_failure() {
     vt().run(async {
@@ -163,6 +163,7 @@ fn cancel_5_a_caught_cancellation_may_become_another_failure() {
 
 /// CANCEL-5: nested scopes — the innermost one on the await path takes it; re-raising goes to
 /// the next one out.
+/// Spec: CANCEL-5
 #[test]
 fn cancel_5_the_innermost_scope_takes_it_and_raise_goes_outward() {
     let l = log();
@@ -197,6 +198,7 @@ fn cancel_5_the_innermost_scope_takes_it_and_raise_goes_outward() {
 
 /// CANCEL-5: inside `join!` of two scoped futures in one task, the first one polled takes the
 /// cancellation; the other runs on.
+/// Spec: CANCEL-5
 #[test]
 fn cancel_5_in_a_join_the_first_scope_polled_takes_it() {
     vt().run(async {
@@ -217,6 +219,7 @@ fn cancel_5_in_a_join_the_first_scope_polled_takes_it() {
 
 /// CANCEL-8: a caught cancellation returned through `?` ends the task cancelled, with its
 /// message; `raise` with no scope left ends it cancelled too.
+/// Spec: CANCEL-8, CANCEL-5
 #[test]
 fn cancel_8_a_cancellation_that_escapes_ends_the_task_cancelled() {
     vt().run(async {
@@ -245,6 +248,7 @@ fn cancel_8_a_cancellation_that_escapes_ends_the_task_cancelled() {
 }
 
 /// CANCEL-8: dropping the caught value is catching it: the task ends with what it returns.
+/// Spec: CANCEL-8, CANCEL-5
 #[test]
 fn cancel_8_a_dropped_cancellation_does_not_escape() {
     vt().run(async {
@@ -259,6 +263,7 @@ fn cancel_8_a_dropped_cancellation_does_not_escape() {
 }
 
 /// CANCEL-3: every cancel of a pending task returns true and counts; uncancel takes one back.
+/// Spec: CANCEL-3
 #[test]
 fn cancel_3_requests_are_counted_and_uncancel_takes_one_back() {
     vt().run(async {
@@ -283,6 +288,7 @@ fn cancel_3_requests_are_counted_and_uncancel_takes_one_back() {
 }
 
 /// CANCEL-4: `cancel_with`'s message reaches the scope that catches it and the awaiters.
+/// Spec: CANCEL-4
 #[test]
 fn cancel_4_the_message_reaches_the_catcher_and_the_awaiters() {
     vt().run(async {
@@ -307,6 +313,7 @@ fn cancel_4_the_message_reaches_the_catcher_and_the_awaiters() {
 /// CANCEL-6: cancelling the outer task of a chain cancels the innermost first; each level's
 /// cleanup runs in order, innermost first, and each level receives the cancellation at its
 /// await.
+/// Spec: CANCEL-6
 #[test]
 fn cancel_6_a_chain_unwinds_innermost_first() {
     let l = log();
@@ -349,6 +356,7 @@ fn cancel_6_a_chain_unwinds_innermost_first() {
 
 /// CANCEL-6: when the innermost task ends cancelled, every level receives the cancellation,
 /// innermost first.
+/// Spec: CANCEL-6
 #[test]
 fn cancel_6_each_level_receives_the_cancellation() {
     let l = log();
@@ -386,6 +394,7 @@ fn cancel_6_each_level_receives_the_cancellation() {
 
 /// CANCEL-7: awaiting a task that someone else cancelled gives a cancellation the awaiter may
 /// catch and recover from; it is not cancelled itself unless it lets it escape (CANCEL-8).
+/// Spec: CANCEL-7
 #[test]
 fn cancel_7_awaiting_a_cancelled_task_gives_a_value_to_recover_from() {
     vt().run(async {
@@ -411,6 +420,7 @@ fn cancel_7_awaiting_a_cancelled_task_gives_a_value_to_recover_from() {
 
 /// GATHER-10: cancelling the task awaiting a gather cancels every unfinished child, and the
 /// awaiter receives the cancellation, whatever the children did with theirs.
+/// Spec: GATHER-10, CANCEL-6
 #[test]
 fn gather_10_cancelling_the_awaiter_cancels_the_children_and_raises() {
     let l = log();
@@ -442,6 +452,7 @@ fn gather_10_cancelling_the_awaiter_cancels_the_children_and_raises() {
 }
 
 /// CANCEL-6: a `LoopFuture` awaited by a cancelled task ends cancelled, as in asyncio.
+/// Spec: CANCEL-6
 #[test]
 fn cancel_6_a_loop_future_awaited_by_a_cancelled_task_ends_cancelled() {
     vt().run(async {
@@ -456,6 +467,7 @@ fn cancel_6_a_loop_future_awaited_by_a_cancelled_task_ends_cancelled() {
 }
 
 /// CANCEL-2: a task that cancels itself is cancelled at its next await.
+/// Spec: CANCEL-2
 #[test]
 fn cancel_2_a_task_cancelling_itself_is_cancelled_at_its_next_await() {
     vt().run(async {
