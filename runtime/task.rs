@@ -481,6 +481,7 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         let in_flight = cancel::in_flight();
         if in_flight
             && cancel::delivering()
+            && !bug::enabled(Bug::CancelNotHandedDown)
             && self.key.is_some()
             && !cell.state.load().is_complete()
             && TaskCell::cancel(&cell, cancel::message())

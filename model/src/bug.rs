@@ -91,8 +91,9 @@ pub enum Bug {
     /// A task dropped (cancelled) while inside a `Barrier` is not counted out, so a draining
     /// barrier never opens for its next round.
     BarrierCancelledWaiterCounted,
-    /// `cancel()` on a task parked on another task never hands the cancellation down to it:
-    /// the awaited task runs on, and a chain of awaiting tasks unwinds outermost first.
+    /// A cancellation is never handed down to the task the cancelled one awaits (neither by
+    /// `cancel()` nor in the delivery step): the awaited task runs on, and the awaiting one
+    /// is dropped at once.
     CancelNotHandedDown,
     /// A catch scope looks for a cancellation only before it polls its inner future, so one
     /// raised during that poll (the awaited task ended cancelled) goes past it.
