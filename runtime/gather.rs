@@ -22,7 +22,7 @@ use crate::awaitable::{Attach, Awaitable, Child, Mapped};
 use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::ready::{Sink, SinkRc};
-use crate::error::{or_panic, Cancelled, GatherError, LoopError, TaskError};
+use crate::error::{or_panic, Cancelled, GatherError, LoopError, Message, TaskError};
 use crate::task::TaskRef;
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
@@ -73,6 +73,8 @@ struct State<T> {
     /// `cancel()` cancelled some child (asyncio's `_cancel_requested`): once every child has
     /// finished without one failing, the gather ends cancelled whatever they did (GATHER-10).
     cancel_requested: bool,
+    /// The message `cancel_requested` came with.
+    cancel_message: Option<Message>,
     /// The task awaiting the gather (one at a time: a gather is not `Clone`), woken once the
     /// outcome is decided.
     waiters: WaitList<Waker>,
@@ -134,6 +136,8 @@ struct Core<T: Send + 'static> {
     key: Option<u32>,
     /// The awaiting task's cancellation was handed to the gather here (CANCEL-6).
     handed: bool,
+    /// Where `cancel` of the awaiting task finds this gather while it waits (CANCEL-6).
+    registration: Option<cancel::Awaiting>,
     _output: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -186,6 +190,7 @@ impl<T: Send + 'static> Core<T> {
                 decided: n == 0,
                 taken: false,
                 cancel_requested: false,
+                cancel_message: None,
                 waiters: WaitList::default(),
             }),
         }));
@@ -206,6 +211,7 @@ impl<T: Send + 'static> Core<T> {
             sink,
             key: None,
             handed: false,
+            registration: None,
             _output: std::marker::PhantomData,
         }
     }
@@ -213,7 +219,11 @@ impl<T: Send + 'static> Core<T> {
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
         let in_flight = cancel::in_flight();
-        if in_flight && cancel::delivering() && self.key.is_some() && self.cancel() {
+        if in_flight
+            && cancel::delivering()
+            && self.key.is_some()
+            && shared_of::<T>(&self.sink).cancel_requested(cancel::message())
+        {
             // CANCEL-6: asyncio's `Task.cancel` cancels the gather its task awaits; the task
             // waits for the children to finish cancelling (GATHER-10).
             cancel::handed_down();
@@ -248,6 +258,13 @@ impl<T: Send + 'static> Core<T> {
                 };
                 drop(st);
                 crate::engine::contain::drop_value(stale);
+                if self.registration.is_none() {
+                    let sink = self.sink.clone();
+                    let canceller: cancel::Canceller = Arc::new(Box::new(move |message| {
+                        shared_of::<T>(&sink).cancel_requested(message)
+                    }));
+                    self.registration = cancel::await_cancellable(canceller);
+                }
                 return Poll::Pending;
             }
             // Decided while the lock was let go: the waker is not needed.
@@ -257,6 +274,7 @@ impl<T: Send + 'static> Core<T> {
         }
         st.taken = true;
         let mut slots = std::mem::take(&mut st.slots);
+        let message = st.cancel_message.clone();
         if bug::enabled(Bug::GatherOrder) {
             // Injected: results in completion order instead of argument order.
             let mut reordered: Vec<_> = st.arrivals.iter().map(|&i| slots[i].take()).collect();
@@ -267,6 +285,7 @@ impl<T: Send + 'static> Core<T> {
             slots,
             failed: st.failed,
             cancelled: st.cancel_requested && st.failed.is_none(),
+            message,
         })
     }
 }
@@ -281,26 +300,29 @@ impl<T: Send + 'static> Core<T> {
     /// done: it cancels nothing and says so (asyncio's `_GatheringFuture.cancel` returns False
     /// once done, GATHER-9).
     fn cancel(&self) -> bool {
-        let shared = shared_of::<T>(&self.sink);
-        if shared.state.lock().decided {
-            return false;
-        }
-        let any = shared.cancel_children();
-        if any {
-            shared.state.lock().cancel_requested = true;
-        }
-        any
+        shared_of::<T>(&self.sink).cancel_requested(None)
     }
 
     /// The outcome is a cancellation that the awaiting task receives as its own (raised at
     /// the await, CANCEL-6): its cancellation was handed to the gather, or the gather was
     /// cancelled and no child failed (GATHER-10; asyncio propagates the cancellation then
     /// "regardless of return_exceptions").
-    fn raises(&self, st: &TakenState<T>) -> bool {
+    fn raises(&mut self, st: &TakenState<T>) -> bool {
+        if let Some(r) = self.registration.take() {
+            cancel::forget_awaited(r);
+        }
+        let passed = self.handed || cancel::passed_in();
+        if cancel::passed_in() {
+            cancel::use_passed();
+        }
         let child_cancelled = st
             .failed
             .is_some_and(|i| matches!(st.slots[i], Some(Err(TaskError::Cancelled(_)))));
-        st.cancelled || (self.handed && child_cancelled)
+        let raises = st.cancelled || (passed && child_cancelled);
+        if raises {
+            cancel::raise(st.message.clone());
+        }
+        raises
     }
 
     /// Each variant's `Debug`, under the variant's name.
@@ -322,17 +344,15 @@ struct TakenState<T> {
     failed: Option<usize>,
     /// Cancelled by `cancel()`, with no child failing (GATHER-10).
     cancelled: bool,
-}
-
-/// Raises the gather's cancellation at its await (CANCEL-6, GATHER-10): the awaiting task's
-/// catch scope takes it, or the task ends cancelled.
-fn raise_cancelled<R>() -> Poll<R> {
-    cancel::raise(None);
-    Poll::Pending
+    /// The message of the cancellation the gather was cancelled with.
+    message: Option<Message>,
 }
 
 impl<T: Send + 'static> Drop for Core<T> {
     fn drop(&mut self) {
+        if let Some(r) = self.registration.take() {
+            cancel::forget_awaited(r);
+        }
         let shared = shared_of::<T>(&self.sink);
         if !shared.state.lock().decided {
             // GATHER-5: the gather is abandoned before its outcome: cancel the children.
@@ -342,11 +362,30 @@ impl<T: Send + 'static> Drop for Core<T> {
 }
 
 impl<T> Shared<T> {
+    /// asyncio's `_GatheringFuture.cancel(msg)`: cancels every unfinished child; if any took it,
+    /// the gather's outcome will be a cancellation (GATHER-10). False once decided (GATHER-9).
+    fn cancel_requested(&self, message: Option<Message>) -> bool {
+        if self.state.lock().decided {
+            return false;
+        }
+        let any = self.cancel_children_with(message.clone());
+        if any {
+            let mut st = self.state.lock();
+            st.cancel_requested = true;
+            st.cancel_message = message;
+        }
+        any
+    }
+
     /// Asks every child to cancel; true if any was still running.
     fn cancel_children(&self) -> bool {
+        self.cancel_children_with(None)
+    }
+
+    fn cancel_children_with(&self, message: Option<Message>) -> bool {
         let mut any = false;
         for t in &self.tasks {
-            any |= t.cancel();
+            any |= crate::engine::cell::TaskCell::cancel(t.cell(), message.clone());
         }
         for c in &self.others {
             any |= c();
@@ -442,7 +481,9 @@ impl<T: Send + 'static> Future for Gather<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
         if self.core.raises(&st) {
-            return raise_cancelled();
+            // Raised at this await (CANCEL-6, GATHER-10): the awaiting task's catch scope takes
+            // it, or the task ends cancelled.
+            return Poll::Pending;
         }
         if let Some(i) = st.failed {
             let mut slots = st.slots;
@@ -552,7 +593,9 @@ impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
         if self.core.raises(&st) {
-            return raise_cancelled();
+            // Raised at this await (CANCEL-6, GATHER-10): the awaiting task's catch scope takes
+            // it, or the task ends cancelled.
+            return Poll::Pending;
         }
         let mut slots = st.slots;
         if let Some(index) = st.failed {
@@ -666,7 +709,9 @@ impl<T: Send + 'static> Future for GatherSettled<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
         if self.core.raises(&st) {
-            return raise_cancelled();
+            // Raised at this await (CANCEL-6, GATHER-10): the awaiting task's catch scope takes
+            // it, or the task ends cancelled.
+            return Poll::Pending;
         }
         Poll::Ready(
             st.slots

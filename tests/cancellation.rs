@@ -480,3 +480,141 @@ fn cancel_2_a_task_cancelling_itself_is_cancelled_at_its_next_await() {
         assert_eq!(t.await.unwrap(), (true, false));
     });
 }
+
+/// A task that logs one tick per loop turn, so that a trace shows in which turn each step ran.
+fn ticker(l: &Log) -> evloop::Task<()> {
+    let l = l.clone();
+    evloop::create_task(async move {
+        for i in 0..6 {
+            push(&l, format!("tick {i}"));
+            evloop::sleep(Duration::ZERO).await;
+        }
+    })
+}
+
+/// Spec: CANCEL-6
+#[test]
+fn cancel_6_a_chain_unwinds_in_the_same_turns_as_asyncio() {
+    // CPython 3.11's trace for the same program (three tasks a -> b -> c, each catching at its
+    // await; c cleans up across one yield and re-raises, b re-raises, a recovers).
+    let expected = [
+        "tick 0",
+        "cancel a",
+        "tick 1",
+        "c caught",
+        "tick 2",
+        "c cleaned",
+        "tick 3",
+        "b caught",
+        "tick 4",
+        "a caught",
+        "tick 5",
+        "cancelling a=1 b=1 c=1",
+    ];
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let lc = l2.clone();
+        let c = evloop::create_task(async move {
+            match catch_cancel(evloop::sleep(HOUR)).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    push(&lc, "c caught");
+                    evloop::sleep(Duration::ZERO).await;
+                    push(&lc, "c cleaned");
+                    Err(TaskError::from(e))
+                }
+            }
+        });
+        let lb = l2.clone();
+        let c2 = c.clone();
+        let b = evloop::create_task(async move {
+            match catch_cancel(c2).await {
+                Ok(r) => r,
+                Err(e) => {
+                    push(&lb, "b caught");
+                    Err(TaskError::from(e))
+                }
+            }
+        });
+        let la = l2.clone();
+        let b2 = b.clone();
+        let a = evloop::create_task(async move {
+            if catch_cancel(b2).await.is_err() {
+                push(&la, "a caught");
+            }
+        });
+        evloop::sleep(Duration::ZERO).await;
+        let tk = ticker(&l2);
+        evloop::sleep(Duration::ZERO).await;
+        a.cancel();
+        push(&l2, "cancel a");
+        (&a).await.unwrap();
+        tk.await.unwrap();
+        push(
+            &l2,
+            format!(
+                "cancelling a={} b={} c={}",
+                a.cancelling(),
+                b.cancelling(),
+                c.cancelling()
+            ),
+        );
+    });
+    assert_eq!(entries(&l), expected);
+}
+
+/// Spec: GATHER-10, CANCEL-6
+#[test]
+fn gather_10_cancelling_the_awaiter_unwinds_in_the_same_turns_as_asyncio() {
+    // CPython 3.11's trace: the children catch, clean up across a yield and return values; the
+    // awaiter still receives the cancellation.
+    let expected = [
+        "tick 0",
+        "cancel a",
+        "tick 1",
+        "child 0 caught",
+        "child 1 caught",
+        "tick 2",
+        "child 0 cleaned",
+        "child 1 cleaned",
+        "tick 3",
+        "tick 4",
+        "a caught",
+        "tick 5",
+    ];
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let lk = l2.clone();
+        let la = l2.clone();
+        let a = evloop::create_task(async move {
+            let kids = (0..2).map(move |i| {
+                let lk = lk.clone();
+                async move {
+                    match catch_cancel(evloop::sleep(HOUR)).await {
+                        Ok(()) => i,
+                        Err(_) => {
+                            push(&lk, format!("child {i} caught"));
+                            evloop::sleep(Duration::ZERO).await;
+                            push(&lk, format!("child {i} cleaned"));
+                            i
+                        }
+                    }
+                }
+            });
+            match catch_cancel(evloop::gather(kids)).await {
+                Ok(r) => push(&la, format!("a got {r:?}")),
+                Err(_) => push(&la, "a caught"),
+            }
+        });
+        evloop::sleep(Duration::ZERO).await;
+        let tk = ticker(&l2);
+        evloop::sleep(Duration::ZERO).await;
+        a.cancel();
+        push(&l2, "cancel a");
+        a.await.unwrap();
+        tk.await.unwrap();
+    });
+    assert_eq!(entries(&l), expected);
+}

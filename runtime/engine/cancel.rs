@@ -168,6 +168,43 @@ impl Holder for Owner {
 #[derive(Default)]
 pub(crate) struct CancelTable {
     map: Mutex<HashMap<u64, Entry>>,
+    /// What each parked task awaits that is neither a task nor a leaf (a gather), by the
+    /// awaiting task's id: where `cancel` hands its cancellation down (CANCEL-6).
+    awaited: Mutex<HashMap<u64, Canceller>>,
+}
+
+/// Cancels an awaited gather with a message; true if it took the cancellation.
+pub(crate) type Canceller = Arc<Box<dyn Fn(Option<Message>) -> bool + Send + Sync>>;
+
+/// Records, for the task whose step runs here, what it now awaits (CANCEL-6); returns the
+/// registration to give back with [`forget_awaited`] when the await ends.
+pub(crate) fn await_cancellable(canceller: Canceller) -> Option<Awaiting> {
+    let (_, id) = current::task()?;
+    let lp = current::scheduler()?;
+    let old = lp.cancels().awaited.lock().insert(id, canceller.clone());
+    drop(old);
+    Some(Awaiting { lp, id, canceller })
+}
+
+/// A registration made by [`await_cancellable`].
+pub(crate) struct Awaiting {
+    lp: Arc<Scheduler>,
+    id: u64,
+    canceller: Canceller,
+}
+
+/// The await registered with [`await_cancellable`] has ended. Another await of the same task
+/// may have registered since (two gathers in one `join!`): only this one's entry goes.
+pub(crate) fn forget_awaited(registration: Awaiting) {
+    let Awaiting { lp, id, canceller } = registration;
+    let gone = {
+        let mut map = lp.cancels().awaited.lock();
+        match map.get(&id) {
+            Some(c) if Arc::ptr_eq(c, &canceller) => map.remove(&id),
+            _ => None,
+        }
+    };
+    drop(gone);
 }
 
 #[derive(Default)]
@@ -219,6 +256,11 @@ impl CancelTable {
         if let Some(e) = self.map.lock().get_mut(&id) {
             e.held = e.held.saturating_sub(1);
         }
+    }
+
+    /// What task `id` awaits, if it registered something to hand a cancellation to.
+    pub(crate) fn awaited(&self, id: u64) -> Option<Canceller> {
+        self.awaited.lock().get(&id).cloned()
     }
 
     /// Whether a `Cancelled` handed to the task is alive, and its message (CANCEL-8).

@@ -303,6 +303,13 @@ impl TaskCell {
                     this.state.transition_to_passed();
                     return true;
                 }
+            } else if let Some(canceller) = TaskCell::awaited_other(this) {
+                // Called under no lock: cancelling a gather's children wakes their awaiters.
+                if canceller(message.clone()) {
+                    trace::record(|| format!("task {} cancel handed to its gather", this.id));
+                    this.state.transition_to_passed();
+                    return true;
+                }
             }
         }
         let has_message = message.is_some();
@@ -321,6 +328,20 @@ impl TaskCell {
     /// asyncio's `uncancel()`: takes one cancellation request back (CANCEL-3).
     pub(crate) fn uncancel(&self) -> u32 {
         self.state.transition_to_uncancelled()
+    }
+
+    /// What else this parked task awaits that takes a cancellation (a gather), under the same
+    /// conditions as [`TaskCell::awaited_task`].
+    fn awaited_other(this: &TaskRc) -> Option<super::cancel::Canceller> {
+        if this.lp.config.workers != 1 {
+            return None;
+        }
+        let mine: *const Scheduler = &*this.lp;
+        let on_loop = super::current::with(|lp| lp.is_some_and(|lp| std::ptr::eq(&**lp, mine)));
+        if !on_loop {
+            return None;
+        }
+        this.lp.cancels().awaited(this.id)
     }
 
     /// The task this parked one awaits, if `cancel` may hand its cancellation down to it now
