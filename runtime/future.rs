@@ -65,8 +65,8 @@ const PARKED_FLAG: u32 = 1 << 31;
 evloop_model::thread_local! {
     /// Future cells dropping inside one another on this thread, plus `PARKED_FLAG`. A plain
     /// `Cell` without drop glue: reading it needs no destructor registration.
-    static DROP_DEPTH: Cell<u32> = Cell::new(0);
-    static PARKED: RefCell<Vec<Box<dyn Any>>> = RefCell::new(Vec::new());
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+    static PARKED: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Drops a done future's outcome without unbounded recursion. A value may hold the next future

@@ -71,16 +71,16 @@ pub(crate) fn message() -> Option<Message> {
 
 /// The await handed the cancellation in flight down: the task keeps waiting.
 pub(crate) fn handed_down() {
-    current::update(|s| s.flags = (s.flags & !MODE) | HANDED);
+    current::update(|f| *f = (*f & !MODE) | HANDED);
 }
 
 /// Raises a cancellation at the await that calls this (it then returns `Pending`): the
 /// innermost catch scope around it takes it; without one the task ends cancelled.
 pub(crate) fn raise(message: Option<Message>) {
     let mut raised = false;
-    current::update(|s| {
-        if !matches!(s.flags & MODE, DELIVERING | RAISING) {
-            s.flags = (s.flags & !MODE) | RAISING;
+    current::update(|f| {
+        if !matches!(*f & MODE, DELIVERING | RAISING) {
+            *f = (*f & !MODE) | RAISING;
             raised = true;
         }
     });
@@ -93,9 +93,9 @@ pub(crate) fn raise(message: Option<Message>) {
 /// hands the code around it, counting against the task.
 pub(crate) fn take() -> Option<Cancelled> {
     let mut took = false;
-    current::update(|s| {
-        if matches!(s.flags & MODE, DELIVERING | RAISING) {
-            s.flags = (s.flags & !MODE) | TAKEN;
+    current::update(|f| {
+        if matches!(*f & MODE, DELIVERING | RAISING) {
+            *f = (*f & !MODE) | TAKEN;
             took = true;
         }
     });
@@ -110,15 +110,13 @@ pub(crate) fn passed_in() -> bool {
 
 /// An await that `passed_in` was about has completed.
 pub(crate) fn use_passed() {
-    current::update(|s| s.flags = (s.flags & !PASSED_IN) | PASSED_USED);
+    current::update(|f| *f = (*f & !PASSED_IN) | PASSED_USED);
 }
 
 /// The step ended up awaiting the task at registry key `key` (CANCEL-6).
 pub(crate) fn hint(key: u32) {
-    current::update(|s| {
-        s.flags |= HINT;
-        s.hint = key;
-    });
+    current::update(|f| *f |= HINT);
+    current::set_hint(key);
 }
 
 /// A cancellation with `message` counting against the current task (none outside a step).
@@ -130,7 +128,7 @@ pub(crate) fn owned(message: Option<Message>) -> Cancelled {
         return Cancelled::new(message);
     };
     lp.cancels().hold_new(id, message.clone());
-    current::update(|s| s.flags |= TOKENS);
+    current::update(|f| *f |= TOKENS);
     Cancelled::owned(message, Box::new(Owner { lp, id }))
 }
 

@@ -11,32 +11,31 @@ use evloop_model::sync::Arc;
 use std::cell::{Cell, RefCell};
 
 evloop_model::thread_local! {
-    static CURRENT: RefCell<Option<Arc<Scheduler>>> = RefCell::new(None);
-    /// The task whose step runs on this thread (`NO_TASK` outside a step) and what its step
-    /// carries: plain numbers, so that marking a step costs one store and no reference count;
-    /// `current_task()` finds the task in its loop's registry by key and id.
-    static TASK: Cell<Step> = Cell::new(NO_TASK);
-    /// The message of the cancellation in flight in this step (`cancel::Mode`), if it has one.
-    static MESSAGE: RefCell<Option<Message>> = RefCell::new(None);
+    static CURRENT: RefCell<Option<Arc<Scheduler>>> = const { RefCell::new(None) };
+    /// The task whose step runs on this thread (`NO_TASK` outside a step): plain numbers, so
+    /// that marking a step costs one store and no reference count; `current_task()` finds the
+    /// task in its loop's registry by key and id.
+    static TASK: Cell<(u32, u64)> = const { Cell::new(NO_TASK) };
+    /// What the step carries about a cancellation (`super::cancel`'s mode and flags; 0 outside
+    /// a step and in almost every step): its own word, so that the check every evloop await
+    /// makes (`cancel::in_flight`) is one load.
+    static FLAGS: Cell<u32> = const { Cell::new(0) };
+    /// With `cancel::HINT`: the registry key of the task the step ended up awaiting (CANCEL-6).
+    static HINT: Cell<u32> = const { Cell::new(0) };
+    /// The message of the cancellation in flight in this step, if it has one.
+    static MESSAGE: RefCell<Option<Message>> = const { RefCell::new(None) };
 }
 
-/// A task's step, as this thread's context holds it.
+/// What a step left, for the runner (`InTask::finish`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Step {
-    pub(crate) key: u32,
-    /// `super::cancel`'s mode and flags: what the step's awaits do with a cancellation.
+    /// `super::cancel`'s mode and flags.
     pub(crate) flags: u32,
-    pub(crate) id: u64,
-    /// `flags & HINT`: the registry key of the task the step ended up awaiting (CANCEL-6).
+    /// With `cancel::HINT` in `flags`: the registry key of the task the step ended up awaiting.
     pub(crate) hint: u32,
 }
 
-const NO_TASK: Step = Step {
-    key: u32::MAX,
-    flags: 0,
-    id: 0,
-    hint: 0,
-};
+const NO_TASK: (u32, u64) = (u32::MAX, 0);
 
 /// Marks the task (`key`, `id`) as the one whose step runs here, with `flags` (and the
 /// cancellation's `message`, when one is in flight), until [`InTask::finish`] or the guard drops.
@@ -45,37 +44,38 @@ pub(crate) fn enter_task(key: u32, id: u64, flags: u32, message: Option<Message>
     if message.is_some() {
         MESSAGE.with(|m| *m.borrow_mut() = message);
     }
-    let step = Step {
-        key,
-        flags,
-        id,
-        hint: 0,
-    };
-    InTask(Some(TASK.with(|t| t.replace(step))))
+    let prev = TASK.with(|t| t.replace((key, id)));
+    let prev_flags = FLAGS.with(|f| f.replace(flags));
+    InTask(Some((prev, prev_flags)))
 }
 
 /// The registry key and id of the task whose step runs on this thread (asyncio's
 /// `current_task`), if any.
 pub(crate) fn task() -> Option<(u32, u64)> {
     let t = TASK.with(Cell::get);
-    (t != NO_TASK).then_some((t.key, t.id))
+    (t != NO_TASK).then_some(t)
 }
 
 /// The current step's flags (0 outside a step).
 #[inline]
 pub(crate) fn flags() -> u32 {
-    TASK.with(|t| t.get().flags)
+    FLAGS.with(Cell::get)
 }
 
 /// Changes the current step's flags with `f`; nothing outside a step.
-pub(crate) fn update(f: impl FnOnce(&mut Step)) {
-    TASK.with(|t| {
-        let mut step = t.get();
-        if step != NO_TASK {
-            f(&mut step);
-            t.set(step);
-        }
-    })
+pub(crate) fn update(f: impl FnOnce(&mut u32)) {
+    if task().is_some() {
+        FLAGS.with(|c| {
+            let mut flags = c.get();
+            f(&mut flags);
+            c.set(flags);
+        });
+    }
+}
+
+/// Records the task the step ended up awaiting (with `cancel::HINT` in its flags).
+pub(crate) fn set_hint(key: u32) {
+    HINT.with(|h| h.set(key));
 }
 
 /// Replaces the in-flight cancellation's message.
@@ -93,29 +93,30 @@ pub(crate) fn take_message() -> Option<Message> {
     MESSAGE.with(|m| m.borrow_mut().take())
 }
 
-pub(crate) struct InTask(Option<Step>);
+pub(crate) struct InTask(Option<((u32, u64), u32)>);
 
 impl InTask {
     /// The step is over: returns what it left (flags, hint, and the message of a cancellation
     /// still in flight) and restores what was here before.
     #[inline]
     pub(crate) fn finish(mut self) -> (Step, Option<Message>) {
-        let prev = self.0.take().unwrap_or(NO_TASK);
-        let step = TASK.with(|t| t.replace(prev));
-        let message = if step.flags != 0 {
-            take_message()
-        } else {
-            None
-        };
-        (step, message)
+        let (prev, prev_flags) = self.0.take().unwrap_or((NO_TASK, 0));
+        TASK.with(|t| t.set(prev));
+        let flags = FLAGS.with(|f| f.replace(prev_flags));
+        if flags == 0 {
+            return (Step { flags, hint: 0 }, None);
+        }
+        let hint = HINT.with(Cell::get);
+        (Step { flags, hint }, take_message())
     }
 }
 
 impl Drop for InTask {
     #[inline]
     fn drop(&mut self) {
-        if let Some(prev) = self.0.take() {
+        if let Some((prev, prev_flags)) = self.0.take() {
             let _ = TASK.try_with(|t| t.set(prev));
+            let _ = FLAGS.try_with(|f| f.set(prev_flags));
             let _ = MESSAGE.try_with(|m| m.borrow_mut().take());
         }
     }
