@@ -6,6 +6,7 @@
 //! one loop turn (TIME-3), asyncio's bare `yield`. Dropping a pending `Sleep` cancels its timer.
 //! A delay too long for the clock (`Duration::MAX`) sleeps until cancelled (TIME-5).
 
+use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::scheduler::Scheduler;
 use crate::error::LoopError;
@@ -99,10 +100,6 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if crate::engine::cancel::in_flight() {
-            // CANCEL-2: a cancellation lands at this await, which takes nothing.
-            return Poll::Pending;
-        }
         match &self.state {
             SleepState::Unpolled if self.delay.is_zero() => {
                 // TIME-3: one trip through the ready queue, like asyncio's `__sleep0`.
@@ -119,6 +116,11 @@ impl Future for Sleep {
                     Some(slot) => SleepState::Waiting { lp, slot },
                     None => SleepState::Never,
                 };
+                Poll::Pending
+            }
+            // CANCEL-2: with a cancellation in flight the sleep does not end; the cancellation
+            // lands here. Looked at only where the sleep would end: arming it takes nothing.
+            SleepState::Yielded | SleepState::Waiting { .. } if cancel::in_flight() => {
                 Poll::Pending
             }
             SleepState::Yielded => {

@@ -12,14 +12,11 @@ use std::cell::{Cell, RefCell};
 
 evloop_model::thread_local! {
     static CURRENT: RefCell<Option<Arc<Scheduler>>> = const { RefCell::new(None) };
-    /// The task whose step runs on this thread (`NO_TASK` outside a step): plain numbers, so
-    /// that marking a step costs one store and no reference count; `current_task()` finds the
-    /// task in its loop's registry by key and id.
-    static TASK: Cell<(u32, u64)> = const { Cell::new(NO_TASK) };
-    /// What the step carries about a cancellation (`super::cancel`'s mode and flags; 0 outside
-    /// a step and in almost every step): its own word, so that the check every evloop await
-    /// makes (`cancel::in_flight`) is one load.
-    static FLAGS: Cell<u32> = const { Cell::new(0) };
+    /// The task whose step runs on this thread (`NO_TASK` outside a step), and what the step
+    /// carries about a cancellation: plain numbers, so that marking a step costs one store and
+    /// no reference count (the flags fill what would be the key's padding); `current_task()`
+    /// finds the task in its loop's registry by key and id.
+    static TASK: Cell<Marked> = const { Cell::new(NO_TASK) };
     /// With `cancel::HINT`: the registry key of the task the step ended up awaiting (CANCEL-6).
     static HINT: Cell<u32> = const { Cell::new(0) };
     /// The message of the cancellation in flight in this step, if it has one.
@@ -35,7 +32,20 @@ pub(crate) struct Step {
     pub(crate) hint: u32,
 }
 
-const NO_TASK: (u32, u64) = (u32::MAX, 0);
+/// A step as the thread's context holds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Marked {
+    key: u32,
+    /// `super::cancel`'s mode and flags: 0 outside a step and in almost every step.
+    flags: u32,
+    id: u64,
+}
+
+const NO_TASK: Marked = Marked {
+    key: u32::MAX,
+    flags: 0,
+    id: 0,
+};
 
 /// Marks the task (`key`, `id`) as the one whose step runs here, with `flags` (and the
 /// cancellation's `message`, when one is in flight), until [`InTask::finish`] or the guard drops.
@@ -44,33 +54,32 @@ pub(crate) fn enter_task(key: u32, id: u64, flags: u32, message: Option<Message>
     if message.is_some() {
         MESSAGE.with(|m| *m.borrow_mut() = message);
     }
-    let prev = TASK.with(|t| t.replace((key, id)));
-    let prev_flags = FLAGS.with(|f| f.replace(flags));
-    InTask(Some((prev, prev_flags)))
+    InTask(Some(TASK.with(|t| t.replace(Marked { key, flags, id }))))
 }
 
 /// The registry key and id of the task whose step runs on this thread (asyncio's
 /// `current_task`), if any.
 pub(crate) fn task() -> Option<(u32, u64)> {
     let t = TASK.with(Cell::get);
-    (t != NO_TASK).then_some(t)
+    (t.key != NO_TASK.key).then_some((t.key, t.id))
 }
 
-/// The current step's flags (0 outside a step).
+/// The current step's flags (0 outside a step): what every evloop await looks at
+/// (`cancel::in_flight`).
 #[inline]
 pub(crate) fn flags() -> u32 {
-    FLAGS.with(Cell::get)
+    TASK.with(|t| t.get().flags)
 }
 
 /// Changes the current step's flags with `f`; nothing outside a step.
 pub(crate) fn update(f: impl FnOnce(&mut u32)) {
-    if task().is_some() {
-        FLAGS.with(|c| {
-            let mut flags = c.get();
-            f(&mut flags);
-            c.set(flags);
-        });
-    }
+    TASK.with(|t| {
+        let mut m = t.get();
+        if m.key != NO_TASK.key {
+            f(&mut m.flags);
+            t.set(m);
+        }
+    })
 }
 
 /// Records the task the step ended up awaiting (with `cancel::HINT` in its flags).
@@ -93,16 +102,15 @@ pub(crate) fn take_message() -> Option<Message> {
     MESSAGE.with(|m| m.borrow_mut().take())
 }
 
-pub(crate) struct InTask(Option<((u32, u64), u32)>);
+pub(crate) struct InTask(Option<Marked>);
 
 impl InTask {
     /// The step is over: returns what it left (flags, hint, and the message of a cancellation
     /// still in flight) and restores what was here before.
     #[inline]
     pub(crate) fn finish(mut self) -> (Step, Option<Message>) {
-        let (prev, prev_flags) = self.0.take().unwrap_or((NO_TASK, 0));
-        TASK.with(|t| t.set(prev));
-        let flags = FLAGS.with(|f| f.replace(prev_flags));
+        let prev = self.0.take().unwrap_or(NO_TASK);
+        let flags = TASK.with(|t| t.replace(prev)).flags;
         if flags == 0 {
             return (Step { flags, hint: 0 }, None);
         }
@@ -114,9 +122,8 @@ impl InTask {
 impl Drop for InTask {
     #[inline]
     fn drop(&mut self) {
-        if let Some((prev, prev_flags)) = self.0.take() {
+        if let Some(prev) = self.0.take() {
             let _ = TASK.try_with(|t| t.set(prev));
-            let _ = FLAGS.try_with(|f| f.set(prev_flags));
             let _ = MESSAGE.try_with(|m| m.borrow_mut().take());
         }
     }
