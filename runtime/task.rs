@@ -478,7 +478,8 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
                  (asyncio: RuntimeError: Task cannot await on itself)"
             );
         }
-        let in_flight = cancel::in_flight();
+        let flags = cancel::flags();
+        let in_flight = cancel::is_in_flight(flags);
         if in_flight
             && cancel::delivering()
             && !bug::enabled(Bug::CancelNotHandedDown)
@@ -524,8 +525,8 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         let out = read_outcome::<T>(&cell)
             .expect("a complete task's outcome is there until its last handle reads it");
         self.task.consumed = true;
-        let passed = self.handed || cancel::passed_in();
-        if cancel::passed_in() {
+        let passed = self.handed || cancel::was_passed(flags);
+        if cancel::was_passed(flags) {
             cancel::use_passed();
         }
         match out {

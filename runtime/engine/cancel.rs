@@ -49,13 +49,35 @@ pub(crate) const PASSED_USED: u32 = 1 << 4;
 pub(crate) const HINT: u32 = 1 << 5;
 /// A `Cancelled` counting against the task was made in the step.
 pub(crate) const TOKENS: u32 = 1 << 6;
+/// With `HINT`, the flags' upper bits hold the registry key of the task the step ended up
+/// awaiting, its low 24 bits: a hint, checked before use, so a key past 2^24 only makes the
+/// check fail (the cancellation is then handed down at the task's next step).
+const HINT_SHIFT: u32 = 8;
+const FLAG_BITS: u32 = (1 << HINT_SHIFT) - 1;
+
+/// The step's flags, read once by an await that looks at several of them.
+#[inline]
+pub(crate) fn flags() -> u32 {
+    current::flags()
+}
+
+/// [`in_flight`] of flags read with [`flags`].
+#[inline]
+pub(crate) fn is_in_flight(flags: u32) -> bool {
+    matches!(flags & MODE, DELIVERING | RAISING)
+}
+
+/// The hint `flags` carry, if any (the runner's side of [`hint`]).
+pub(crate) fn hint_of(flags: u32) -> Option<u32> {
+    (flags & HINT != 0).then_some(flags >> HINT_SHIFT)
+}
 
 /// A cancellation is in flight in this step: every evloop await returns `Pending` without taking
 /// anything (an item, a lock, a timer's end), so that the cancellation lands where the task was
 /// suspended (CANCEL-2).
 #[inline]
 pub(crate) fn in_flight() -> bool {
-    matches!(current::flags() & MODE, DELIVERING | RAISING)
+    is_in_flight(current::flags())
 }
 
 /// The task's own cancellation is being delivered: an await that can cancel what it awaits
@@ -108,6 +130,12 @@ pub(crate) fn passed_in() -> bool {
     current::flags() & PASSED_IN != 0
 }
 
+/// [`passed_in`] of flags read with [`flags`].
+#[inline]
+pub(crate) fn was_passed(flags: u32) -> bool {
+    flags & PASSED_IN != 0
+}
+
 /// An await that `passed_in` was about has completed.
 pub(crate) fn use_passed() {
     current::update(|f| *f = (*f & !PASSED_IN) | PASSED_USED);
@@ -115,8 +143,7 @@ pub(crate) fn use_passed() {
 
 /// The step ended up awaiting the task at registry key `key` (CANCEL-6).
 pub(crate) fn hint(key: u32) {
-    current::update(|f| *f |= HINT);
-    current::set_hint(key);
+    current::update(|f| *f = (*f & FLAG_BITS) | HINT | (key << HINT_SHIFT));
 }
 
 /// A cancellation with `message` counting against the current task (none outside a step).

@@ -48,8 +48,7 @@
 //! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
 use crate::engine::body::{Body, Stage};
-use crate::engine::cancel::{DELIVERING, HINT, MODE, PASSED_IN, PASSED_USED, RAISING, TOKENS};
-use crate::engine::current::Step;
+use crate::engine::cancel::{self as cancelling, DELIVERING, PASSED_IN, PASSED_USED, TOKENS};
 use crate::engine::incident::Incident;
 use crate::engine::ready::{Runnable, SinkRc};
 use crate::engine::scheduler::Scheduler;
@@ -245,14 +244,14 @@ impl TaskRc {
         &self,
         flags: u32,
         message: Option<Message>,
-    ) -> (Poll<Outcome>, Step, Option<Message>) {
+    ) -> (Poll<Outcome>, u32, Option<Message>) {
         // asyncio's `current_task()` while the step runs.
         let step = super::current::enter_task(self.registry_key & !NAMED, self.id, flags, message);
         let polled = self
             .0
             .with_waker(|waker| self.with_body(|body| body.poll(&mut Context::from_waker(waker))));
-        let (step, leftover) = step.finish();
-        (polled, step, leftover)
+        let (flags, leftover) = step.finish();
+        (polled, flags, leftover)
     }
 
     /// True when `waker` is one of this task's wakers, i.e. (for the waker of a `Context`) the
@@ -416,9 +415,9 @@ impl TaskCell {
             }
         };
         // R2: we won transition_to_running, so the body's lock is ours alone.
-        let (polled, step, leftover) = this.poll_body(flags, message);
-        if step.flags != 0 {
-            return TaskCell::after_cancel_step(this, polled, step, leftover);
+        let (polled, flags, leftover) = this.poll_body(flags, message);
+        if flags != 0 {
+            return TaskCell::after_cancel_step(this, polled, flags, leftover);
         }
         match polled {
             Poll::Pending => TaskCell::park(this),
@@ -442,20 +441,20 @@ impl TaskCell {
     fn after_cancel_step(
         this: TaskRc,
         polled: Poll<Outcome>,
-        step: Step,
+        flags: u32,
         leftover: Option<Message>,
     ) {
         let cell: &TaskCell = &this;
-        if step.flags & PASSED_USED != 0 {
+        if flags & PASSED_USED != 0 {
             cell.state.clear_passed();
         }
-        if step.flags & TOKENS != 0 {
+        if flags & TOKENS != 0 {
             cell.state.mark_message();
         }
-        if step.flags & HINT != 0 {
-            cell.awaiting.store(step.hint, Ordering::Relaxed);
+        if let Some(key) = cancelling::hint_of(flags) {
+            cell.awaiting.store(key, Ordering::Relaxed);
         }
-        let in_flight = matches!(step.flags & MODE, DELIVERING | RAISING);
+        let in_flight = cancelling::is_in_flight(flags);
         match polled {
             Poll::Pending if in_flight => {
                 // No catch scope on the task's await path took it: as without any (TASK-7).

@@ -17,19 +17,8 @@ evloop_model::thread_local! {
     /// no reference count (the flags fill what would be the key's padding); `current_task()`
     /// finds the task in its loop's registry by key and id.
     static TASK: Cell<Marked> = const { Cell::new(NO_TASK) };
-    /// With `cancel::HINT`: the registry key of the task the step ended up awaiting (CANCEL-6).
-    static HINT: Cell<u32> = const { Cell::new(0) };
     /// The message of the cancellation in flight in this step, if it has one.
     static MESSAGE: RefCell<Option<Message>> = const { RefCell::new(None) };
-}
-
-/// What a step left, for the runner (`InTask::finish`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Step {
-    /// `super::cancel`'s mode and flags.
-    pub(crate) flags: u32,
-    /// With `cancel::HINT` in `flags`: the registry key of the task the step ended up awaiting.
-    pub(crate) hint: u32,
 }
 
 /// A step as the thread's context holds it.
@@ -82,11 +71,6 @@ pub(crate) fn update(f: impl FnOnce(&mut u32)) {
     })
 }
 
-/// Records the task the step ended up awaiting (with `cancel::HINT` in its flags).
-pub(crate) fn set_hint(key: u32) {
-    HINT.with(|h| h.set(key));
-}
-
 /// Replaces the in-flight cancellation's message.
 pub(crate) fn set_message(message: Option<Message>) {
     MESSAGE.with(|m| *m.borrow_mut() = message);
@@ -105,17 +89,16 @@ pub(crate) fn take_message() -> Option<Message> {
 pub(crate) struct InTask(Option<Marked>);
 
 impl InTask {
-    /// The step is over: returns what it left (flags, hint, and the message of a cancellation
+    /// The step is over: returns what it left (its flags, and the message of a cancellation
     /// still in flight) and restores what was here before.
     #[inline]
-    pub(crate) fn finish(mut self) -> (Step, Option<Message>) {
+    pub(crate) fn finish(mut self) -> (u32, Option<Message>) {
         let prev = self.0.take().unwrap_or(NO_TASK);
         let flags = TASK.with(|t| t.replace(prev)).flags;
         if flags == 0 {
-            return (Step { flags, hint: 0 }, None);
+            return (0, None);
         }
-        let hint = HINT.with(Cell::get);
-        (Step { flags, hint }, take_message())
+        (flags, take_message())
     }
 }
 

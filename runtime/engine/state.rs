@@ -255,6 +255,7 @@ impl State {
     }
 
     /// The task finished (TASK-5: exactly once). Returns the state it left.
+    #[inline(always)]
     pub(crate) fn transition_to_complete(&self, outcome: Outcome) -> Snapshot {
         self.transition(|s| {
             assert!(
