@@ -149,6 +149,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let SleepState::Waiting { lp, slot } = &self.state {
             lp.cancel_sleep(*slot);
