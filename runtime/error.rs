@@ -203,6 +203,32 @@ pub struct Cancelled {
     owner: Option<Arc<Box<dyn Holder>>>,
 }
 
+/// A deadline passed (asyncio's `TimeoutError`): what each [`AsCompleted::next`] gives once its
+/// timeout has passed.
+///
+/// [`AsCompleted::next`]: crate::AsCompleted::next
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let slow = evloop::create_task(evloop::sleep(Duration::from_secs(9)));
+///     let mut ac = evloop::as_completed([&slow], Some(Duration::from_secs(1)));
+///     let err = ac.next().await.unwrap().unwrap_err();
+///     assert_eq!(err.to_string(), "the timeout expired");
+///     slow.cancel();
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutError;
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the timeout expired")
+    }
+}
+
+impl Error for TimeoutError {}
+
 /// A cancellation's message, shared by every copy of it (the model's `Arc` is sized-only).
 pub(crate) type Message = Arc<String>;
 

@@ -85,22 +85,26 @@
 //   leaves      error, waiters
 //   engine      the task cell and its state word, the ready queue, timers, the scheduler, the turn
 //               and the choices it asks, the thread pool
-//   awaitables  task (handles), future, gather, sleep, queue, sync, to_thread
+//   awaitables  task (handles), future, gather, wait, as_completed, group (TaskGroup), sleep,
+//               queue, sync, to_thread
 //   API         event_loop, builder, context, crew, run, spawn, handle, threadsafe; explore, which
 //               answers the turn's choices
 mod engine;
 mod error;
 mod waiters;
 
+mod as_completed;
 mod awaitable;
 mod catch;
 mod future;
 mod gather;
+mod group;
 mod queue;
 mod sleep;
 mod sync;
 mod task;
 mod to_thread;
+mod wait;
 
 mod builder;
 mod context;
@@ -113,6 +117,7 @@ mod run;
 mod spawn;
 mod threadsafe;
 
+pub use as_completed::{as_completed, AsCompleted, Next};
 pub use awaitable::Awaitable;
 pub use builder::Builder;
 pub use catch::{catch_cancel, CatchCancel, Raise};
@@ -120,12 +125,13 @@ pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_lo
 pub use error::{
     BrokenBarrierError, Cancelled, Deadlock, FutureError, GatherError, InvalidStateError,
     LoopError, Panic, PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError,
-    SharedError, TaskDoneError, TaskError,
+    SharedError, TaskDoneError, TaskError, TimeoutError,
 };
 pub use event_loop::EventLoop;
 pub use exception::ExceptionContext;
 pub use future::{FutureWait, LoopFuture, Resolver};
 pub use gather::{gather, gather_settled, try_gather, Gather, GatherSettled, TryGather};
+pub use group::{task_group, GroupClosed, GroupError, GroupFailure, TaskGroup, TaskGroupScope};
 pub use handle::{Handle, TimerHandle};
 pub use queue::{Get, Join, Put, Queue};
 pub use run::{run, try_run};
@@ -138,6 +144,7 @@ pub use sync::{
 pub use task::{all_tasks, current_task, try_current_task, Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
 pub use to_thread::{to_thread, ToThread};
+pub use wait::{wait, ReturnWhen, Wait, Waitable};
 
 /// Support for macros and tests; not a public API.
 #[doc(hidden)]

@@ -101,11 +101,21 @@ pub enum Bug {
     /// `cancel()` reads the request count and writes it back in two steps, so two cancels at once
     /// count one request.
     CancelCountLost,
+    /// `wait` leaves its waker after adding its done entries, without looking at its state
+    /// again, so a completion delivered on another worker in between wakes nobody.
+    WaitLostCompletion,
+    /// `as_completed`'s `next()` finds the queue empty and leaves its waker under a second hold
+    /// of the lock without looking again, so a completion queued in between wakes nobody.
+    AsCompletedLostWakeup,
+    /// A `TaskGroup`'s `create_task` checks that the group is open and adds the new child in two
+    /// steps without holding its place, so a group that ends in between leaves the child running
+    /// after it (an orphan).
+    TaskgroupOrphan,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 32] = [
+    pub const ALL: [Bug; 35] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -138,6 +148,9 @@ impl Bug {
         Bug::CancelNotHandedDown,
         Bug::ScopeMissesCancel,
         Bug::CancelCountLost,
+        Bug::WaitLostCompletion,
+        Bug::AsCompletedLostWakeup,
+        Bug::TaskgroupOrphan,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -175,6 +188,9 @@ impl Bug {
             Bug::CancelNotHandedDown => "cancel_not_handed_down",
             Bug::ScopeMissesCancel => "scope_misses_cancel",
             Bug::CancelCountLost => "cancel_count_lost",
+            Bug::WaitLostCompletion => "wait_lost_completion",
+            Bug::AsCompletedLostWakeup => "as_completed_lost_wakeup",
+            Bug::TaskgroupOrphan => "taskgroup_orphan",
         }
     }
 

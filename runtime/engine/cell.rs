@@ -383,6 +383,29 @@ impl TaskCell {
         }
     }
 
+    /// [`TaskCell::add_done_entry`] that can be taken back (asyncio's `remove_done_callback`):
+    /// the entry's key while it waits in the list, `None` if the task had completed and the
+    /// entry was dispatched at once (R3).
+    pub(crate) fn add_done_entry_keyed(this: &TaskRc, entry: DoneEntry) -> Option<u32> {
+        let mut done = this.done.lock();
+        if done.closed {
+            drop(done);
+            this.dispatch(entry);
+            None
+        } else {
+            Some(done.entries.push(entry))
+        }
+    }
+
+    /// Takes back the entry `key` names, unless the list has closed (every entry was given
+    /// out, TASK-11). Dropped after the lock: it may hold a waker (LOCK-1).
+    pub(crate) fn remove_done_entry(this: &TaskRc, key: u32) {
+        let mut done = this.done.lock();
+        let gone = (!done.closed).then(|| done.entries.remove(key));
+        drop(done);
+        crate::engine::contain::drop_value(gone);
+    }
+
     fn dispatch(&self, entry: DoneEntry) {
         match entry {
             DoneEntry::Wake(w) => crate::engine::contain::wake(w),
