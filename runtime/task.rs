@@ -814,6 +814,12 @@ impl TaskRef {
     pub(crate) fn from_cell(cell: TaskRc) -> TaskRef {
         TaskRef(cell)
     }
+
+    /// `cancel` or `cancel_with`, for a cancellation that is passed on with its message (a
+    /// gather cancelling its children, CANCEL-4).
+    pub(crate) fn cancel_message(&self, message: Option<Message>) -> bool {
+        TaskCell::cancel(&self.0, message)
+    }
 }
 
 impl fmt::Debug for TaskRef {

@@ -121,33 +121,28 @@ type Log = Arc<Mutex<Vec<Scope>>>;
 
 /// A task body with two nested scopes around `fut`: the inner one raises what it catches, the
 /// outer one lets it escape through `?` (CANCEL-8). Each logs what it returned.
-fn nested_scopes(
-    fut: LoopFuture<u32>,
-    log: Log,
-) -> impl std::future::Future<Output = Result<u32, TaskError>> + Send {
-    async move {
-        let l = log.clone();
-        let inner = async move {
-            match catch_cancel(fut).await {
-                Ok(v) => {
-                    l.lock().push(Scope::InnerOk);
-                    v.expect("only the task's own cancellation cancels the future")
-                }
-                Err(c) => {
-                    l.lock().push(Scope::InnerErr);
-                    c.raise().await
-                }
-            }
-        };
-        match catch_cancel(inner).await {
+async fn nested_scopes(fut: LoopFuture<u32>, log: Log) -> Result<u32, TaskError> {
+    let l = log.clone();
+    let inner = async move {
+        match catch_cancel(fut).await {
             Ok(v) => {
-                log.lock().push(Scope::OuterOk);
-                Ok(v)
+                l.lock().push(Scope::InnerOk);
+                v.expect("only the task's own cancellation cancels the future")
             }
             Err(c) => {
-                log.lock().push(Scope::OuterErr);
-                Err(TaskError::from(c))
+                l.lock().push(Scope::InnerErr);
+                c.raise().await
             }
+        }
+    };
+    match catch_cancel(inner).await {
+        Ok(v) => {
+            log.lock().push(Scope::OuterOk);
+            Ok(v)
+        }
+        Err(c) => {
+            log.lock().push(Scope::OuterErr);
+            Err(TaskError::from(c))
         }
     }
 }
