@@ -203,14 +203,15 @@ pub struct Cancelled {
     owner: Option<Arc<Box<dyn Holder>>>,
 }
 
-/// A deadline passed (asyncio's `TimeoutError`): what each [`AsCompleted::next`] gives once its
-/// timeout has passed.
-///
-/// [`AsCompleted::next`]: crate::AsCompleted::next
+/// The deadline of a [`timeout`](crate::timeout), [`wait_for`](crate::wait_for) or
+/// [`as_completed`](crate::as_completed) passed (asyncio's `TimeoutError`).
 ///
 /// ```
 /// use std::time::Duration;
 /// evloop::Builder::new().virtual_time(true).run(async {
+///     let r = evloop::wait_for(evloop::sleep(Duration::from_secs(9)), Some(Duration::from_secs(1))).await;
+///     assert_eq!(r.unwrap_err().to_string(), "the timeout expired");
+///
 ///     let slow = evloop::create_task(evloop::sleep(Duration::from_secs(9)));
 ///     let mut ac = evloop::as_completed([&slow], Some(Duration::from_secs(1)));
 ///     let err = ac.next().await.unwrap().unwrap_err();

@@ -116,6 +116,7 @@ mod handle;
 mod run;
 mod spawn;
 mod threadsafe;
+mod timeouts;
 
 pub use as_completed::{as_completed, AsCompleted, Next};
 pub use awaitable::Awaitable;
@@ -143,6 +144,7 @@ pub use sync::{
 };
 pub use task::{all_tasks, current_task, try_current_task, Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
+pub use timeouts::{shield, timeout, timeout_at, wait_for, Shield, Timeout, TimeoutScope, WaitFor};
 pub use to_thread::{to_thread, ToThread};
 pub use wait::{wait, ReturnWhen, Wait, Waitable};
 

@@ -624,6 +624,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "crew",
             "handle",
             "threadsafe",
+            "timeouts",
         ],
     ),
     ("explore", &["explore"]),

@@ -111,11 +111,14 @@ pub enum Bug {
     /// steps without holding its place, so a group that ends in between leaves the child running
     /// after it (an orphan).
     TaskgroupOrphan,
+    /// `wait_for` reports a timeout once its deadline has cancelled the work, without looking
+    /// at whether the work returned a value first, which is lost.
+    WaitForLostResult,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 35] = [
+    pub const ALL: [Bug; 36] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -151,6 +154,7 @@ impl Bug {
         Bug::WaitLostCompletion,
         Bug::AsCompletedLostWakeup,
         Bug::TaskgroupOrphan,
+        Bug::WaitForLostResult,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -191,6 +195,7 @@ impl Bug {
             Bug::WaitLostCompletion => "wait_lost_completion",
             Bug::AsCompletedLostWakeup => "as_completed_lost_wakeup",
             Bug::TaskgroupOrphan => "taskgroup_orphan",
+            Bug::WaitForLostResult => "wait_for_lost_result",
         }
     }
 
