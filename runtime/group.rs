@@ -1,5 +1,5 @@
 //! `TaskGroup`: tasks scoped to a block that waits for all of them, where the first failure
-//! cancels the rest (asyncio 3.11's `taskgroups.py`; specs/taskgroup.md, GROUP-1..9).
+//! cancels the rest (asyncio 3.11's `taskgroups.py`; specs/taskgroup.md, GROUP-1..10).
 //!
 //! `task_group(|g| async move { … })` is asyncio's `async with TaskGroup() as g: …`: the body runs
 //! inside the awaiting task (the *parent*), and the returned future is `__aexit__` as well:

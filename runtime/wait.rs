@@ -1,6 +1,6 @@
 //! `wait`: wait for tasks until one finishes, one fails, or all finish, with an optional
 //! timeout, and return which are done and which are not (asyncio's `asyncio.wait`,
-//! `tasks._wait`; specs/wait.md, WAIT-1..6).
+//! `tasks._wait`; specs/wait.md, WAIT-1..7).
 //!
 //! Built the way asyncio builds it, so that it resumes in the same loop turn:
 //!
