@@ -191,6 +191,9 @@ impl<W: Waitable> AsCompleted<W> {
     /// # Panics
     /// The first time, outside a running loop or with a task of another loop.
     #[track_caller]
+    // A future, not an item, so `Iterator` cannot be implemented; `next` is the name a
+    // `while let Some(t) = ac.next().await` loop reads best with (as async streams have it).
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Next<'_, W> {
         if self.armed.is_none() && self.given < self.items.len() {
             self.armed = Some(self.arm());

@@ -73,10 +73,11 @@ use std::task::{Context, Poll, Waker};
 ///         Ok::<_, std::convert::Infallible>((a, b))
 ///     })
 ///     .await
-///     .map(|(a, b)| (a.try_result(), b.try_result())) // both finished: the group awaited them
+///     // Both finished: the group awaited them.
+///     .map(|(mut a, mut b)| (a.try_result(), b.try_result()))
 /// });
-/// let (mut a, mut b) = total.unwrap();
-/// assert_eq!(a.take().unwrap().unwrap() + b.take().unwrap().unwrap(), 3);
+/// let (a, b) = total.unwrap();
+/// assert_eq!(a.unwrap().unwrap() + b.unwrap().unwrap(), 3);
 /// ```
 ///
 /// Dropping the returned future before it resolves (a `select!` that goes another way) cancels
@@ -625,9 +626,10 @@ where
             match this.stage.as_mut().project() {
                 StageProj::Start { body } => {
                     // asyncio's `__aenter__`.
-                    let (Some(lp), Some(parent)) =
-                        (current::scheduler(), crate::task::try_current_task().ok().flatten())
-                    else {
+                    let (Some(lp), Some(parent)) = (
+                        current::scheduler(),
+                        crate::task::try_current_task().ok().flatten(),
+                    ) else {
                         panic!(
                             "a task group was awaited outside a task (asyncio: RuntimeError: \
                              TaskGroup cannot determine the parent task): await it inside a \
@@ -746,7 +748,9 @@ where
                         // Like asyncio's base errors: the body's panic first, and on.
                         End::Panicked(payload) => resume_unwind(payload),
                         // A cancellation from outside, when nothing failed.
-                        _ if this.propagate.is_some() && failures.is_empty() => this.propagate.take(),
+                        _ if this.propagate.is_some() && failures.is_empty() => {
+                            this.propagate.take()
+                        }
                         End::Returned(Err(e)) => {
                             failures.push(GroupFailure::Body(e));
                             None

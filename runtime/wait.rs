@@ -352,7 +352,6 @@ impl<W: Waitable> Wait<W> {
         });
         Armed { sink, keys, timer }
     }
-
 }
 
 impl<W> Wait<W> {

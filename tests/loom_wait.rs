@@ -18,22 +18,19 @@ use std::time::Duration;
 #[test]
 fn a_completion_on_another_worker_racing_the_wait_being_armed_and_its_timeout_releases_it() {
     check(|| {
-        Builder::new()
-            .virtual_time(true)
-            .workers(2)
-            .run(async {
-                let t = evloop::create_task(async { 1u8 });
-                let (done, pending) =
-                    wait([&t], ReturnWhen::FirstCompleted, Some(Duration::ZERO)).await;
-                assert_eq!(done.len() + pending.len(), 1);
-                // `pending` may hold a task that finished on the other worker after the waiter
-                // resumed; `done` never holds one that had not finished.
-                if done.len() == 1 {
-                    assert!(t.done(), "WAIT-1: done means finished");
-                }
-                assert!(!t.cancelled(), "WAIT-4: the timeout cancels nothing");
-                assert_eq!((&t).await.unwrap(), 1);
-            });
+        Builder::new().virtual_time(true).workers(2).run(async {
+            let t = evloop::create_task(async { 1u8 });
+            let (done, pending) =
+                wait([&t], ReturnWhen::FirstCompleted, Some(Duration::ZERO)).await;
+            assert_eq!(done.len() + pending.len(), 1);
+            // `pending` may hold a task that finished on the other worker after the waiter
+            // resumed; `done` never holds one that had not finished.
+            if done.len() == 1 {
+                assert!(t.done(), "WAIT-1: done means finished");
+            }
+            assert!(!t.cancelled(), "WAIT-4: the timeout cancels nothing");
+            assert_eq!((&t).await.unwrap(), 1);
+        });
     });
 }
 
@@ -45,16 +42,13 @@ fn a_completion_on_another_worker_racing_the_wait_being_armed_and_its_timeout_re
 #[test]
 fn a_completion_on_another_worker_racing_next_is_handed_back_once() {
     check(|| {
-        Builder::new()
-            .virtual_time(true)
-            .workers(2)
-            .run(async {
-                let t = evloop::create_task(async { 2u8 });
-                let mut ac = as_completed([t], None);
-                let first = ac.next().await.unwrap().unwrap();
-                assert_eq!(first.await.unwrap(), 2);
-                assert!(ac.next().await.is_none());
-            });
+        Builder::new().virtual_time(true).workers(2).run(async {
+            let t = evloop::create_task(async { 2u8 });
+            let mut ac = as_completed([t], None);
+            let first = ac.next().await.unwrap().unwrap();
+            assert_eq!(first.await.unwrap(), 2);
+            assert!(ac.next().await.is_none());
+        });
     });
 }
 

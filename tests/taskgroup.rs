@@ -141,7 +141,10 @@ fn group_2_the_first_failure_cancels_the_siblings_and_the_body_and_is_reported()
         ])
         .await;
         assert!(failed.unwrap_err().is_panic());
-        assert!(!slow_ref.done(), "gather cancels nothing when a child fails");
+        assert!(
+            !slow_ref.done(),
+            "gather cancels nothing when a child fails"
+        );
         slow_ref.cancel();
     });
 }

@@ -128,7 +128,10 @@ fn wait_3_all_completed_returns_when_every_task_has_finished() {
         let start = lp.now();
         let (done, pending) = wait([nap(2), nap(1), nap(3)], ReturnWhen::default(), None).await;
         assert_eq!(lp.now() - start, secs(3));
-        let out: Vec<u64> = done.into_iter().map(|t| t.result().unwrap().unwrap()).collect();
+        let out: Vec<u64> = done
+            .into_iter()
+            .map(|t| t.result().unwrap().unwrap())
+            .collect();
         assert_eq!(out, [2, 1, 3]);
         assert!(pending.is_empty());
     });
@@ -190,7 +193,11 @@ fn wait_5_cancelling_the_waiting_task_cancels_only_that_task_and_leaves_nothing_
 #[test]
 fn wait_6_no_tasks_is_an_error_and_a_task_given_twice_counts_once() {
     let msg = std::panic::catch_unwind(|| {
-        let _ = wait(Vec::<evloop::TaskRef>::new(), ReturnWhen::AllCompleted, None);
+        drop(wait(
+            Vec::<evloop::TaskRef>::new(),
+            ReturnWhen::AllCompleted,
+            None,
+        ));
     })
     .unwrap_err();
     let msg = msg.downcast_ref::<&str>().copied().unwrap_or_default();
@@ -198,10 +205,14 @@ fn wait_6_no_tasks_is_an_error_and_a_task_given_twice_counts_once() {
     vt().run(async {
         let a = nap(1).task_ref();
         let b = nap(2).task_ref();
-        let (done, pending) =
-            wait([a.clone(), b.clone(), a.clone()], ReturnWhen::FirstCompleted, None).await;
+        let (done, pending) = wait(
+            [a.clone(), b.clone(), a.clone()],
+            ReturnWhen::FirstCompleted,
+            None,
+        )
+        .await;
         assert_eq!(done, [a]);
-        assert_eq!(pending, [b.clone()]);
+        assert_eq!(pending, std::slice::from_ref(&b));
         b.wait().await;
     });
 }
@@ -305,7 +316,10 @@ fn as_completed_2_after_the_timeout_each_next_is_a_timeout_and_the_tasks_run_on(
     vt().run(async {
         let tasks = [nap(30), nap(5)];
         let mut ac = as_completed(&tasks, Some(secs(15)));
-        assert_eq!(ac.next().await.unwrap().unwrap().result().unwrap().unwrap(), 5);
+        assert_eq!(
+            ac.next().await.unwrap().unwrap().result().unwrap().unwrap(),
+            5
+        );
         assert_eq!(ac.next().await.unwrap().unwrap_err(), TimeoutError);
         assert!(ac.next().await.is_none());
         drop(ac);
@@ -325,20 +339,8 @@ fn as_completed_3_hands_back_in_the_same_turns_as_asyncio() {
     //   for f in as_completed(ts): r = await f; log(f"got {r}")
     //   await tk
     let expected = [
-        "tick 0",
-        "c ends",
-        "tick 1",
-        "b ends",
-        "tick 2",
-        "got c",
-        "got b",
-        "tick 3",
-        "a ends",
-        "tick 4",
-        "tick 5",
-        "got a",
-        "tick 6",
-        "tick 7",
+        "tick 0", "c ends", "tick 1", "b ends", "tick 2", "got c", "got b", "tick 3", "a ends",
+        "tick 4", "tick 5", "got a", "tick 6", "tick 7",
     ];
     let l = log();
     let l2 = l.clone();
