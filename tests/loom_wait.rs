@@ -4,7 +4,7 @@
 #![cfg(feature = "loom")]
 
 use evloop::{as_completed, task_group, wait, Builder, GroupClosed, ReturnWhen};
-use evloop_check::check;
+use evloop_check::{check, Options};
 use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Spec: WAIT-1, WAIT-4, THREAD-1
 #[test]
 fn a_completion_on_another_worker_racing_the_wait_being_armed_and_its_timeout_releases_it() {
-    check(|| {
+    Options::new().preemptions(2).check(|| {
         Builder::new().virtual_time(true).workers(2).run(async {
             let t = evloop::create_task(async { 1u8 });
             let (done, pending) =
@@ -41,7 +41,7 @@ fn a_completion_on_another_worker_racing_the_wait_being_armed_and_its_timeout_re
 /// Spec: ASCOMPLETED-1, THREAD-1
 #[test]
 fn a_completion_on_another_worker_racing_next_is_handed_back_once() {
-    check(|| {
+    Options::new().preemptions(2).check(|| {
         Builder::new().virtual_time(true).workers(2).run(async {
             let t = evloop::create_task(async { 2u8 });
             let mut ac = as_completed([t], None);
