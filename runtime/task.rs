@@ -527,21 +527,31 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         let out = read_outcome::<T>(&cell)
             .expect("a complete task's outcome is there until its last handle reads it");
         self.task.consumed = true;
-        let passed = self.handed || cancel::was_passed(flags);
         if cancel::was_passed(flags) {
             cancel::use_passed();
         }
         match out {
-            // CANCEL-6: this task's own cancellation, handed to the awaited task, comes back
-            // here as this task's cancellation, raised at this await.
-            Err(TaskError::Cancelled(c)) if passed => {
-                cancel::raise(c.message_arc());
-                Poll::Pending
-            }
-            // CANCEL-7: a task cancelled by someone else is a value this task may catch; it
-            // counts against this task if it escapes (CANCEL-8).
-            out => Poll::Ready(out.map_err(cancel::adopt_error)),
+            Ok(v) => Poll::Ready(Ok(v)),
+            Err(e) => join_error(e, self.handed || cancel::was_passed(flags)),
         }
+    }
+}
+
+/// What an await of a task that failed gives: out of line, so that a join that gets a value
+/// pays nothing for cancellation's rules.
+#[cold]
+#[inline(never)]
+fn join_error<T>(e: TaskError, passed: bool) -> Poll<Result<T, TaskError>> {
+    match e {
+        // CANCEL-6: this task's own cancellation, handed to the awaited task, comes back here as
+        // this task's cancellation, raised at this await.
+        TaskError::Cancelled(c) if passed => {
+            cancel::raise(c.message_arc());
+            Poll::Pending
+        }
+        // CANCEL-7: a task cancelled by someone else is a value this task may catch; it counts
+        // against this task if it escapes (CANCEL-8).
+        e => Poll::Ready(Err(cancel::adopt_error(e))),
     }
 }
 

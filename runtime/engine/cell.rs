@@ -493,21 +493,31 @@ impl TaskCell {
 
     /// The future is finished with `outcome`.
     #[inline(always)]
-    fn end(&self, this: &TaskRc, mut outcome: Outcome) {
-        if outcome == Outcome::Returned {
-            let s = self.state.load();
-            if s.cancel_requested() {
-                // asyncio: a cancel asked while the step ran wins over the value it returned
-                // (`_must_cancel` in `Task.__step`); a panic still wins over both.
-                this.cancel_body(self.message_if(s.has_message()));
+    fn end(&self, this: &TaskRc, outcome: Outcome) {
+        if outcome == Outcome::Returned && self.state.load().cancel_or_message() {
+            return self.end_returned_with_cancel(this);
+        }
+        self.complete(this, outcome);
+    }
+
+    /// `end` of a step that returned while a cancellation was asked or handed to the task: out
+    /// of line, so that every other last step pays one test of the state word.
+    #[cold]
+    #[inline(never)]
+    fn end_returned_with_cancel(&self, this: &TaskRc) {
+        let mut outcome = Outcome::Returned;
+        let s = self.state.load();
+        if s.cancel_requested() {
+            // asyncio: a cancel asked while the step ran wins over the value it returned
+            // (`_must_cancel` in `Task.__step`); a panic still wins over both.
+            this.cancel_body(self.message_if(s.has_message()));
+            outcome = Outcome::Cancelled;
+        } else if s.has_message() {
+            // CANCEL-8: a cancellation handed to the task is alive — it escaped.
+            if let Some(message) = self.lp.cancels().escaped(self.id) {
+                trace::record(|| format!("task {} returned with its cancellation", self.id));
+                this.cancel_body(message);
                 outcome = Outcome::Cancelled;
-            } else if s.has_message() {
-                // CANCEL-8: a cancellation handed to the task is alive — it escaped.
-                if let Some(message) = self.lp.cancels().escaped(self.id) {
-                    trace::record(|| format!("task {} returned with its cancellation", self.id));
-                    this.cancel_body(message);
-                    outcome = Outcome::Cancelled;
-                }
             }
         }
         self.complete(this, outcome);

@@ -123,6 +123,10 @@ impl Snapshot {
     pub(crate) fn has_message(self) -> bool {
         self.has(MESSAGE)
     }
+    /// `cancel_requested() || has_message()` in one test: what a returning step must look at.
+    pub(crate) fn cancel_or_message(self) -> bool {
+        self.0 & (CANCEL | MESSAGE) != 0
+    }
     /// asyncio's `cancelling()`: requests not taken back (CANCEL-3).
     pub(crate) fn requests(self) -> u32 {
         (self.0 >> REQUEST_SHIFT) as u32
