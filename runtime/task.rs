@@ -467,12 +467,15 @@ impl<T: Send + 'static> TaskJoin<T> {
 impl<T: Send + 'static> Future for TaskJoin<T> {
     type Output = Result<T, TaskError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Unpin: the fields are borrowed apart, so the poll needs no count of its own on the
+        // cell (two indirect calls and two atomic operations per poll).
+        let this = self.get_mut();
         assert!(
-            !self.task.consumed,
+            !this.task.consumed,
             "a Task was awaited after its outcome was handed out"
         );
-        let cell = self.task.cell.clone();
+        let cell = &this.task.cell;
         if cell.is_polled_with(cx.waker()) {
             // The task's own waker: it awaits itself.
             panic!(
@@ -485,14 +488,14 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         if in_flight
             && cancel::delivering()
             && !bug::enabled(Bug::CancelNotHandedDown)
-            && self.key.is_some()
+            && this.key.is_some()
             && !cell.state.load().is_complete()
-            && TaskCell::cancel(&cell, cancel::message())
+            && TaskCell::cancel(cell, cancel::message())
         {
             // CANCEL-6: the awaited task takes this task's cancellation first; this one waits
             // for it to finish, its waker still on the done list.
             cancel::handed_down();
-            self.handed = true;
+            this.handed = true;
             return Poll::Pending;
         }
         if in_flight {
@@ -505,10 +508,10 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
             let mut done = cell.done.lock();
             if !done.closed {
                 // R3: not closed yet, so completion will find this waker.
-                let stale = match self.key {
+                let stale = match this.key {
                     Some(k) => Some(done.entries.replace(k, DoneEntry::Wake(waker))),
                     None => {
-                        self.key = Some(done.entries.push(DoneEntry::Wake(waker)));
+                        this.key = Some(done.entries.push(DoneEntry::Wake(waker)));
                         // Where a cancellation of this task goes first (CANCEL-6).
                         cancel::hint(cell.key());
                         None
@@ -523,16 +526,16 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         }
         // Closed: the outcome is stored (TASK-5), and the entry this future left went with the
         // closed list.
-        self.key = None;
-        let out = read_outcome::<T>(&cell)
+        this.key = None;
+        let out = read_outcome::<T>(cell)
             .expect("a complete task's outcome is there until its last handle reads it");
-        self.task.consumed = true;
+        this.task.consumed = true;
         if cancel::was_passed(flags) {
             cancel::use_passed();
         }
         match out {
             Ok(v) => Poll::Ready(Ok(v)),
-            Err(e) => join_error(e, self.handed || cancel::was_passed(flags)),
+            Err(e) => join_error(e, this.handed || cancel::was_passed(flags)),
         }
     }
 }
