@@ -203,6 +203,27 @@ pub struct Cancelled {
     owner: Option<Arc<Box<dyn Holder>>>,
 }
 
+/// The deadline of a [`timeout`](crate::timeout) or [`wait_for`](crate::wait_for) passed
+/// (asyncio's `TimeoutError`).
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let r = evloop::wait_for(evloop::sleep(Duration::from_secs(9)), Some(Duration::from_secs(1))).await;
+///     assert_eq!(r.unwrap_err().to_string(), "the timeout expired");
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutError;
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the timeout expired")
+    }
+}
+
+impl Error for TimeoutError {}
+
 /// A cancellation's message, shared by every copy of it (the model's `Arc` is sized-only).
 pub(crate) type Message = Arc<String>;
 

@@ -268,6 +268,13 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
         self.complete(Err(FutureError::Cancelled(c))).is_ok()
     }
 
+    /// `cancel` or `cancel_with`, for a cancellation that is passed on with its message (a
+    /// gather cancelling its children, CANCEL-4).
+    pub(crate) fn cancel_message(&self, message: Option<Message>) -> bool {
+        self.complete(Err(FutureError::Cancelled(Cancelled::new(message))))
+            .is_ok()
+    }
+
     /// True once completed or cancelled.
     ///
     /// ```

@@ -18,7 +18,7 @@
 //! Over 500 lines: three public variants and the `gather!` macro's support share one engine
 //! (`Core`), and every public item carries a runnable example.
 
-use crate::awaitable::{Attach, Awaitable, Child, Mapped};
+use crate::awaitable::{Attach, Awaitable, Canceller, Child, Mapped};
 use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::ready::{Sink, SinkRc};
@@ -48,16 +48,13 @@ struct Shared<T> {
     /// The tasks among the children, in argument order: what `children()` shows and `cancel()`
     /// cancels. A task passed twice is here twice.
     tasks: Vec<TaskRef>,
-    /// How to cancel the children that are not tasks (loop futures).
+    /// How to cancel the children that are not tasks (loop futures), outside the gather's lock:
+    /// cancelling a loop future wakes its waiters, which may be any executor's.
     others: Vec<Canceller>,
     policy: Policy,
     is_failure: fn(&T) -> bool,
     state: Mutex<State<T>>,
 }
-
-/// Cancels a child that is not a task, outside the gather's lock (cancelling a loop future wakes
-/// its waiters, which may be any executor's).
-type Canceller = Box<dyn Fn() -> bool + Send + Sync>;
 
 struct State<T> {
     /// Each child, in argument order, until its outcome is read.
@@ -388,7 +385,7 @@ impl<T> Shared<T> {
             any |= crate::engine::cell::TaskCell::cancel(t.cell(), message.clone());
         }
         for c in &self.others {
-            any |= c();
+            any |= c(message.clone());
         }
         any
     }

@@ -112,6 +112,7 @@ mod handle;
 mod run;
 mod spawn;
 mod threadsafe;
+mod timeouts;
 
 pub use awaitable::Awaitable;
 pub use builder::Builder;
@@ -120,7 +121,7 @@ pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_lo
 pub use error::{
     BrokenBarrierError, Cancelled, Deadlock, FutureError, GatherError, InvalidStateError,
     LoopError, Panic, PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError,
-    SharedError, TaskDoneError, TaskError,
+    SharedError, TaskDoneError, TaskError, TimeoutError,
 };
 pub use event_loop::EventLoop;
 pub use exception::ExceptionContext;
@@ -137,6 +138,7 @@ pub use sync::{
 };
 pub use task::{all_tasks, current_task, try_current_task, Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
+pub use timeouts::{shield, timeout, timeout_at, wait_for, Shield, Timeout, TimeoutScope, WaitFor};
 pub use to_thread::{to_thread, ToThread};
 
 /// Support for macros and tests; not a public API.

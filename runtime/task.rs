@@ -251,7 +251,8 @@ impl<T: Send + 'static> Task<T> {
         }
         let out = read_outcome::<T>(&self.cell);
         self.consumed = out.is_some();
-        out
+        // CANCEL-8: a cancellation read here is the reader's own if it escapes.
+        out.map(|o| o.map_err(cancel::adopt_error))
     }
 
     /// Why the task failed, once it has finished: `Ok(None)` if it returned a value,
@@ -331,7 +332,8 @@ impl<T: Clone + Send + 'static> Task<T> {
         // R2: complete, so nobody polls the body any more.
         self.cell
             .with_body(|body| body.read_output(Read::Clone(clone_outcome::<T>), &mut slot));
-        slot.ok_or(InvalidStateError::Taken)
+        slot.map(|o| o.map_err(cancel::adopt_error))
+            .ok_or(InvalidStateError::Taken)
     }
 }
 
@@ -361,12 +363,12 @@ fn exception_of(cell: &TaskRc) -> Result<Option<TaskError>, InvalidStateError> {
     if !state.is_complete() {
         return Err(InvalidStateError::NotDone);
     }
-    if state.is_cancelled() {
-        return Ok(Some(TaskError::Cancelled(Cancelled::new(None))));
+    if !state.is_cancelled() {
+        cell.done.lock().retrieved = true;
     }
-    cell.done.lock().retrieved = true;
-    // R2: complete, so nobody polls the body any more.
-    Ok(cell.with_body(|body| body.error()))
+    // R2: complete, so nobody polls the body any more. A cancellation, with its message
+    // (CANCEL-4), is read as the reader's own (CANCEL-8).
+    Ok(cell.with_body(|body| body.error()).map(cancel::adopt_error))
 }
 
 /// Moves a complete task's outcome out for an internal consumer that keeps the task's cell
@@ -811,6 +813,12 @@ impl TaskRef {
 
     pub(crate) fn from_cell(cell: TaskRc) -> TaskRef {
         TaskRef(cell)
+    }
+
+    /// `cancel` or `cancel_with`, for a cancellation that is passed on with its message (a
+    /// gather cancelling its children, CANCEL-4).
+    pub(crate) fn cancel_message(&self, message: Option<Message>) -> bool {
+        TaskCell::cancel(&self.0, message)
     }
 }
 

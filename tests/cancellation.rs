@@ -451,6 +451,45 @@ fn gather_10_cancelling_the_awaiter_cancels_the_children_and_raises() {
     assert_eq!(entries(&l), ["child 0 caught", "child 1 caught"]);
 }
 
+/// CANCEL-4, GATHER-10: a message handed down through a gather reaches its children, task and
+/// loop future alike, and comes back up to the awaiter with the cancellation (asyncio 3.11:
+/// `_GatheringFuture.cancel(msg)` cancels each child with `msg`; the outer future's
+/// `CancelledError` is the child's `_make_cancelled_error()`).
+/// Spec: CANCEL-4, GATHER-10
+#[test]
+fn cancel_4_the_message_travels_down_and_back_up_through_a_gather() {
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let fut = LoopFuture::<u32>::new();
+        let f2 = fut.clone();
+        let a = evloop::create_task(async move {
+            let child = async move {
+                match catch_cancel(evloop::sleep(HOUR)).await {
+                    Ok(()) => 0,
+                    Err(c) => {
+                        push(&l2, format!("child caught {:?}", c.message()));
+                        1
+                    }
+                }
+            };
+            let g = evloop::gather![child, f2];
+            match catch_cancel(g).await {
+                Ok(_) => "finished".to_owned(),
+                Err(c) => format!("awaiter caught {:?}", c.message()),
+            }
+        });
+        evloop::sleep(SEC).await;
+        a.cancel_with("stop");
+        assert_eq!(a.await.unwrap(), "awaiter caught Some(\"stop\")");
+        match fut.result() {
+            Ok(Err(evloop::FutureError::Cancelled(c))) => assert_eq!(c.message(), Some("stop")),
+            other => panic!("the loop future child was not cancelled: {other:?}"),
+        }
+    });
+    assert_eq!(entries(&l), ["child caught Some(\"stop\")"]);
+}
+
 /// CANCEL-6: a `LoopFuture` awaited by a cancelled task ends cancelled, as in asyncio.
 /// Spec: CANCEL-6
 #[test]

@@ -621,6 +621,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "crew",
             "handle",
             "threadsafe",
+            "timeouts",
         ],
     ),
     ("explore", &["explore"]),

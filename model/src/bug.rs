@@ -101,11 +101,14 @@ pub enum Bug {
     /// `cancel()` reads the request count and writes it back in two steps, so two cancels at once
     /// count one request.
     CancelCountLost,
+    /// `wait_for` reports a timeout once its deadline has cancelled the work, without looking
+    /// at whether the work returned a value first, which is lost.
+    WaitForLostResult,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 32] = [
+    pub const ALL: [Bug; 33] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -138,6 +141,7 @@ impl Bug {
         Bug::CancelNotHandedDown,
         Bug::ScopeMissesCancel,
         Bug::CancelCountLost,
+        Bug::WaitForLostResult,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -175,6 +179,7 @@ impl Bug {
             Bug::CancelNotHandedDown => "cancel_not_handed_down",
             Bug::ScopeMissesCancel => "scope_misses_cancel",
             Bug::CancelCountLost => "cancel_count_lost",
+            Bug::WaitForLostResult => "wait_for_lost_result",
         }
     }
 

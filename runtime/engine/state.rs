@@ -294,20 +294,18 @@ impl State {
     /// cancellation down (`transition_to_passed`) or asks for delivery (`transition_to_must_cancel`).
     pub(crate) fn transition_to_cancel_counted(&self) -> Option<Snapshot> {
         if bug::enabled(Bug::CancelCountLost) {
-            // Injected: read, then write back, as two steps.
+            // Injected: the count is read, then written back one higher, as two steps. The flags
+            // are still updated atomically, so that only the count is lost (not a wake).
             let s = self.load();
             if s.has(COMPLETE) {
                 return None;
             }
             evloop_model::thread::yield_now();
-            let fresh = self.load();
-            self.0.store(
-                (fresh.0 & !(REQUEST_MAX << REQUEST_SHIFT)
-                    | ((s.0 + REQUEST_ONE) & (REQUEST_MAX << REQUEST_SHIFT)))
-                    as u32,
-                Ordering::Release,
-            );
-            return Some(s);
+            let counted = (s.0 + REQUEST_ONE) & (REQUEST_MAX << REQUEST_SHIFT);
+            return self.transition(|fresh| {
+                let next = fresh.0 & !(REQUEST_MAX << REQUEST_SHIFT) | counted;
+                (Some(s), Some(Snapshot(next)))
+            });
         }
         self.transition(|s| {
             if s.has(COMPLETE) {
