@@ -79,14 +79,10 @@ fn single_worker_trace_matches_cpython_asyncio() {
     run_property(
         1000,
         "prop_cpython",
-        (program::program(false), Just(1)),
+        (program::cancel_program(), Just(1)),
         |prog, _| {
-            let strip = |v: Vec<String>| -> Vec<String> {
-                if std::env::var_os("XNOMSG").is_none() { return v.into_iter().map(|l| l.replace(", but Task::exception() says cancelled and TaskRef::exception() cancelled", "")).collect(); }
-                v.into_iter().map(|l| { let mut l = l; for d in 0..10 { l = l.replace(&format!("cancelled(m{d})"), "cancelled"); } l.replace(", but Task::exception() says cancelled and TaskRef::exception() cancelled", "") }).collect()
-            };
-            let got = strip(interp::run(prog, 1));
-            let want = strip(oracle::trace(prog));
+            let got = interp::run(prog, 1);
+            let want = oracle::trace(prog);
             (got != want).then(|| diff("evloop", &got, "CPython asyncio", &want))
         },
     );

@@ -209,8 +209,21 @@ struct Spawned {
     /// it may appear in is fixed by the first one (see `normalize`).
     fails: bool,
     fail_fast_mode: Option<Mode>,
-    /// TODO(G3): it may wait on a gather, itself or through the tasks it awaits.
+    /// It may wait on a gather, itself or through the tasks it awaits (difference K3).
     may_gather: bool,
+    /// It awaits a task (difference K4).
+    awaits: bool,
+    /// The burst of cancel steps (consecutive ones, see [`Norm::burst`]) that may cancel it.
+    cancel_burst: Option<usize>,
+}
+
+/// What [`normalize`] carries through the whole program.
+struct Norm {
+    /// Every spawned task so far, by spawn order.
+    table: Vec<Spawned>,
+    /// Counts the steps that are not a `Cancel`: two cancel steps with the same value here were
+    /// taken one after the other, in one step of one task.
+    burst: usize,
 }
 
 /// Makes handle indices meaningful: `Await`, `GatherTasks`, `ReadResult` and a `Target::Handle`
@@ -226,12 +239,23 @@ struct Spawned {
 /// `Fail(tag)`. So a spawned task that may end with `Fail` is gathered (as an existing task) in
 /// plain or in fallible mode, not both; the oracle makes it return or raise accordingly. Settled
 /// gathers, awaits and reads see `err tag` either way.
+///
+/// Four shapes are not generated because evloop and CPython 3.11 differ on them (reported to be
+/// fixed in the runtime; specs/properties.md PROP-10 lists them): K1, two requests with
+/// different messages (below); K2, a task that cancels itself and then waits on a task or gather
+/// (`normalize_in`); K3, cancelling a task that may wait on a gather; K4, a second request for a
+/// task that awaits a task, after the first one's step (`normalize_steps`).
 pub fn normalize(body: Body) -> Body {
-    let mut body = normalize_in(body, &[], &mut Vec::new(), &mut false);
-    // TODO(M1): asyncio delivers the first request's message when a task is parked on a
-    // future (the request is forwarded to it; later ones only set `_must_cancel`), evloop the
-    // last request's. Until that is settled, every request of a program carries the same
-    // message (the first one's), so that which one wins cannot show.
+    let mut norm = Norm {
+        table: Vec::new(),
+        burst: 0,
+    };
+    let mut body = normalize_in(body, &[], &mut norm, &mut false);
+    // Difference K1: when a task parked on a future gets a second request before it steps,
+    // asyncio delivers the first request's message (the first was handed to the future; the
+    // second only sets `_must_cancel`, and the future's `CancelledError` wins), evloop the last
+    // one's. So every request of a program carries the same message (the first one's): which
+    // one wins cannot show, while messages still travel down chains and into gathers.
     let mut first = None;
     any_step_mut(&mut body, &mut |s| {
         if let Step::Cancel(_, m) = s {
@@ -260,21 +284,23 @@ fn any_step_mut(body: &mut Body, f: &mut dyn FnMut(&mut Step)) {
     walk(&mut body.steps, f);
 }
 
-/// `inherited`: indices into `table` of the handles the body sees from its ancestors.
-/// `may_gather` is set if the task may wait on a gather (TODO(G3)).
+/// `inherited`: indices into `norm.table` of the handles the body sees from its ancestors.
+/// `may_gather` is set if the task may wait on a gather (difference K3).
 fn normalize_in(
     body: Body,
     inherited: &[usize],
-    table: &mut Vec<Spawned>,
+    norm: &mut Norm,
     may_gather: &mut bool,
 ) -> Body {
     let mut visible = inherited.to_vec();
     // Whether this body knows handle k's task is done.
     let mut done = vec![false; visible.len()];
-    let mut steps = normalize_steps(body.steps, &mut visible, &mut done, table, may_gather);
-    // TODO(cancel hand-down gap): a task that cancels itself and then waits on a task or a gather
-    // is handed down to at its next step in evloop, at once in asyncio (the child may run first);
-    // until that is fixed, such a task does not cancel itself.
+    let mut steps = normalize_steps(body.steps, &mut visible, &mut done, norm, may_gather);
+    // Difference K2: a task that cancelled itself and then waits on a task or a gather hands
+    // the cancellation down in the same step in asyncio (`__step` cancels the new
+    // `_fut_waiter`), so a child that has not started yet is cancelled before its first step;
+    // evloop hands it down at the task's next step, after the child's first step. So a task
+    // that waits does not cancel itself.
     let waits = any_step(&steps, &mut |s| {
         matches!(s, Step::Await(_) | Step::Gather(..) | Step::GatherTasks(..))
     });
@@ -301,7 +327,7 @@ fn normalize_steps(
     input: Vec<Step>,
     visible: &mut Vec<usize>,
     done: &mut Vec<bool>,
-    table: &mut Vec<Spawned>,
+    norm: &mut Norm,
     may_gather: &mut bool,
 ) -> Vec<Step> {
     let target = |t: Target, visible: &[usize]| match t {
@@ -312,23 +338,28 @@ fn normalize_steps(
     };
     let mut steps = Vec::new();
     for step in input {
+        if !matches!(step, Step::Cancel(..)) {
+            norm.burst += 1;
+        }
         match step {
             Step::Spawn(b) => {
                 let mut gathers = false;
-                let b = normalize_in(b, visible, table, &mut gathers);
-                table.push(Spawned {
+                let b = normalize_in(b, visible, norm, &mut gathers);
+                norm.table.push(Spawned {
                     fails: b.ends().iter().any(|e| matches!(e, End::Fail(_))),
                     fail_fast_mode: None,
                     may_gather: gathers,
+                    awaits: any_step(&b.steps, &mut |s| matches!(s, Step::Await(_))),
+                    cancel_burst: None,
                 });
-                visible.push(table.len() - 1);
+                visible.push(norm.table.len() - 1);
                 done.push(false);
                 steps.push(Step::Spawn(b));
             }
             Step::Gather(mode, bs) => {
                 let bs = bs
                     .into_iter()
-                    .map(|b| normalize_in(b, visible, table, &mut false))
+                    .map(|b| normalize_in(b, visible, norm, &mut false))
                     .collect();
                 *may_gather = true;
                 steps.push(Step::Gather(mode, bs));
@@ -336,9 +367,9 @@ fn normalize_steps(
             Step::Catch(sc) => {
                 // Each part sees what is visible here, and its own spawns only inside it.
                 let (mut v, mut d) = (visible.clone(), done.clone());
-                let body = normalize_steps(sc.body, &mut v, &mut d, table, may_gather);
+                let body = normalize_steps(sc.body, &mut v, &mut d, norm, may_gather);
                 let (mut v, mut d) = (visible.clone(), done.clone());
-                let handler = normalize_steps(sc.handler, &mut v, &mut d, table, may_gather);
+                let handler = normalize_steps(sc.handler, &mut v, &mut d, norm, may_gather);
                 steps.push(Step::Catch(Scope {
                     body,
                     handler,
@@ -348,13 +379,30 @@ fn normalize_steps(
             Step::Await(i) if !visible.is_empty() => {
                 let i = i % visible.len();
                 done[i] = true;
-                *may_gather |= table[visible[i]].may_gather;
+                *may_gather |= norm.table[visible[i]].may_gather;
                 steps.push(Step::Await(i));
             }
             Step::Cancel(t, msg) => match target(t, visible) {
-                // TODO(G3)
-                Some(Target::Handle(i))
-                    if table[visible[i]].may_gather && std::env::var_os("XGAP").is_some() => {}
+                Some(Target::Handle(i)) => {
+                    let burst = norm.burst;
+                    let s = &mut norm.table[visible[i]];
+                    // Difference K3: cancelling a task parked on a gather whose children have all
+                    // ended, before the gather's done callback has run: asyncio's gather refuses
+                    // the cancellation (`_GatheringFuture.cancel` returns False), so the task
+                    // only sets `_must_cancel` and takes it when the gather's outcome wakes it,
+                    // one hop later; evloop wakes it at once.
+                    let k3 = s.may_gather;
+                    // Difference K4: a second request for a task woken by the task it awaits
+                    // (which took the first request, handed down) but not yet stepped: asyncio
+                    // delivers both as one `CancelledError` (`__step` clears `_must_cancel`),
+                    // evloop delivers the second again at the task's next await. Requests of
+                    // one burst (one step of the canceller) are handed down together and agree.
+                    let k4 = s.awaits && s.cancel_burst.is_some_and(|b| b != burst);
+                    if !k3 && !k4 {
+                        s.cancel_burst = Some(burst);
+                        steps.push(Step::Cancel(Target::Handle(i), msg));
+                    }
+                }
                 Some(t) => steps.push(Step::Cancel(t, msg)),
                 None => {}
             },
@@ -372,7 +420,7 @@ fn normalize_steps(
                 let mut kept = Vec::new();
                 for i in idx {
                     let i = i % visible.len();
-                    let s = &mut table[visible[i]];
+                    let s = &mut norm.table[visible[i]];
                     if s.fails && mode != Mode::Settled {
                         match s.fail_fast_mode {
                             Some(m) if m != mode => continue,
@@ -403,6 +451,60 @@ fn normalize_steps(
         }
     }
     steps
+}
+
+/// The model's language cancels only tasks that never wait on a task, a gather or a thread:
+/// the model drops a cancelled task's future at its next step (TASK-7) and knows nothing of a
+/// cancellation travelling down what a task awaits (CANCEL-6). Drops the other `Cancel` steps.
+fn only_idle_targets(body: Body) -> Body {
+    fn idle(b: &Body) -> bool {
+        !any_step(&b.steps, &mut |s| {
+            matches!(
+                s,
+                Step::Await(_)
+                    | Step::Gather(..)
+                    | Step::GatherTasks(..)
+                    | Step::ToThread(_)
+                    | Step::ResolveFromThread(_)
+                    | Step::ResolveOrCancel(_)
+            )
+        })
+    }
+    fn walk(steps: Vec<Step>, visible: &mut Vec<bool>) -> Vec<Step> {
+        let mut out = Vec::new();
+        for step in steps {
+            match step {
+                Step::Spawn(b) => {
+                    let b = in_body(b, visible.clone());
+                    visible.push(idle(&b));
+                    out.push(Step::Spawn(b));
+                }
+                Step::Gather(mode, bs) => {
+                    let bs = bs.into_iter().map(|b| in_body(b, visible.clone())).collect();
+                    out.push(Step::Gather(mode, bs));
+                }
+                Step::Catch(sc) => {
+                    let body = walk(sc.body, &mut visible.clone());
+                    let handler = walk(sc.handler, &mut visible.clone());
+                    out.push(Step::Catch(Scope {
+                        body,
+                        handler,
+                        then: sc.then,
+                    }));
+                }
+                Step::Cancel(Target::Handle(h), _) if !visible[h] => {}
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    fn in_body(b: Body, mut visible: Vec<bool>) -> Body {
+        Body {
+            steps: walk(b.steps, &mut visible),
+            end: b.end,
+        }
+    }
+    in_body(body, Vec::new())
 }
 
 /// True when `body`, or a body below it, uses inherited handle `k` (one it sees from its
@@ -470,36 +572,65 @@ fn scope_strategy(
         .boxed()
 }
 
+/// Which language a generated program is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lang {
+    /// Steps that involve another thread (`ToThread`, `ResolveFromThread`, `ResolveOrCancel`).
+    pub cross_thread: bool,
+    /// Cancellation as asyncio has it (specs/cancellation.md): catch scopes, any task cancelled
+    /// (also one waiting on a task or a gather), messages, `Target::Me`, `cancelling()` and
+    /// `uncancel()`. Without it, only tasks that never wait are cancelled, without a message, and
+    /// no task catches: the language of the reference model (PROP-1) and of the every-schedule
+    /// properties (PROP-3), which know nothing more.
+    pub cancel: bool,
+}
+
 /// Steps that start no task and open no scope.
-fn simple_step(cross_thread: bool) -> BoxedStrategy<Step> {
-    let local = prop_oneof![
-        // Small delays so that deadlines often coincide (equal deadlines fire in FIFO order).
-        3 => (1u8..=4).prop_map(Step::Sleep),
-        2 => Just(Step::Yield),
-        1 => (0u8..10).prop_map(Step::CallSoon),
-        3 => (0u8..10).prop_map(Step::Emit),
-        1 => Just(Step::CurrentTask),
-        // A leaf sees its ancestors' handles: awaiting one makes several tasks await one task.
-        1 => (0usize..4).prop_map(Step::Await),
-        1 => target_strategy().prop_map(Step::Cancelling),
-        1 => target_strategy().prop_map(Step::Uncancel),
-    ];
-    if cross_thread {
+fn simple_step(lang: Lang) -> BoxedStrategy<Step> {
+    let local = if lang.cancel {
         prop_oneof![
-            11 => local,
+            // Small delays so that deadlines often coincide (equal deadlines fire in FIFO order).
+            3 => (1u8..=4).prop_map(Step::Sleep),
+            2 => Just(Step::Yield),
+            1 => (0u8..10).prop_map(Step::CallSoon),
+            3 => (0u8..10).prop_map(Step::Emit),
+            1 => Just(Step::CurrentTask),
+            // A leaf sees its ancestors' handles: awaiting one makes several tasks await one.
+            1 => (0usize..4).prop_map(Step::Await),
+            1 => target_strategy().prop_map(Step::Cancelling),
+            1 => target_strategy().prop_map(Step::Uncancel),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![
+            3 => (1u8..=4).prop_map(Step::Sleep),
+            2 => Just(Step::Yield),
+            1 => (0u8..10).prop_map(Step::CallSoon),
+            3 => (0u8..10).prop_map(Step::Emit),
+            1 => Just(Step::CurrentTask),
+            1 => (0usize..4).prop_map(Step::Await),
+        ]
+        .boxed()
+    };
+    if lang.cross_thread {
+        prop_oneof![
+            9 => local,
             1 => (0u8..10).prop_map(Step::ToThread),
             1 => (0u8..10).prop_map(Step::ResolveFromThread),
             1 => (0u8..10).prop_map(Step::ResolveOrCancel),
         ]
         .boxed()
     } else {
-        local.boxed()
+        local
     }
 }
 
-/// The steps of the innermost bodies: simple steps, and scopes of simple steps.
-fn leaf_step(cross_thread: bool) -> BoxedStrategy<Step> {
-    let simple = simple_step(cross_thread);
+/// The steps of the innermost bodies: simple steps, and (with cancellation) scopes of them.
+fn leaf_step(lang: Lang) -> BoxedStrategy<Step> {
+    let simple = simple_step(lang);
+    if !lang.cancel {
+        return simple;
+    }
     prop_oneof![
         3 => simple.clone(),
         1 => scope_strategy(simple.clone(), simple),
@@ -507,12 +638,21 @@ fn leaf_step(cross_thread: bool) -> BoxedStrategy<Step> {
     .boxed()
 }
 
-fn step_strategy(inner: BoxedStrategy<Body>, cross_thread: bool) -> BoxedStrategy<Step> {
+fn step_strategy(inner: BoxedStrategy<Body>, lang: Lang) -> BoxedStrategy<Step> {
+    let cancel = if lang.cancel {
+        (target_strategy(), message_strategy())
+            .prop_map(|(t, m)| Step::Cancel(t, m))
+            .boxed()
+    } else {
+        (0usize..4)
+            .prop_map(|h| Step::Cancel(Target::Handle(h), None))
+            .boxed()
+    };
     let plain = prop_oneof![
-        4 => leaf_step(cross_thread),
+        4 => leaf_step(lang),
         3 => inner.clone().prop_map(Step::Spawn),
         3 => (0usize..4).prop_map(Step::Await),
-        2 => (target_strategy(), message_strategy()).prop_map(|(t, m)| Step::Cancel(t, m)),
+        2 => cancel,
         1 => (mode_strategy(), prop::collection::vec(inner, 0..4))
             .prop_map(|(m, bs)| Step::Gather(m, bs)),
         2 => (mode_strategy(), prop::collection::vec(0usize..4, 1..4))
@@ -521,28 +661,29 @@ fn step_strategy(inner: BoxedStrategy<Body>, cross_thread: bool) -> BoxedStrateg
         3 => (0usize..4).prop_map(Step::ReadResult),
     ]
     .boxed();
+    if !lang.cancel {
+        return plain;
+    }
     // A scope around any of these, or around a scope of leaf steps (nested scopes).
-    let scoped_body = prop_oneof![4 => plain.clone(), 1 => leaf_step(cross_thread)].boxed();
+    let scoped_body = prop_oneof![4 => plain.clone(), 1 => leaf_step(lang)].boxed();
     prop_oneof![
         6 => plain,
-        2 => scope_strategy(scoped_body, leaf_step(cross_thread)),
+        2 => scope_strategy(scoped_body, leaf_step(lang)),
     ]
     .boxed()
 }
 
-/// Bodies of tasks below the main one: up to 3 levels deep, at most 8 steps a body and 4
-/// children a gather.
-pub fn body_strategy(cross_thread: bool) -> BoxedStrategy<Body> {
-    let leaf = (
-        prop::collection::vec(leaf_step(cross_thread), 0..4),
-        end_strategy(),
-    )
+/// Bodies of tasks below the main one: up to 3 levels deep, at most 8 steps (or cancel groups)
+/// a body and 4 children a gather.
+pub fn body_strategy(lang: Lang) -> BoxedStrategy<Body> {
+    let leaf = (prop::collection::vec(leaf_step(lang), 0..4), end_strategy())
         .prop_map(|(steps, end)| Body { steps, end });
     leaf.prop_recursive(3, 32, 4, move |inner| {
         (
             step_list(
-                step_strategy(inner.clone(), cross_thread),
-                victim_group(inner, cross_thread),
+                step_strategy(inner.clone(), lang),
+                victim_group(inner, lang),
+                lang,
                 0..8,
             ),
             end_strategy(),
@@ -580,9 +721,9 @@ fn cancel_group() -> BoxedStrategy<Vec<Step>> {
 
 /// Spawns a task that waits inside catch scopes (on a sleep, another task, a gather), then
 /// cancels it after a pause: the shapes of specs/cancellation.md, generated often.
-fn victim_group(inner: BoxedStrategy<Body>, cross_thread: bool) -> BoxedStrategy<Vec<Step>> {
+fn victim_group(inner: BoxedStrategy<Body>, lang: Lang) -> BoxedStrategy<Vec<Step>> {
     let waits = prop_oneof![
-        3 => simple_step(cross_thread),
+        3 => simple_step(lang),
         2 => (0usize..4).prop_map(Step::Await),
         1 => (mode_strategy(), prop::collection::vec(inner, 1..3))
             .prop_map(|(m, bs)| Step::Gather(m, bs)),
@@ -590,13 +731,10 @@ fn victim_group(inner: BoxedStrategy<Body>, cross_thread: bool) -> BoxedStrategy
             .prop_map(|(m, idx)| Step::GatherTasks(m, idx)),
     ]
     .boxed();
-    let nested = scope_strategy(waits.clone(), leaf_step(cross_thread));
-    let scoped = scope_strategy(
-        prop_oneof![4 => waits, 1 => nested].boxed(),
-        leaf_step(cross_thread),
-    );
+    let nested = scope_strategy(waits.clone(), leaf_step(lang));
+    let scoped = scope_strategy(prop_oneof![4 => waits, 1 => nested].boxed(), leaf_step(lang));
     let body = (
-        prop::collection::vec(prop_oneof![3 => scoped, 1 => leaf_step(cross_thread)], 1..3),
+        prop::collection::vec(prop_oneof![3 => scoped, 1 => leaf_step(lang)], 1..3),
         end_strategy(),
     )
         .prop_map(|(steps, end)| Body { steps, end });
@@ -609,12 +747,16 @@ fn victim_group(inner: BoxedStrategy<Body>, cross_thread: bool) -> BoxedStrategy
         .boxed()
 }
 
-/// A body's steps: `len` single steps or cancel groups.
+/// A body's steps: `len` single steps, or (with cancellation) cancel groups.
 fn step_list(
     step: BoxedStrategy<Step>,
     victims: BoxedStrategy<Vec<Step>>,
+    lang: Lang,
     len: std::ops::Range<usize>,
 ) -> BoxedStrategy<Vec<Step>> {
+    if !lang.cancel {
+        return prop::collection::vec(step, len).boxed();
+    }
     let group = prop_oneof![
         8 => step.prop_map(|s| vec![s]),
         1 => cancel_group(),
@@ -625,19 +767,45 @@ fn step_list(
         .boxed()
 }
 
-/// A whole program: the main task's body (2 to 9 steps or cancel groups, so there is always
-/// something going on), normalized.
-pub fn program(cross_thread: bool) -> impl Strategy<Value = Body> {
-    let inner = body_strategy(cross_thread);
+/// A whole program in the model's language (no catch scopes; only tasks that never wait are
+/// cancelled): the main task's body (2 to 9 steps, so there is always something going on),
+/// normalized.
+pub fn program(cross_thread: bool) -> BoxedStrategy<Body> {
+    program_in(Lang {
+        cross_thread,
+        cancel: false,
+    })
+}
+
+/// A whole program using cancellation as asyncio has it ([`Lang::cancel`]), for the CPython
+/// differential (PROP-5, PROP-10): the main task's body (2 to 9 steps or cancel groups).
+pub fn cancel_program() -> BoxedStrategy<Body> {
+    program_in(Lang {
+        cross_thread: false,
+        cancel: true,
+    })
+}
+
+fn program_in(lang: Lang) -> BoxedStrategy<Body> {
+    let inner = body_strategy(lang);
     (
         step_list(
-            step_strategy(inner.clone(), cross_thread),
-            victim_group(inner, cross_thread),
+            step_strategy(inner.clone(), lang),
+            victim_group(inner, lang),
+            lang,
             2..10,
         ),
         end_strategy(),
     )
-        .prop_map(|(steps, end)| normalize(Body { steps, end }))
+        .prop_map(move |(steps, end)| {
+            let body = normalize(Body { steps, end });
+            if lang.cancel {
+                body
+            } else {
+                only_idle_targets(body)
+            }
+        })
+        .boxed()
 }
 
 /// The program as JSON, for the CPython oracle.
