@@ -5,7 +5,7 @@
 
 use super::program::{size, uses_handle, Body, End, Mode, Step, Target, Then};
 use evloop::{catch_cancel, Awaitable, Cancelled, GatherError, TaskError, TaskRef};
-use evloop_model::sync::atomic::{AtomicBool, Ordering};
+use evloop_model::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +24,53 @@ pub struct Recorder {
     stopped: AtomicBool,
     /// The labels of tasks evloop names itself (a gather's children), by task id.
     labels: Mutex<HashMap<u64, String>>,
+    /// What each task is suspended on, by task id, while it awaits a task or a gather.
+    waits: Mutex<HashMap<u64, Waiting>>,
+    /// The first known difference from asyncio the run reached (see [`run_noting_differences`]).
+    difference: Mutex<Option<&'static str>>,
+}
+
+/// What a task awaits, as far as a cancellation handed down the await chain goes (CANCEL-6).
+#[derive(Clone)]
+enum Waiting {
+    Task(TaskRef),
+    /// A gather's distinct children (none while the gather is being made), and how many of
+    /// the done callbacks the interpreter added to them, after the gather's own, have run.
+    Gather(Vec<TaskRef>, Arc<AtomicUsize>),
+}
+
+impl Waiting {
+    /// The gather's children, with a done callback each that counts, queued right after the
+    /// gather's own one (GATHER-8: one per distinct task, in registration order), so that the
+    /// count says how many of the gather's callbacks have run.
+    fn gather(kids: &[TaskRef]) -> Waiting {
+        let mut distinct: Vec<TaskRef> = Vec::new();
+        for k in kids {
+            if !distinct.iter().any(|d| d.id() == k.id()) {
+                distinct.push(k.clone());
+            }
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        for k in &distinct {
+            let ran = ran.clone();
+            k.add_done_callback(move |_| {
+                ran.fetch_add(1, Ordering::AcqRel);
+            });
+        }
+        Waiting::Gather(distinct, ran)
+    }
+}
+
+/// Forgets what the task awaits when its await ends, or is dropped by a cancellation.
+struct WaitGuard<'a> {
+    rec: &'a Recorder,
+    id: u64,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.rec.waits.lock().remove(&self.id);
+    }
 }
 
 impl Recorder {
@@ -57,6 +104,42 @@ impl Recorder {
         match labels.get(&t.id()) {
             Some(l) => l.clone(),
             None => format!("unlabelled {name}"),
+        }
+    }
+
+    /// Task `id` is suspended on `what` until the guard is dropped.
+    fn waiting(&self, id: u64, what: Waiting) -> WaitGuard<'_> {
+        self.waits.lock().insert(id, what);
+        WaitGuard { rec: self, id }
+    }
+
+    /// Notes a known difference from CPython 3.11 that cancelling `r` now would show, if any:
+    /// following what the cancellation is handed down to (CANCEL-6) from `r`, a task that
+    /// awaits
+    /// - a gather whose children have all ended while it has not taken all their outcomes yet
+    ///   (K3: asyncio's gather refuses the cancellation, so the task takes it only when the
+    ///   gather's outcome wakes it, one hop later; evloop wakes it at once);
+    /// - a task that has ended, while the awaiter, already asked to cancel, has not stepped
+    ///   since (K4: asyncio delivers its requests as one `CancelledError`, evloop the pending one
+    ///   again at the next await).
+    fn note_cancel(&self, r: &TaskRef) {
+        fn ahead(waits: &HashMap<u64, Waiting>, r: &TaskRef) -> Option<&'static str> {
+            match waits.get(&r.id())? {
+                Waiting::Task(t) if t.done() => (r.cancelling() > 0).then_some("K4"),
+                Waiting::Task(t) => ahead(waits, t),
+                Waiting::Gather(kids, ran) => {
+                    let mut pending = kids.iter().filter(|k| !k.done()).peekable();
+                    if pending.peek().is_none() {
+                        // Until the last of the gather's callbacks has run, it is not done.
+                        return (ran.load(Ordering::Acquire) < kids.len()).then_some("K3");
+                    }
+                    pending.find_map(|k| ahead(waits, k))
+                }
+            }
+        }
+        let found = ahead(&self.waits.lock(), r);
+        if let Some(k) = found {
+            self.difference.lock().get_or_insert(k);
         }
     }
 
@@ -493,6 +576,7 @@ fn run_steps<'a>(
                 }
                 Step::Await(h) => {
                     let hd = &mut handles[*h];
+                    let _w = rec.waiting(cx.me.id(), Waiting::Task(hd.r.clone()));
                     let r = if is_last(hd) {
                         hd.typed(true).await
                     } else {
@@ -508,6 +592,7 @@ fn run_steps<'a>(
                 }
                 Step::Cancel(t, msg) => {
                     let (who, r) = target(cx, handles, *t);
+                    rec.note_cancel(&r);
                     let asked = match msg {
                         Some(m) => r.cancel_with(format!("m{m}")),
                         None => r.cancel(),
@@ -565,10 +650,14 @@ fn run_steps<'a>(
                         children.push(task_future(b.clone(), l.clone(), rec.clone(), theirs));
                         labels.push(l);
                     }
+                    let _w = rec.waiting(cx.me.id(), Waiting::Gather(Vec::new(), Arc::default()));
                     let line = gather_line(*mode, children, |kids| {
                         for (k, l) in kids.iter().zip(&labels) {
                             rec.label_task(k.id(), l);
                         }
+                        rec.waits
+                            .lock()
+                            .insert(cx.me.id(), Waiting::gather(kids));
                     })
                     .await;
                     rec.push(format!("{label} {line}"));
@@ -582,7 +671,13 @@ fn run_steps<'a>(
                             handles[h].typed(last_here)
                         })
                         .collect();
-                    let line = gather_line(*mode, tasks, |_| {}).await;
+                    let _w = rec.waiting(cx.me.id(), Waiting::Gather(Vec::new(), Arc::default()));
+                    let line = gather_line(*mode, tasks, |kids| {
+                        rec.waits
+                            .lock()
+                            .insert(cx.me.id(), Waiting::gather(kids));
+                    })
+                    .await;
                     rec.push(format!("{label} {line}"));
                 }
                 Step::ReadResult(h) => {
@@ -721,6 +816,12 @@ pub fn task_future(
 /// Runs `program` as the main task on a fresh virtual-time loop with `workers` workers and
 /// returns the trace.
 pub fn run(program: &Body, workers: usize) -> Vec<String> {
+    run_noting_differences(program, workers).0
+}
+
+/// [`run`], and the first known difference from CPython 3.11 the run reached, if any (see
+/// `Recorder::note_cancel`): the CPython differential does not compare such a run.
+pub fn run_noting_differences(program: &Body, workers: usize) -> (Vec<String>, Option<&'static str>) {
     quiet_program_panics();
     let rec = Arc::new(Recorder::default());
     let running = collector::enter();
@@ -758,5 +859,6 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
             }
         }
     };
-    rec.finish(result)
+    let difference = *rec.difference.lock();
+    (rec.finish(result), difference)
 }

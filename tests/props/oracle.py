@@ -221,7 +221,28 @@ def read_line(t, returning):
     return f"{outcome}, but exception() says {seen}"
 
 
-async def await_own(aw, pending, tasks):
+class GatherCancel:
+    # Wraps a gather's `cancel` to keep the message it was cancelled with.
+    #
+    # Known difference K5 (specs/properties.md PROP-10, reported): a cancelled gather whose last
+    # child to end caught the cancellation (so that child's `_cancel_message` was never set: the
+    # request was handed down to what it awaited) ends with a CancelledError built from that
+    # child, without the message (`_GatheringFuture`'s done callback, `outer._cancel_requested`);
+    # evloop's gather ends cancelled with the message it was cancelled with (CANCEL-4). The
+    # oracle gives such a CancelledError the gather's message, so the rest of the trace is still
+    # compared with messages.
+    def __init__(self, outer):
+        self.outer = outer
+        self.orig = outer.cancel
+        self.msg = None
+
+    def __call__(self, msg=None):
+        if not self.outer.done():
+            self.msg = msg
+        return self.orig(msg=msg)
+
+
+async def await_own(aw, pending, tasks, gather=None):
     # Awaits a task or a gather and returns what it gave, or raises the awaiting task's own
     # cancellation. evloop tells the two apart (CANCEL-6, CANCEL-7): a CancelledError is the
     # task's own when the task was asked to cancel while it waited here (the request was handed
@@ -237,6 +258,8 @@ async def await_own(aw, pending, tasks):
     except asyncio.CancelledError as e:
         if tasks and tasks.cancelled():
             e = cancelled_error(tasks.message())
+        elif gather is not None and not e.args and gather.msg is not None:
+            e = cancelled_error(gather.msg)
         if armed or me.calls != calls:
             raise e from None
         return ("error", e)
@@ -315,7 +338,9 @@ async def run_steps(run, label, steps, prefix, inherited):
                 # empty gather is a plain future, with no children).
                 for child, lab in zip(getattr(outer, "_children", []), labels):
                     child.set_name(lab)
-            kind, rs = await await_own(outer, not outer.done(), None)
+            gc = GatherCancel(outer)
+            outer.cancel = gc
+            kind, rs = await await_own(outer, not outer.done(), None, gc)
             if kind == "error":
                 line = f"gather fail {describe_exc(rs)}"
             elif mode == "settled":

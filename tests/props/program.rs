@@ -164,6 +164,23 @@ impl Body {
         1 + count(&self.steps)
     }
 
+    /// True when the program is written in the model's language ([`Lang::cancel`] off): no
+    /// catch scope, `cancelling()`, `uncancel()`, message or self-cancel, and only tasks that
+    /// never wait are cancelled. The reference model and the every-schedule properties check
+    /// only such programs.
+    pub fn in_model_language(&self) -> bool {
+        fn walk(steps: &[Step]) -> bool {
+            steps.iter().all(|s| match s {
+                Step::Catch(_) | Step::Cancelling(_) | Step::Uncancel(_) => false,
+                Step::Cancel(t, m) => *t != Target::Me && m.is_none(),
+                Step::Spawn(b) => walk(&b.steps),
+                Step::Gather(_, bs) => bs.iter().all(|b| walk(&b.steps)),
+                _ => true,
+            })
+        }
+        walk(&self.steps) && only_idle_targets(self.clone()) == *self
+    }
+
     /// Every ending the task may reach on its own: its body's, and each scope's `Then::End`.
     pub fn ends(&self) -> Vec<End> {
         let mut ends = vec![self.end];
@@ -209,21 +226,6 @@ struct Spawned {
     /// it may appear in is fixed by the first one (see `normalize`).
     fails: bool,
     fail_fast_mode: Option<Mode>,
-    /// It may wait on a gather, itself or through the tasks it awaits (difference K3).
-    may_gather: bool,
-    /// It awaits a task (difference K4).
-    awaits: bool,
-    /// The burst of cancel steps (consecutive ones, see [`Norm::burst`]) that may cancel it.
-    cancel_burst: Option<usize>,
-}
-
-/// What [`normalize`] carries through the whole program.
-struct Norm {
-    /// Every spawned task so far, by spawn order.
-    table: Vec<Spawned>,
-    /// Counts the steps that are not a `Cancel`: two cancel steps with the same value here were
-    /// taken one after the other, in one step of one task.
-    burst: usize,
 }
 
 /// Makes handle indices meaningful: `Await`, `GatherTasks`, `ReadResult` and a `Target::Handle`
@@ -240,17 +242,13 @@ struct Norm {
 /// plain or in fallible mode, not both; the oracle makes it return or raise accordingly. Settled
 /// gathers, awaits and reads see `err tag` either way.
 ///
-/// Four shapes are not generated because evloop and CPython 3.11 differ on them (reported to be
-/// fixed in the runtime; specs/properties.md PROP-10 lists them): K1, two requests with
-/// different messages (below); K2, a task that cancels itself and then waits on a task or gather
-/// (`normalize_in`); K3, cancelling a task that may wait on a gather; K4, a second request for a
-/// task that awaits a task, after the first one's step (`normalize_steps`).
+/// Two shapes are not generated because evloop and CPython 3.11 differ on them
+/// (specs/properties.md PROP-10 lists these known differences): K1, two requests with different
+/// messages (below); K2, a task that cancels itself and then waits on a task or gather
+/// (`normalize_in`). K3 and K4 depend on timing, so the differential skips the runs that reach
+/// them instead (`interp::run_noting_differences`).
 pub fn normalize(body: Body) -> Body {
-    let mut norm = Norm {
-        table: Vec::new(),
-        burst: 0,
-    };
-    let mut body = normalize_in(body, &[], &mut norm, &mut false);
+    let mut body = normalize_in(body, &[], &mut Vec::new());
     // Difference K1: when a task parked on a future gets a second request before it steps,
     // asyncio delivers the first request's message (the first was handed to the future; the
     // second only sets `_must_cancel`, and the future's `CancelledError` wins), evloop the last
@@ -284,18 +282,12 @@ fn any_step_mut(body: &mut Body, f: &mut dyn FnMut(&mut Step)) {
     walk(&mut body.steps, f);
 }
 
-/// `inherited`: indices into `norm.table` of the handles the body sees from its ancestors.
-/// `may_gather` is set if the task may wait on a gather (difference K3).
-fn normalize_in(
-    body: Body,
-    inherited: &[usize],
-    norm: &mut Norm,
-    may_gather: &mut bool,
-) -> Body {
+/// `inherited`: indices into `table` of the handles the body sees from its ancestors.
+fn normalize_in(body: Body, inherited: &[usize], table: &mut Vec<Spawned>) -> Body {
     let mut visible = inherited.to_vec();
     // Whether this body knows handle k's task is done.
     let mut done = vec![false; visible.len()];
-    let mut steps = normalize_steps(body.steps, &mut visible, &mut done, norm, may_gather);
+    let mut steps = normalize_steps(body.steps, &mut visible, &mut done, table);
     // Difference K2: a task that cancelled itself and then waits on a task or a gather hands
     // the cancellation down in the same step in asyncio (`__step` cancels the new
     // `_fut_waiter`), so a child that has not started yet is cancelled before its first step;
@@ -327,8 +319,7 @@ fn normalize_steps(
     input: Vec<Step>,
     visible: &mut Vec<usize>,
     done: &mut Vec<bool>,
-    norm: &mut Norm,
-    may_gather: &mut bool,
+    table: &mut Vec<Spawned>,
 ) -> Vec<Step> {
     let target = |t: Target, visible: &[usize]| match t {
         Target::Me => Some(Target::Me),
@@ -338,38 +329,30 @@ fn normalize_steps(
     };
     let mut steps = Vec::new();
     for step in input {
-        if !matches!(step, Step::Cancel(..)) {
-            norm.burst += 1;
-        }
         match step {
             Step::Spawn(b) => {
-                let mut gathers = false;
-                let b = normalize_in(b, visible, norm, &mut gathers);
-                norm.table.push(Spawned {
+                let b = normalize_in(b, visible, table);
+                table.push(Spawned {
                     fails: b.ends().iter().any(|e| matches!(e, End::Fail(_))),
                     fail_fast_mode: None,
-                    may_gather: gathers,
-                    awaits: any_step(&b.steps, &mut |s| matches!(s, Step::Await(_))),
-                    cancel_burst: None,
                 });
-                visible.push(norm.table.len() - 1);
+                visible.push(table.len() - 1);
                 done.push(false);
                 steps.push(Step::Spawn(b));
             }
             Step::Gather(mode, bs) => {
                 let bs = bs
                     .into_iter()
-                    .map(|b| normalize_in(b, visible, norm, &mut false))
+                    .map(|b| normalize_in(b, visible, table))
                     .collect();
-                *may_gather = true;
                 steps.push(Step::Gather(mode, bs));
             }
             Step::Catch(sc) => {
                 // Each part sees what is visible here, and its own spawns only inside it.
                 let (mut v, mut d) = (visible.clone(), done.clone());
-                let body = normalize_steps(sc.body, &mut v, &mut d, norm, may_gather);
+                let body = normalize_steps(sc.body, &mut v, &mut d, table);
                 let (mut v, mut d) = (visible.clone(), done.clone());
-                let handler = normalize_steps(sc.handler, &mut v, &mut d, norm, may_gather);
+                let handler = normalize_steps(sc.handler, &mut v, &mut d, table);
                 steps.push(Step::Catch(Scope {
                     body,
                     handler,
@@ -379,33 +362,13 @@ fn normalize_steps(
             Step::Await(i) if !visible.is_empty() => {
                 let i = i % visible.len();
                 done[i] = true;
-                *may_gather |= norm.table[visible[i]].may_gather;
                 steps.push(Step::Await(i));
             }
-            Step::Cancel(t, msg) => match target(t, visible) {
-                Some(Target::Handle(i)) => {
-                    let burst = norm.burst;
-                    let s = &mut norm.table[visible[i]];
-                    // Difference K3: cancelling a task parked on a gather whose children have all
-                    // ended, before the gather's done callback has run: asyncio's gather refuses
-                    // the cancellation (`_GatheringFuture.cancel` returns False), so the task
-                    // only sets `_must_cancel` and takes it when the gather's outcome wakes it,
-                    // one hop later; evloop wakes it at once.
-                    let k3 = s.may_gather;
-                    // Difference K4: a second request for a task woken by the task it awaits
-                    // (which took the first request, handed down) but not yet stepped: asyncio
-                    // delivers both as one `CancelledError` (`__step` clears `_must_cancel`),
-                    // evloop delivers the second again at the task's next await. Requests of
-                    // one burst (one step of the canceller) are handed down together and agree.
-                    let k4 = s.awaits && s.cancel_burst.is_some_and(|b| b != burst);
-                    if !k3 && !k4 {
-                        s.cancel_burst = Some(burst);
-                        steps.push(Step::Cancel(Target::Handle(i), msg));
-                    }
+            Step::Cancel(t, msg) => {
+                if let Some(t) = target(t, visible) {
+                    steps.push(Step::Cancel(t, msg));
                 }
-                Some(t) => steps.push(Step::Cancel(t, msg)),
-                None => {}
-            },
+            }
             Step::Cancelling(t) => {
                 if let Some(t) = target(t, visible) {
                     steps.push(Step::Cancelling(t));
@@ -420,7 +383,7 @@ fn normalize_steps(
                 let mut kept = Vec::new();
                 for i in idx {
                     let i = i % visible.len();
-                    let s = &mut norm.table[visible[i]];
+                    let s = &mut table[visible[i]];
                     if s.fails && mode != Mode::Settled {
                         match s.fail_fast_mode {
                             Some(m) if m != mode => continue,
@@ -432,7 +395,6 @@ fn normalize_steps(
                 if kept.is_empty() {
                     continue;
                 }
-                *may_gather = true;
                 if mode == Mode::Settled {
                     for &i in &kept {
                         done[i] = true;
