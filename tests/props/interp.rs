@@ -139,8 +139,13 @@ impl Recorder {
         }
         let found = ahead(&self.waits.lock(), r);
         if let Some(k) = found {
-            self.difference.lock().get_or_insert(k);
+            self.note_difference(k);
         }
+    }
+
+    /// The run reached known difference `k` (PROP-10).
+    fn note_difference(&self, k: &'static str) {
+        self.difference.lock().get_or_insert(k);
     }
 
     pub fn push(&self, event: String) {
@@ -525,6 +530,9 @@ struct Ctx {
     /// The task itself, for `Target::Me`.
     me: TaskRef,
     last: HashMap<HandleId, usize>,
+    /// The task asked to cancel itself since it last suspended: the request waits for its next
+    /// await (asyncio's `_must_cancel`).
+    self_cancel: AtomicBool,
 }
 
 type StepsFut<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
@@ -546,6 +554,24 @@ fn run_steps<'a>(
             let here = serial;
             serial += size(std::slice::from_ref(step));
             let is_last = |h: &Handle| cx.last.get(&h.id) == Some(&here);
+            // Whether the step suspends the task, and on a task or a gather (`None`: it does not
+            // suspend; awaiting a finished task returns at once).
+            let parks_on_task = match step {
+                Step::Sleep(_) | Step::Yield => Some(false),
+                Step::Await(h) => (!handles[*h].r.done()).then_some(true),
+                Step::Gather(_, bs) => (!bs.is_empty()).then_some(true),
+                Step::GatherTasks(..) => Some(true),
+                _ => None,
+            };
+            if let Some(on_task) = parks_on_task {
+                // Difference K2: a task that asked to cancel itself and then waits on a task or
+                // a gather hands the request down in the same step in asyncio (`__step` cancels
+                // its new `_fut_waiter`), so a child that has not started yet is cancelled
+                // before its first step; evloop hands it down at the task's next step.
+                if cx.self_cancel.swap(false, Ordering::Relaxed) && on_task {
+                    rec.note_difference("K2");
+                }
+            }
             match step {
                 Step::Sleep(ms) => {
                     let before = cx.lp.now();
@@ -597,6 +623,9 @@ fn run_steps<'a>(
                         Some(m) => r.cancel_with(format!("m{m}")),
                         None => r.cancel(),
                     };
+                    if asked && *t == Target::Me {
+                        cx.self_cancel.store(true, Ordering::Relaxed);
+                    }
                     let m = msg.map(|m| format!(" m{m}")).unwrap_or_default();
                     rec.push(format!("{label} cancel {who}{m} -> {asked}"));
                 }
@@ -784,6 +813,7 @@ pub fn task_future(
             rec,
             lp,
             me,
+            self_cancel: AtomicBool::new(false),
         };
         let mut handles = inherited;
         let prefix = format!("{}.", cx.label);

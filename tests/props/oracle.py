@@ -222,24 +222,29 @@ def read_line(t, returning):
 
 
 class GatherCancel:
-    # Wraps a gather's `cancel` to keep the message it was cancelled with.
+    # Wraps a gather's `cancel` to keep the message of the request it took.
     #
-    # Known difference K5 (specs/properties.md PROP-10, reported): a cancelled gather whose last
-    # child to end caught the cancellation (so that child's `_cancel_message` was never set: the
-    # request was handed down to what it awaited) ends with a CancelledError built from that
-    # child, without the message (`_GatheringFuture`'s done callback, `outer._cancel_requested`);
-    # evloop's gather ends cancelled with the message it was cancelled with (CANCEL-4). The
-    # oracle gives such a CancelledError the gather's message, so the rest of the trace is still
-    # compared with messages.
+    # Known difference K5 (specs/properties.md PROP-10, reported): a gather that took a
+    # cancellation ends, once its children have, with a CancelledError built from its last child
+    # in argument order (`_GatheringFuture`'s done callback, `outer._cancel_requested`, uses the
+    # loop variable of its results loop): that child's message if it ended cancelled, none if it
+    # caught the cancellation (the request was handed down to what it awaited, so its
+    # `_cancel_message` was never set). evloop's gather ends cancelled with the message of the
+    # request it took (CANCEL-4). The oracle gives the gather's CancelledError that message, so
+    # the rest of the trace is still compared with messages.
     def __init__(self, outer):
         self.outer = outer
         self.orig = outer.cancel
+        self.requested = False
         self.msg = None
 
     def __call__(self, msg=None):
-        if not self.outer.done():
+        pending = not self.outer.done()
+        took = self.orig(msg=msg)
+        if pending and took and not self.requested:
+            self.requested = True
             self.msg = msg
-        return self.orig(msg=msg)
+        return took
 
 
 async def await_own(aw, pending, tasks, gather=None):
@@ -258,7 +263,7 @@ async def await_own(aw, pending, tasks, gather=None):
     except asyncio.CancelledError as e:
         if tasks and tasks.cancelled():
             e = cancelled_error(tasks.message())
-        elif gather is not None and not e.args and gather.msg is not None:
+        elif gather is not None and gather.requested:
             e = cancelled_error(gather.msg)
         if armed or me.calls != calls:
             raise e from None

@@ -242,18 +242,19 @@ struct Spawned {
 /// plain or in fallible mode, not both; the oracle makes it return or raise accordingly. Settled
 /// gathers, awaits and reads see `err tag` either way.
 ///
-/// Two shapes are not generated because evloop and CPython 3.11 differ on them
-/// (specs/properties.md PROP-10 lists these known differences): K1, two requests with different
-/// messages (below); K2, a task that cancels itself and then waits on a task or gather
-/// (`normalize_in`). K3 and K4 depend on timing, so the differential skips the runs that reach
-/// them instead (`interp::run_noting_differences`).
+/// One shape is not generated because evloop and CPython 3.11 differ on it: K1, two requests
+/// with different messages (below; specs/properties.md PROP-10 lists the known differences).
+/// The others (K2 to K4) depend on timing, so the differential skips the runs that reach them
+/// instead (`interp::run_noting_differences`).
 pub fn normalize(body: Body) -> Body {
     let mut body = normalize_in(body, &[], &mut Vec::new());
-    // Difference K1: when a task parked on a future gets a second request before it steps,
-    // asyncio delivers the first request's message (the first was handed to the future; the
+    // Difference K1: when a task that awaits a future gets a second request before it steps,
+    // asyncio delivers the first request's message (the future took the first request; the
     // second only sets `_must_cancel`, and the future's `CancelledError` wins), evloop the last
-    // one's. So every request of a program carries the same message (the first one's): which
-    // one wins cannot show, while messages still travel down chains and into gathers.
+    // one's; the same holds down a chain, where a task's own request and one handed down to it
+    // meet. Skipping such runs would skip one in six, so every request of a program carries the
+    // same message (the first one's): which one wins cannot show, while the message still
+    // travels down chains, into gathers and to every reader.
     let mut first = None;
     any_step_mut(&mut body, &mut |s| {
         if let Step::Cancel(_, m) = s {
@@ -287,31 +288,10 @@ fn normalize_in(body: Body, inherited: &[usize], table: &mut Vec<Spawned>) -> Bo
     let mut visible = inherited.to_vec();
     // Whether this body knows handle k's task is done.
     let mut done = vec![false; visible.len()];
-    let mut steps = normalize_steps(body.steps, &mut visible, &mut done, table);
-    // Difference K2: a task that cancelled itself and then waits on a task or a gather hands
-    // the cancellation down in the same step in asyncio (`__step` cancels the new
-    // `_fut_waiter`), so a child that has not started yet is cancelled before its first step;
-    // evloop hands it down at the task's next step, after the child's first step. So a task
-    // that waits does not cancel itself.
-    let waits = any_step(&steps, &mut |s| {
-        matches!(s, Step::Await(_) | Step::Gather(..) | Step::GatherTasks(..))
-    });
-    if waits {
-        strip_self_cancel(&mut steps);
-    }
+    let steps = normalize_steps(body.steps, &mut visible, &mut done, table);
     Body {
         steps,
         end: body.end,
-    }
-}
-
-fn strip_self_cancel(steps: &mut Vec<Step>) {
-    steps.retain(|s| !matches!(s, Step::Cancel(Target::Me, _)));
-    for s in steps {
-        if let Step::Catch(sc) = s {
-            strip_self_cancel(&mut sc.body);
-            strip_self_cancel(&mut sc.handler);
-        }
     }
 }
 
