@@ -16,6 +16,9 @@ fn single_worker_trace_matches_reference_model() {
         "prop_model",
         (program::program(false), Just(1)),
         |prog, _| {
+            if !prog.in_model_language() {
+                return Some(format!("generated outside the model's language: {prog:?}"));
+            }
             let got = interp::run(prog, 1);
             let want = model::expected_trace(prog);
             (got != want).then(|| diff("evloop", &got, "reference model", &want))

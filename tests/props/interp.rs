@@ -684,9 +684,7 @@ fn run_steps<'a>(
                         for (k, l) in kids.iter().zip(&labels) {
                             rec.label_task(k.id(), l);
                         }
-                        rec.waits
-                            .lock()
-                            .insert(cx.me.id(), Waiting::gather(kids));
+                        rec.waits.lock().insert(cx.me.id(), Waiting::gather(kids));
                     })
                     .await;
                     rec.push(format!("{label} {line}"));
@@ -702,9 +700,7 @@ fn run_steps<'a>(
                         .collect();
                     let _w = rec.waiting(cx.me.id(), Waiting::Gather(Vec::new(), Arc::default()));
                     let line = gather_line(*mode, tasks, |kids| {
-                        rec.waits
-                            .lock()
-                            .insert(cx.me.id(), Waiting::gather(kids));
+                        rec.waits.lock().insert(cx.me.id(), Waiting::gather(kids));
                     })
                     .await;
                     rec.push(format!("{label} {line}"));
@@ -851,7 +847,10 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
 
 /// [`run`], and the first known difference from CPython 3.11 the run reached, if any (see
 /// `Recorder::note_cancel`): the CPython differential does not compare such a run.
-pub fn run_noting_differences(program: &Body, workers: usize) -> (Vec<String>, Option<&'static str>) {
+pub fn run_noting_differences(
+    program: &Body,
+    workers: usize,
+) -> (Vec<String>, Option<&'static str>) {
     quiet_program_panics();
     let rec = Arc::new(Recorder::default());
     let running = collector::enter();

@@ -359,7 +359,7 @@ impl Sim {
                 Step::ToThread(_) | Step::ResolveFromThread(_) | Step::ResolveOrCancel(_) => {
                     unreachable!("checked at the start: no cross-thread steps")
                 }
-                other => unimplemented!("{other:?}"),
+                other => unreachable!("not in the model's language: {other:?}"),
             }
         }
     }

@@ -422,7 +422,10 @@ fn only_idle_targets(body: Body) -> Body {
                     out.push(Step::Spawn(b));
                 }
                 Step::Gather(mode, bs) => {
-                    let bs = bs.into_iter().map(|b| in_body(b, visible.clone())).collect();
+                    let bs = bs
+                        .into_iter()
+                        .map(|b| in_body(b, visible.clone()))
+                        .collect();
                     out.push(Step::Gather(mode, bs));
                 }
                 Step::Catch(sc) => {
@@ -510,7 +513,13 @@ fn scope_strategy(
         prop::collection::vec(handler_step, 0..3),
         then_strategy(),
     )
-        .prop_map(|(body, handler, then)| Step::Catch(Scope { body, handler, then }))
+        .prop_map(|(body, handler, then)| {
+            Step::Catch(Scope {
+                body,
+                handler,
+                then,
+            })
+        })
         .boxed()
 }
 
@@ -656,9 +665,7 @@ fn cancel_after_pause(t: Target) -> BoxedStrategy<Vec<Step>> {
 
 /// Cancels an existing task after a pause.
 fn cancel_group() -> BoxedStrategy<Vec<Step>> {
-    target_strategy()
-        .prop_flat_map(cancel_after_pause)
-        .boxed()
+    target_strategy().prop_flat_map(cancel_after_pause).boxed()
 }
 
 /// Spawns a task that waits inside catch scopes (on a sleep, another task, a gather), then
@@ -674,7 +681,10 @@ fn victim_group(inner: BoxedStrategy<Body>, lang: Lang) -> BoxedStrategy<Vec<Ste
     ]
     .boxed();
     let nested = scope_strategy(waits.clone(), leaf_step(lang));
-    let scoped = scope_strategy(prop_oneof![4 => waits, 1 => nested].boxed(), leaf_step(lang));
+    let scoped = scope_strategy(
+        prop_oneof![4 => waits, 1 => nested].boxed(),
+        leaf_step(lang),
+    );
     let body = (
         prop::collection::vec(prop_oneof![3 => scoped, 1 => leaf_step(lang)], 1..3),
         end_strategy(),
