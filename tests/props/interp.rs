@@ -5,7 +5,7 @@
 
 use super::program::{size, uses_handle, Body, End, Mode, Step, Target, Then};
 use evloop::{catch_cancel, Awaitable, Cancelled, GatherError, TaskError, TaskRef};
-use evloop_model::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,30 +34,30 @@ pub struct Recorder {
 #[derive(Clone)]
 enum Waiting {
     Task(TaskRef),
-    /// A gather's distinct children (none while the gather is being made), and how many of
-    /// the done callbacks the interpreter added to them, after the gather's own, have run.
-    Gather(Vec<TaskRef>, Arc<AtomicUsize>),
+    /// A gather's distinct children (none while the gather is being made), whether the done
+    /// callback the interpreter added to each, after the gather's own, has run, and whether a
+    /// failure of one child decides the gather's outcome (plain and fallible modes).
+    Gather(Vec<TaskRef>, Arc<Vec<AtomicBool>>, bool),
 }
 
 impl Waiting {
-    /// The gather's children, with a done callback each that counts, queued right after the
-    /// gather's own one (GATHER-8: one per distinct task, in registration order), so that the
-    /// count says how many of the gather's callbacks have run.
-    fn gather(kids: &[TaskRef]) -> Waiting {
+    /// The gather's children, with a done callback each, queued right after the gather's own
+    /// one (GATHER-8: one per distinct task, in registration order), so that it says whether
+    /// the gather has taken that child's outcome.
+    fn gather(kids: &[TaskRef], mode: Mode) -> Waiting {
         let mut distinct: Vec<TaskRef> = Vec::new();
         for k in kids {
             if !distinct.iter().any(|d| d.id() == k.id()) {
                 distinct.push(k.clone());
             }
         }
-        let ran = Arc::new(AtomicUsize::new(0));
-        for k in &distinct {
+        let ran: Arc<Vec<AtomicBool>> =
+            Arc::new(distinct.iter().map(|_| AtomicBool::new(false)).collect());
+        for (i, k) in distinct.iter().enumerate() {
             let ran = ran.clone();
-            k.add_done_callback(move |_| {
-                ran.fetch_add(1, Ordering::AcqRel);
-            });
+            k.add_done_callback(move |_| ran[i].store(true, Ordering::Release));
         }
-        Waiting::Gather(distinct, ran)
+        Waiting::Gather(distinct, ran, mode != Mode::Settled)
     }
 }
 
@@ -119,19 +119,31 @@ impl Recorder {
     /// - a gather whose children have all ended while it has not taken all their outcomes yet
     ///   (K3: asyncio's gather refuses the cancellation, so the task takes it only when the
     ///   gather's outcome wakes it, one hop later; evloop wakes it at once);
-    /// - a task that has ended, while the awaiter, already asked to cancel, has not stepped
-    ///   since (K4: asyncio delivers its requests as one `CancelledError`, evloop the pending one
-    ///   again at the next await).
+    /// - a task or gather that has ended, while the awaiter, already asked to cancel, has not
+    ///   stepped since (K4: asyncio delivers its requests as one `CancelledError`, evloop the
+    ///   pending one again at the next await).
     fn note_cancel(&self, r: &TaskRef) {
         fn ahead(waits: &HashMap<u64, Waiting>, r: &TaskRef) -> Option<&'static str> {
+            let asked_before = || (r.cancelling() > 0).then_some("K4");
             match waits.get(&r.id())? {
-                Waiting::Task(t) if t.done() => (r.cancelling() > 0).then_some("K4"),
+                Waiting::Task(t) if t.done() => asked_before(),
                 Waiting::Task(t) => ahead(waits, t),
-                Waiting::Gather(kids, ran) => {
+                Waiting::Gather(kids, ran, fail_fast) => {
+                    let taken = |i: usize| ran[i].load(Ordering::Acquire);
+                    let failed =
+                        |k: &TaskRef| k.cancelled() || matches!(k.exception(), Ok(Some(_)));
+                    // A child's `Err` is a value evloop's interpreter cannot see from here: in
+                    // a fallible gather, any ended child may have decided it.
+                    let decided = (0..kids.len()).all(taken)
+                        || (*fail_fast
+                            && kids.iter().enumerate().any(|(i, k)| taken(i) && failed(k)));
+                    if decided {
+                        return asked_before();
+                    }
                     let mut pending = kids.iter().filter(|k| !k.done()).peekable();
                     if pending.peek().is_none() {
-                        // Until the last of the gather's callbacks has run, it is not done.
-                        return (ran.load(Ordering::Acquire) < kids.len()).then_some("K3");
+                        // Every child has ended, and the gather has not taken every outcome.
+                        return Some("K3");
                     }
                     pending.find_map(|k| ahead(waits, k))
                 }
@@ -679,12 +691,16 @@ fn run_steps<'a>(
                         children.push(task_future(b.clone(), l.clone(), rec.clone(), theirs));
                         labels.push(l);
                     }
-                    let _w = rec.waiting(cx.me.id(), Waiting::Gather(Vec::new(), Arc::default()));
+                    let _w = rec.waiting(
+                        cx.me.id(),
+                        Waiting::Gather(Vec::new(), Arc::default(), false),
+                    );
                     let line = gather_line(*mode, children, |kids| {
                         for (k, l) in kids.iter().zip(&labels) {
                             rec.label_task(k.id(), l);
                         }
-                        rec.waits.lock().insert(cx.me.id(), Waiting::gather(kids));
+                        let waiting = Waiting::gather(kids, *mode);
+                        rec.waits.lock().insert(cx.me.id(), waiting);
                     })
                     .await;
                     rec.push(format!("{label} {line}"));
@@ -698,9 +714,13 @@ fn run_steps<'a>(
                             handles[h].typed(last_here)
                         })
                         .collect();
-                    let _w = rec.waiting(cx.me.id(), Waiting::Gather(Vec::new(), Arc::default()));
+                    let _w = rec.waiting(
+                        cx.me.id(),
+                        Waiting::Gather(Vec::new(), Arc::default(), false),
+                    );
                     let line = gather_line(*mode, tasks, |kids| {
-                        rec.waits.lock().insert(cx.me.id(), Waiting::gather(kids));
+                        let waiting = Waiting::gather(kids, *mode);
+                        rec.waits.lock().insert(cx.me.id(), waiting);
                     })
                     .await;
                     rec.push(format!("{label} {line}"));

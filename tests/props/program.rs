@@ -17,9 +17,12 @@
 //! task only ever waits on tasks created inside its own subtree or on handles of earlier steps of
 //! its ancestors, so no program can wait on itself.
 //!
-//! Cancellation is asyncio's (specs/cancellation.md): any task may be cancelled, also while it
-//! waits on another task, a gather or a thread, and the cancellation travels down what it awaits
-//! (CANCEL-6); a [`Step::Catch`] scope is `try: … except CancelledError: …`.
+//! Programs come in two languages ([`Lang`]): the reference model's, where only tasks that never
+//! wait are cancelled and nothing catches a cancellation ([`program`]), and cancellation as
+//! asyncio has it (specs/cancellation.md), for the CPython differential ([`cancel_program`]):
+//! any task may be cancelled, also while it waits on another task or a gather, and the
+//! cancellation travels down what it awaits (CANCEL-6); a [`Step::Catch`] scope is
+//! `try: … except CancelledError: …`.
 
 use proptest::prelude::*;
 use std::fmt::Write as _;
