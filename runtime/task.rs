@@ -484,21 +484,34 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
             );
         }
         let flags = cancel::flags();
-        let in_flight = cancel::is_in_flight(flags);
-        if in_flight
-            && cancel::delivering()
-            && !bug::enabled(Bug::CancelNotHandedDown)
-            && this.key.is_some()
-            && !cell.state.load().is_complete()
-            && TaskCell::cancel(cell, cancel::message())
-        {
-            // CANCEL-6: the awaited task takes this task's cancellation first; this one waits
-            // for it to finish, its waker still on the done list.
-            cancel::handed_down();
-            this.handed = true;
-            return Poll::Pending;
-        }
-        if in_flight {
+        if cancel::is_in_flight(flags) {
+            if cancel::delivering() && !bug::enabled(Bug::CancelNotHandedDown) && this.key.is_some()
+            {
+                if !cell.state.load().is_complete() && TaskCell::cancel(cell, cancel::message()) {
+                    // CANCEL-6: the awaited task takes this task's cancellation first; this one
+                    // waits for it to finish, its waker still on the done list.
+                    cancel::handed_down();
+                    this.handed = true;
+                    return Poll::Pending;
+                }
+                if cell.done.lock().closed {
+                    // The awaited task's outcome came with the request: they land here as one,
+                    // as the task's cancellation when it ended cancelled (asyncio throws the
+                    // awaited task's `CancelledError` in and clears `_must_cancel`).
+                    let out = read_outcome::<T>(cell).expect(
+                        "a complete task's outcome is there until its last handle reads it",
+                    );
+                    this.key = None;
+                    this.task.consumed = true;
+                    if cancel::was_passed(flags) {
+                        cancel::use_passed();
+                    }
+                    if let Err(TaskError::Cancelled(c)) = out {
+                        cancel::raise_returned(c.message_arc());
+                    }
+                    return Poll::Pending;
+                }
+            }
             // CANCEL-2: the cancellation lands at this await, which takes nothing.
             return Poll::Pending;
         }

@@ -182,7 +182,7 @@ fn replay_program_from_env() {
     let json = std::env::var("EVLOOP_PROP_PROGRAM").expect("set EVLOOP_PROP_PROGRAM");
     let prog = program::from_json(&json).expect("EVLOOP_PROP_PROGRAM is a printed program");
     println!("program: {prog:#?}");
-    let (got, difference) = interp::run_noting_differences(&prog, 1);
+    let got = interp::run(&prog, 1);
     println!("evloop, 1 worker:\n{}", show(&got));
     let modelled = prog.in_model_language();
     if !prog.has_cross_thread() {
@@ -196,19 +196,11 @@ fn replay_program_from_env() {
         }
         if props::oracle::available().is_some() {
             let py = props::oracle::trace(&prog);
-            if let Some(k) = difference {
-                // As the differential does: such a run is not compared (PROP-10).
-                println!(
-                    "reached known difference {k}; CPython asyncio:\n{}",
-                    show(&py)
-                );
-            } else {
-                assert!(
-                    got == py,
-                    "{}",
-                    diff("evloop", &got, "CPython asyncio", &py)
-                );
-            }
+            assert!(
+                got == py,
+                "{}",
+                diff("evloop", &got, "CPython asyncio", &py)
+            );
         }
     }
     for workers in (1..=4).filter(|_| modelled) {

@@ -24,53 +24,6 @@ pub struct Recorder {
     stopped: AtomicBool,
     /// The labels of tasks evloop names itself (a gather's children), by task id.
     labels: Mutex<HashMap<u64, String>>,
-    /// What each task is suspended on, by task id, while it awaits a task or a gather.
-    waits: Mutex<HashMap<u64, Waiting>>,
-    /// The first known difference from asyncio the run reached (see [`run_noting_differences`]).
-    difference: Mutex<Option<&'static str>>,
-}
-
-/// What a task awaits, as far as a cancellation handed down the await chain goes (CANCEL-6).
-#[derive(Clone)]
-enum Waiting {
-    Task(TaskRef),
-    /// A gather's distinct children (none while the gather is being made), whether the done
-    /// callback the interpreter added to each, after the gather's own, has run, and whether a
-    /// failure of one child decides the gather's outcome (plain and fallible modes).
-    Gather(Vec<TaskRef>, Arc<Vec<AtomicBool>>, bool),
-}
-
-impl Waiting {
-    /// The gather's children, with a done callback each, queued right after the gather's own
-    /// one (GATHER-8: one per distinct task, in registration order), so that it says whether
-    /// the gather has taken that child's outcome.
-    fn gather(kids: &[TaskRef], mode: Mode) -> Waiting {
-        let mut distinct: Vec<TaskRef> = Vec::new();
-        for k in kids {
-            if !distinct.iter().any(|d| d.id() == k.id()) {
-                distinct.push(k.clone());
-            }
-        }
-        let ran: Arc<Vec<AtomicBool>> =
-            Arc::new(distinct.iter().map(|_| AtomicBool::new(false)).collect());
-        for (i, k) in distinct.iter().enumerate() {
-            let ran = ran.clone();
-            k.add_done_callback(move |_| ran[i].store(true, Ordering::Release));
-        }
-        Waiting::Gather(distinct, ran, mode != Mode::Settled)
-    }
-}
-
-/// Forgets what the task awaits when its await ends, or is dropped by a cancellation.
-struct WaitGuard<'a> {
-    rec: &'a Recorder,
-    id: u64,
-}
-
-impl Drop for WaitGuard<'_> {
-    fn drop(&mut self) {
-        self.rec.waits.lock().remove(&self.id);
-    }
 }
 
 impl Recorder {
@@ -105,59 +58,6 @@ impl Recorder {
             Some(l) => l.clone(),
             None => format!("unlabelled {name}"),
         }
-    }
-
-    /// Task `id` is suspended on `what` until the guard is dropped.
-    fn waiting(&self, id: u64, what: Waiting) -> WaitGuard<'_> {
-        self.waits.lock().insert(id, what);
-        WaitGuard { rec: self, id }
-    }
-
-    /// Notes a known difference from CPython 3.11 that cancelling `r` now would show, if any:
-    /// following what the cancellation is handed down to (CANCEL-6) from `r`, a task that
-    /// awaits
-    /// - a gather whose children have all ended while it has not taken all their outcomes yet
-    ///   (K3: asyncio's gather refuses the cancellation, so the task takes it only when the
-    ///   gather's outcome wakes it, one hop later; evloop wakes it at once);
-    /// - a task or gather that has ended, while the awaiter, already asked to cancel, has not
-    ///   stepped since (K4: asyncio delivers its requests as one `CancelledError`, evloop the
-    ///   pending one again at the next await).
-    fn note_cancel(&self, r: &TaskRef) {
-        fn ahead(waits: &HashMap<u64, Waiting>, r: &TaskRef) -> Option<&'static str> {
-            let asked_before = || (r.cancelling() > 0).then_some("K4");
-            match waits.get(&r.id())? {
-                Waiting::Task(t) if t.done() => asked_before(),
-                Waiting::Task(t) => ahead(waits, t),
-                Waiting::Gather(kids, ran, fail_fast) => {
-                    let taken = |i: usize| ran[i].load(Ordering::Acquire);
-                    let failed =
-                        |k: &TaskRef| k.cancelled() || matches!(k.exception(), Ok(Some(_)));
-                    // A child's `Err` is a value evloop's interpreter cannot see from here: in
-                    // a fallible gather, any ended child may have decided it.
-                    let decided = (0..kids.len()).all(taken)
-                        || (*fail_fast
-                            && kids.iter().enumerate().any(|(i, k)| taken(i) && failed(k)));
-                    if decided {
-                        return asked_before();
-                    }
-                    let mut pending = kids.iter().filter(|k| !k.done()).peekable();
-                    if pending.peek().is_none() {
-                        // Every child has ended, and the gather has not taken every outcome.
-                        return Some("K3");
-                    }
-                    pending.find_map(|k| ahead(waits, k))
-                }
-            }
-        }
-        let found = ahead(&self.waits.lock(), r);
-        if let Some(k) = found {
-            self.note_difference(k);
-        }
-    }
-
-    /// The run reached known difference `k` (PROP-10).
-    fn note_difference(&self, k: &'static str) {
-        self.difference.lock().get_or_insert(k);
     }
 
     pub fn push(&self, event: String) {
@@ -542,9 +442,6 @@ struct Ctx {
     /// The task itself, for `Target::Me`.
     me: TaskRef,
     last: HashMap<HandleId, usize>,
-    /// The task asked to cancel itself since it last suspended: the request waits for its next
-    /// await (asyncio's `_must_cancel`).
-    self_cancel: AtomicBool,
 }
 
 type StepsFut<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
@@ -566,24 +463,6 @@ fn run_steps<'a>(
             let here = serial;
             serial += size(std::slice::from_ref(step));
             let is_last = |h: &Handle| cx.last.get(&h.id) == Some(&here);
-            // Whether the step suspends the task, and on a task or a gather (`None`: it does not
-            // suspend; awaiting a finished task returns at once).
-            let parks_on_task = match step {
-                Step::Sleep(_) | Step::Yield => Some(false),
-                Step::Await(h) => (!handles[*h].r.done()).then_some(true),
-                Step::Gather(_, bs) => (!bs.is_empty()).then_some(true),
-                Step::GatherTasks(..) => Some(true),
-                _ => None,
-            };
-            if let Some(on_task) = parks_on_task {
-                // Difference K2: a task that asked to cancel itself and then waits on a task or
-                // a gather hands the request down in the same step in asyncio (`__step` cancels
-                // its new `_fut_waiter`), so a child that has not started yet is cancelled
-                // before its first step; evloop hands it down at the task's next step.
-                if cx.self_cancel.swap(false, Ordering::Relaxed) && on_task {
-                    rec.note_difference("K2");
-                }
-            }
             match step {
                 Step::Sleep(ms) => {
                     let before = cx.lp.now();
@@ -614,7 +493,6 @@ fn run_steps<'a>(
                 }
                 Step::Await(h) => {
                     let hd = &mut handles[*h];
-                    let _w = rec.waiting(cx.me.id(), Waiting::Task(hd.r.clone()));
                     let r = if is_last(hd) {
                         hd.typed(true).await
                     } else {
@@ -630,14 +508,10 @@ fn run_steps<'a>(
                 }
                 Step::Cancel(t, msg) => {
                     let (who, r) = target(cx, handles, *t);
-                    rec.note_cancel(&r);
                     let asked = match msg {
                         Some(m) => r.cancel_with(format!("m{m}")),
                         None => r.cancel(),
                     };
-                    if asked && *t == Target::Me {
-                        cx.self_cancel.store(true, Ordering::Relaxed);
-                    }
                     let m = msg.map(|m| format!(" m{m}")).unwrap_or_default();
                     rec.push(format!("{label} cancel {who}{m} -> {asked}"));
                 }
@@ -691,16 +565,10 @@ fn run_steps<'a>(
                         children.push(task_future(b.clone(), l.clone(), rec.clone(), theirs));
                         labels.push(l);
                     }
-                    let _w = rec.waiting(
-                        cx.me.id(),
-                        Waiting::Gather(Vec::new(), Arc::default(), false),
-                    );
                     let line = gather_line(*mode, children, |kids| {
                         for (k, l) in kids.iter().zip(&labels) {
                             rec.label_task(k.id(), l);
                         }
-                        let waiting = Waiting::gather(kids, *mode);
-                        rec.waits.lock().insert(cx.me.id(), waiting);
                     })
                     .await;
                     rec.push(format!("{label} {line}"));
@@ -714,15 +582,7 @@ fn run_steps<'a>(
                             handles[h].typed(last_here)
                         })
                         .collect();
-                    let _w = rec.waiting(
-                        cx.me.id(),
-                        Waiting::Gather(Vec::new(), Arc::default(), false),
-                    );
-                    let line = gather_line(*mode, tasks, |kids| {
-                        let waiting = Waiting::gather(kids, *mode);
-                        rec.waits.lock().insert(cx.me.id(), waiting);
-                    })
-                    .await;
+                    let line = gather_line(*mode, tasks, |_| {}).await;
                     rec.push(format!("{label} {line}"));
                 }
                 Step::ReadResult(h) => {
@@ -829,7 +689,6 @@ pub fn task_future(
             rec,
             lp,
             me,
-            self_cancel: AtomicBool::new(false),
         };
         let mut handles = inherited;
         let prefix = format!("{}.", cx.label);
@@ -862,15 +721,6 @@ pub fn task_future(
 /// Runs `program` as the main task on a fresh virtual-time loop with `workers` workers and
 /// returns the trace.
 pub fn run(program: &Body, workers: usize) -> Vec<String> {
-    run_noting_differences(program, workers).0
-}
-
-/// [`run`], and the first known difference from CPython 3.11 the run reached, if any (see
-/// `Recorder::note_cancel`): the CPython differential does not compare such a run.
-pub fn run_noting_differences(
-    program: &Body,
-    workers: usize,
-) -> (Vec<String>, Option<&'static str>) {
     quiet_program_panics();
     let rec = Arc::new(Recorder::default());
     let running = collector::enter();
@@ -908,6 +758,5 @@ pub fn run_noting_differences(
             }
         }
     };
-    let difference = *rec.difference.lock();
-    (rec.finish(result), difference)
+    rec.finish(result)
 }

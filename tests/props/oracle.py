@@ -263,13 +263,21 @@ async def await_own(aw, pending, tasks, gather=None):
     except asyncio.CancelledError as e:
         if tasks and tasks.cancelled():
             e = cancelled_error(tasks.message())
-        elif gather is not None and gather.requested:
+        elif gather is not None and gather.requested and ended_cancelled(gather.outer):
+            # Only the gather's own CancelledError (K5); one built from this task's pending
+            # request (`_must_cancel`, the gather having ended otherwise) keeps its message.
             e = cancelled_error(gather.msg)
         if armed or me.calls != calls:
             raise e from None
         return ("error", e)
     except (Fail, Panic) as e:
         return ("error", e)
+
+
+def ended_cancelled(fut):
+    if not fut.done():
+        return False
+    return fut.cancelled() or isinstance(fut.exception(), asyncio.CancelledError)
 
 
 def settled_item(r, child):

@@ -245,26 +245,8 @@ struct Spawned {
 /// plain or in fallible mode, not both; the oracle makes it return or raise accordingly. Settled
 /// gathers, awaits and reads see `err tag` either way.
 ///
-/// One shape is not generated because evloop and CPython 3.11 differ on it: K1, two requests
-/// with different messages (below; specs/properties.md PROP-10 lists the known differences).
-/// The others (K2 to K4) depend on timing, so the differential skips the runs that reach them
-/// instead (`interp::run_noting_differences`).
 pub fn normalize(body: Body) -> Body {
-    let mut body = normalize_in(body, &[], &mut Vec::new());
-    // Difference K1: when a task that awaits a future gets a second request before it steps,
-    // asyncio delivers the first request's message (the future took the first request; the
-    // second only sets `_must_cancel`, and the future's `CancelledError` wins), evloop the last
-    // one's; the same holds down a chain, where a task's own request and one handed down to it
-    // meet. Skipping such runs would skip one in six, so every request of a program carries the
-    // same message (the first one's): which one wins cannot show, while the message still
-    // travels down chains, into gathers and to every reader.
-    let mut first = None;
-    any_step_mut(&mut body, &mut |s| {
-        if let Step::Cancel(_, m) = s {
-            *m = *first.get_or_insert(*m);
-        }
-    });
-    body
+    normalize_in(body, &[], &mut Vec::new())
 }
 
 /// Calls `f` on every step of the program, in every task and scope, in program order.
