@@ -197,7 +197,11 @@ impl From<Cancelled> for TaskError {
 ///     assert_eq!(err.to_string(), "the task was cancelled: shutting down");
 /// });
 /// ```
-pub struct Cancelled {
+// One word, empty for the common bare cancellation: `TaskError` (and every task's outcome slot)
+// stays two words (PROFILING, "Code placement").
+pub struct Cancelled(Option<Box<CancelledInner>>);
+
+struct CancelledInner {
     message: Option<Message>,
     /// The task it was handed to, while it counts there (see [`Holder`]).
     owner: Option<Arc<Box<dyn Holder>>>,
@@ -244,22 +248,28 @@ pub(crate) trait Holder: Send + Sync {
 impl Cancelled {
     /// A cancellation that counts against no task.
     pub(crate) fn new(message: Option<Message>) -> Cancelled {
-        Cancelled {
-            message,
-            owner: None,
-        }
+        Cancelled(message.map(|message| {
+            Box::new(CancelledInner {
+                message: Some(message),
+                owner: None,
+            })
+        }))
     }
 
     /// A cancellation that counts against the task `owner` stands for (already counted once).
     pub(crate) fn owned(message: Option<Message>, owner: Box<dyn Holder>) -> Cancelled {
-        Cancelled {
+        Cancelled(Some(Box::new(CancelledInner {
             message,
             owner: Some(Arc::new(owner)),
-        }
+        })))
     }
 
     pub(crate) fn message_arc(&self) -> Option<Message> {
-        self.message.clone()
+        self.0.as_ref().and_then(|i| i.message.clone())
+    }
+
+    fn owner(&self) -> Option<&Arc<Box<dyn Holder>>> {
+        self.0.as_ref().and_then(|i| i.owner.as_ref())
     }
 
     /// The message given to `cancel_with` (asyncio's `CancelledError(msg)`), if any.
@@ -275,7 +285,7 @@ impl Cancelled {
     /// });
     /// ```
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref().map(String::as_str)
+        self.0.as_ref()?.message.as_deref().map(String::as_str)
     }
 }
 
@@ -289,19 +299,21 @@ impl Default for Cancelled {
 
 impl Clone for Cancelled {
     fn clone(&self) -> Cancelled {
-        if let Some(owner) = &self.owner {
+        if let Some(owner) = self.owner() {
             owner.hold();
         }
-        Cancelled {
-            message: self.message.clone(),
-            owner: self.owner.clone(),
-        }
+        Cancelled(self.0.as_ref().map(|i| {
+            Box::new(CancelledInner {
+                message: i.message.clone(),
+                owner: i.owner.clone(),
+            })
+        }))
     }
 }
 
 impl Drop for Cancelled {
     fn drop(&mut self) {
-        if let Some(owner) = &self.owner {
+        if let Some(owner) = self.owner() {
             owner.release();
         }
     }

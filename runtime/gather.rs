@@ -215,20 +215,24 @@ impl<T: Send + 'static> Core<T> {
 
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
-        let in_flight = cancel::in_flight();
-        if in_flight
-            && cancel::delivering()
-            && self.key.is_some()
-            && shared_of::<T>(&self.sink).cancel_requested(cancel::message())
-        {
-            // CANCEL-6: asyncio's `Task.cancel` cancels the gather its task awaits; the task
-            // waits for the children to finish cancelling (GATHER-10).
-            cancel::handed_down();
-            self.handed = true;
-        }
-        if in_flight {
-            // CANCEL-2: lands here, or waits for the children (handed down above).
-            return Poll::Pending;
+        if cancel::in_flight() {
+            if !cancel::delivering() || self.key.is_none() {
+                // CANCEL-2: lands here.
+                return Poll::Pending;
+            }
+            if shared_of::<T>(&self.sink).cancel_requested(cancel::message()) {
+                // CANCEL-6: asyncio's `Task.cancel` cancels the gather its task awaits; the task
+                // waits for the children to finish cancelling (GATHER-10).
+                cancel::handed_down();
+                self.handed = true;
+                return Poll::Pending;
+            }
+            if !shared_of::<T>(&self.sink).state.lock().decided {
+                return Poll::Pending;
+            }
+            // The gather's outcome came with the request: it is taken, and `raises` lands them
+            // here as one (asyncio throws the gather's exception in when it is a cancellation,
+            // and clears `_must_cancel` either way).
         }
         let Core { sink, key, .. } = self;
         let shared = shared_of::<T>(sink);
@@ -312,10 +316,21 @@ impl<T: Send + 'static> Core<T> {
         if cancel::passed_in() {
             cancel::use_passed();
         }
-        let child_cancelled = st
-            .failed
-            .is_some_and(|i| matches!(st.slots[i], Some(Err(TaskError::Cancelled(_)))));
-        let raises = st.cancelled || (passed && child_cancelled);
+        let child_cancelled = st.failed.and_then(|i| match &st.slots[i] {
+            Some(Err(TaskError::Cancelled(c))) => Some(c.message_arc()),
+            _ => None,
+        });
+        let raises = st.cancelled || (passed && child_cancelled.is_some());
+        if cancel::in_flight() {
+            // A request delivered with the outcome (see `poll_decided`) lands here: as the
+            // outcome's own cancellation when it is one, else as itself.
+            if raises {
+                cancel::raise_returned(st.message.clone());
+            } else if let Some(message) = child_cancelled {
+                cancel::raise_returned(message);
+            }
+            return true;
+        }
         if raises {
             cancel::raise(st.message.clone());
         }
@@ -368,8 +383,11 @@ impl<T> Shared<T> {
         let any = self.cancel_children_with(message.clone());
         if any {
             let mut st = self.state.lock();
-            st.cancel_requested = true;
-            st.cancel_message = message;
+            // The children keep the first request's message (CANCEL-4), and so does the gather.
+            if !st.cancel_requested {
+                st.cancel_requested = true;
+                st.cancel_message = message;
+            }
         }
         any
     }

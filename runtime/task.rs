@@ -467,12 +467,15 @@ impl<T: Send + 'static> TaskJoin<T> {
 impl<T: Send + 'static> Future for TaskJoin<T> {
     type Output = Result<T, TaskError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Unpin: the fields are borrowed apart, so the poll needs no count of its own on the
+        // cell (two indirect calls and two atomic operations per poll).
+        let this = self.get_mut();
         assert!(
-            !self.task.consumed,
+            !this.task.consumed,
             "a Task was awaited after its outcome was handed out"
         );
-        let cell = self.task.cell.clone();
+        let cell = &this.task.cell;
         if cell.is_polled_with(cx.waker()) {
             // The task's own waker: it awaits itself.
             panic!(
@@ -481,21 +484,34 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
             );
         }
         let flags = cancel::flags();
-        let in_flight = cancel::is_in_flight(flags);
-        if in_flight
-            && cancel::delivering()
-            && !bug::enabled(Bug::CancelNotHandedDown)
-            && self.key.is_some()
-            && !cell.state.load().is_complete()
-            && TaskCell::cancel(&cell, cancel::message())
-        {
-            // CANCEL-6: the awaited task takes this task's cancellation first; this one waits
-            // for it to finish, its waker still on the done list.
-            cancel::handed_down();
-            self.handed = true;
-            return Poll::Pending;
-        }
-        if in_flight {
+        if cancel::is_in_flight(flags) {
+            if cancel::delivering() && !bug::enabled(Bug::CancelNotHandedDown) && this.key.is_some()
+            {
+                if !cell.state.load().is_complete() && TaskCell::cancel(cell, cancel::message()) {
+                    // CANCEL-6: the awaited task takes this task's cancellation first; this one
+                    // waits for it to finish, its waker still on the done list.
+                    cancel::handed_down();
+                    this.handed = true;
+                    return Poll::Pending;
+                }
+                if cell.done.lock().closed {
+                    // The awaited task's outcome came with the request: they land here as one,
+                    // as the task's cancellation when it ended cancelled (asyncio throws the
+                    // awaited task's `CancelledError` in and clears `_must_cancel`).
+                    let out = read_outcome::<T>(cell).expect(
+                        "a complete task's outcome is there until its last handle reads it",
+                    );
+                    this.key = None;
+                    this.task.consumed = true;
+                    if cancel::was_passed(flags) {
+                        cancel::use_passed();
+                    }
+                    if let Err(TaskError::Cancelled(c)) = out {
+                        cancel::raise_returned(c.message_arc());
+                    }
+                    return Poll::Pending;
+                }
+            }
             // CANCEL-2: the cancellation lands at this await, which takes nothing.
             return Poll::Pending;
         }
@@ -505,10 +521,10 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
             let mut done = cell.done.lock();
             if !done.closed {
                 // R3: not closed yet, so completion will find this waker.
-                let stale = match self.key {
+                let stale = match this.key {
                     Some(k) => Some(done.entries.replace(k, DoneEntry::Wake(waker))),
                     None => {
-                        self.key = Some(done.entries.push(DoneEntry::Wake(waker)));
+                        this.key = Some(done.entries.push(DoneEntry::Wake(waker)));
                         // Where a cancellation of this task goes first (CANCEL-6).
                         cancel::hint(cell.key());
                         None
@@ -523,25 +539,35 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         }
         // Closed: the outcome is stored (TASK-5), and the entry this future left went with the
         // closed list.
-        self.key = None;
-        let out = read_outcome::<T>(&cell)
+        this.key = None;
+        let out = read_outcome::<T>(cell)
             .expect("a complete task's outcome is there until its last handle reads it");
-        self.task.consumed = true;
-        let passed = self.handed || cancel::was_passed(flags);
+        this.task.consumed = true;
         if cancel::was_passed(flags) {
             cancel::use_passed();
         }
         match out {
-            // CANCEL-6: this task's own cancellation, handed to the awaited task, comes back
-            // here as this task's cancellation, raised at this await.
-            Err(TaskError::Cancelled(c)) if passed => {
-                cancel::raise(c.message_arc());
-                Poll::Pending
-            }
-            // CANCEL-7: a task cancelled by someone else is a value this task may catch; it
-            // counts against this task if it escapes (CANCEL-8).
-            out => Poll::Ready(out.map_err(cancel::adopt_error)),
+            Ok(v) => Poll::Ready(Ok(v)),
+            Err(e) => join_error(e, this.handed || cancel::was_passed(flags)),
         }
+    }
+}
+
+/// What an await of a task that failed gives: out of line, so that a join that gets a value
+/// pays nothing for cancellation's rules.
+#[cold]
+#[inline(never)]
+fn join_error<T>(e: TaskError, passed: bool) -> Poll<Result<T, TaskError>> {
+    match e {
+        // CANCEL-6: this task's own cancellation, handed to the awaited task, comes back here as
+        // this task's cancellation, raised at this await.
+        TaskError::Cancelled(c) if passed => {
+            cancel::raise(c.message_arc());
+            Poll::Pending
+        }
+        // CANCEL-7: a task cancelled by someone else is a value this task may catch; it counts
+        // against this task if it escapes (CANCEL-8).
+        e => Poll::Ready(Err(cancel::adopt_error(e))),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Cancellation as asyncio has it (specs/cancellation.md): caught where the code chooses,
 //! cleanup that awaits, requests counted, and cancellation that travels down the await chain.
 
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
 use evloop::{catch_cancel, Builder, Cancelled, LoopFuture, Queue, TaskError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -656,4 +658,155 @@ fn gather_10_cancelling_the_awaiter_unwinds_in_the_same_turns_as_asyncio() {
         tk.await.unwrap();
     });
     assert_eq!(entries(&l), expected);
+}
+
+/// CANCEL-6: a task parked on a gather whose children have all finished, but whose outcome is
+/// not delivered yet, is not woken by its cancellation: the gather refuses it (nothing left to
+/// cancel), and the task takes it when the gather's outcome wakes it, one turn later, as in
+/// asyncio 3.11 (`_GatheringFuture.cancel` returns False, so `Task.cancel` only sets
+/// `_must_cancel`). CPython 3.11 prints the same trace.
+/// Spec: CANCEL-6
+#[test]
+fn cancel_6_a_gather_that_is_finishing_refuses_and_its_outcome_delivers_the_cancellation() {
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let lc = l2.clone();
+        let child = evloop::create_task(async move {
+            push(&lc, "child done");
+            0
+        });
+        let lw = l2.clone();
+        let w = evloop::create_task(async move {
+            match catch_cancel(evloop::gather([child])).await {
+                Ok(_) => push(&lw, "waiter gathered"),
+                Err(_) => push(&lw, "waiter caught"),
+            }
+        });
+        evloop::sleep(Duration::ZERO).await;
+        push(&l2, format!("cancel -> {}", w.cancel()));
+        for i in 0..3 {
+            evloop::sleep(Duration::ZERO).await;
+            push(&l2, format!("main turn {}", i + 1));
+        }
+    });
+    assert_eq!(
+        entries(&l),
+        [
+            "child done",
+            "cancel -> true",
+            "main turn 1",
+            "waiter caught",
+            "main turn 2",
+            "main turn 3"
+        ]
+    );
+}
+
+/// CANCEL-6: a task that asked for its own cancellation hands it down where its step parks, to
+/// the task it now awaits, in that same step: a task that has not started yet never starts, as
+/// in asyncio 3.11 (`__step` cancels its new `_fut_waiter` before it returns). CPython 3.11:
+/// `['main caught', 'child cancelled: True']`.
+/// Spec: CANCEL-6, CANCEL-2
+#[test]
+fn cancel_6_a_task_that_cancelled_itself_hands_it_down_where_it_parks() {
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let lc = l2.clone();
+        let c = evloop::create_task(async move {
+            match catch_cancel(evloop::sleep(SEC)).await {
+                Ok(()) => push(&lc, "child slept"),
+                Err(_) => push(&lc, "child caught"),
+            }
+            5
+        });
+        evloop::current_task().unwrap().cancel();
+        match catch_cancel(&c).await {
+            Ok(v) => push(&l2, format!("main got {}", v.unwrap())),
+            Err(_) => push(&l2, "main caught"),
+        }
+        push(&l2, format!("child cancelled: {}", c.cancelled()));
+    });
+    assert_eq!(entries(&l), ["main caught", "child cancelled: true"]);
+}
+
+/// CANCEL-6, CANCEL-3: a second request that arrives after the first was handed down and the
+/// awaited task has finished, before the awaiter steps, lands with the first as one
+/// cancellation (asyncio clears `_must_cancel` when it throws the awaited task's
+/// `CancelledError` in): the handler's await of the finished task runs undisturbed, the outer
+/// scope catches nothing, and both requests count. CPython 3.11 prints the same trace.
+/// Spec: CANCEL-6, CANCEL-3
+#[test]
+fn cancel_6_a_request_pending_when_the_handed_down_one_returns_lands_with_it() {
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let i = evloop::create_task(evloop::sleep(SEC));
+        let lx = l2.clone();
+        let x = evloop::create_task(async move {
+            let inner = async {
+                if catch_cancel(i.clone()).await.is_err() {
+                    push(&lx, "caught 1");
+                    if (&i).await.is_err() {
+                        push(&lx, "i is cancelled");
+                    }
+                }
+            };
+            if catch_cancel(inner).await.is_err() {
+                push(&lx, "caught 2");
+            }
+        });
+        evloop::sleep(Duration::ZERO).await;
+        push(&l2, format!("cancel -> {}", x.cancel()));
+        evloop::sleep(Duration::ZERO).await;
+        push(&l2, format!("cancel again -> {}", x.cancel()));
+        (&x).await.unwrap();
+        push(&l2, format!("cancelling {}", x.cancelling()));
+    });
+    assert_eq!(
+        entries(&l),
+        [
+            "cancel -> true",
+            "cancel again -> true",
+            "caught 1",
+            "i is cancelled",
+            "cancelling 2"
+        ]
+    );
+}
+
+/// CANCEL-4: of two requests that reach a parked task before it steps, the first one's message
+/// is delivered: it cancelled what the task awaits, and the second only asks again (asyncio 3.11:
+/// the awaited future is cancelled with the first message; the second call finds it done and only
+/// sets `_must_cancel`). CPython 3.11: `["caught ('first',)"]`.
+/// Spec: CANCEL-4
+#[test]
+fn cancel_4_of_two_requests_to_a_parked_task_the_first_message_is_delivered() {
+    let l = log();
+    let l2 = l.clone();
+    vt().run(async move {
+        let lw = l2.clone();
+        let w = evloop::create_task(async move {
+            if let Err(c) = catch_cancel(evloop::sleep(SEC)).await {
+                push(&lw, format!("caught {:?}", c.message()));
+            }
+        });
+        evloop::sleep(Duration::ZERO).await;
+        w.cancel_with("first");
+        w.cancel_with("second");
+        let _ = (&w).await;
+        // Not parked (it has not started): the last request's message is the one delivered.
+        let v = evloop::create_task(async {});
+        v.cancel_with("first");
+        v.cancel_with("second");
+        match v.await {
+            Err(TaskError::Cancelled(c)) => push(&l2, format!("v {:?}", c.message())),
+            other => panic!("{other:?}"),
+        }
+    });
+    assert_eq!(
+        entries(&l),
+        ["caught Some(\"first\")", "v Some(\"second\")"]
+    );
 }

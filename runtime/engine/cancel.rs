@@ -49,6 +49,9 @@ pub(crate) const PASSED_USED: u32 = 1 << 4;
 pub(crate) const HINT: u32 = 1 << 5;
 /// A `Cancelled` counting against the task was made in the step.
 pub(crate) const TOKENS: u32 = 1 << 6;
+/// The task asked for its own cancellation in the step: where the step parks, the runner hands
+/// it down to what the task now awaits (asyncio's `__step` cancels its new `_fut_waiter`).
+pub(crate) const SELF_CANCEL: u32 = 1 << 7;
 /// With `HINT`, the flags' upper bits hold the registry key of the task the step ended up
 /// awaiting, its low 24 bits: a hint, checked before use, so a key past 2^24 only makes the
 /// check fail (the cancellation is then handed down at the task's next step).
@@ -111,6 +114,14 @@ pub(crate) fn raise(message: Option<Message>) {
     }
 }
 
+/// Raises the cancellation that a task or gather this task handed its own to comes back with,
+/// in place of one being delivered in this step: the two land as one, with the returning one's
+/// message (asyncio throws the awaited future's `CancelledError` and clears `_must_cancel`).
+pub(crate) fn raise_returned(message: Option<Message>) {
+    current::update(|f| *f = (*f & !MODE) | RAISING);
+    current::set_message(message);
+}
+
 /// A catch scope takes the cancellation in flight, if there is one (CANCEL-5): the value it
 /// hands the code around it, counting against the task.
 pub(crate) fn take() -> Option<Cancelled> {
@@ -141,6 +152,11 @@ pub(crate) fn use_passed() {
     current::update(|f| *f = (*f & !PASSED_IN) | PASSED_USED);
 }
 
+/// The task whose step runs here asked for its own cancellation.
+pub(crate) fn self_cancelled() {
+    current::update(|f| *f |= SELF_CANCEL);
+}
+
 /// The step ended up awaiting the task at registry key `key` (CANCEL-6).
 pub(crate) fn hint(key: u32) {
     current::update(|f| *f = (*f & FLAG_BITS) | HINT | (key << HINT_SHIFT));
@@ -154,9 +170,9 @@ pub(crate) fn owned(message: Option<Message>) -> Cancelled {
     let Some(lp) = current::scheduler() else {
         return Cancelled::new(message);
     };
-    lp.cancels().hold_new(id, message.clone());
+    let token = lp.cancels().hold_new(id, message.clone());
     current::update(|f| *f |= TOKENS);
-    Cancelled::owned(message, Box::new(Owner { lp, id }))
+    Cancelled::owned(message, Box::new(Owner { lp, id, token }))
 }
 
 /// `c` as the current task's: a cancellation that reaches a task as a value (an awaited task's,
@@ -177,14 +193,17 @@ pub(crate) fn adopt_error(e: TaskError) -> TaskError {
 struct Owner {
     lp: Arc<Scheduler>,
     id: u64,
+    /// Which of the task's `Cancelled` values this is (its copies share it): the one that
+    /// escapes gives the task's outcome its message.
+    token: u32,
 }
 
 impl Holder for Owner {
     fn hold(&self) {
-        self.lp.cancels().hold(self.id);
+        self.lp.cancels().hold(self.id, self.token);
     }
     fn release(&self) {
-        self.lp.cancels().release(self.id);
+        self.lp.cancels().release(self.id, self.token);
     }
 }
 
@@ -237,10 +256,16 @@ pub(crate) struct Entry {
     /// The last `cancel_with`'s message (asyncio's `_cancel_message`; a plain `cancel()` clears
     /// it).
     pub(crate) message: Option<Message>,
-    /// Live `Cancelled` values counting against the task (CANCEL-8).
-    pub(crate) held: u32,
-    /// The message of the last of them made.
-    pub(crate) held_message: Option<Message>,
+    /// Live `Cancelled` values counting against the task, oldest first (CANCEL-8).
+    held: Vec<Held>,
+    next_token: u32,
+}
+
+/// One `Cancelled` value and its copies.
+struct Held {
+    token: u32,
+    count: u32,
+    message: Option<Message>,
 }
 
 impl CancelTable {
@@ -260,27 +285,41 @@ impl CancelTable {
     }
 
     /// A new `Cancelled` counts against the task.
-    fn hold_new(&self, id: u64, message: Option<Message>) {
-        let old = {
-            let mut map = self.map.lock();
-            let e = map.entry(id).or_default();
-            e.held += 1;
-            std::mem::replace(&mut e.held_message, message)
-        };
-        drop(old);
+    /// Returns its token.
+    fn hold_new(&self, id: u64, message: Option<Message>) -> u32 {
+        let mut map = self.map.lock();
+        let e = map.entry(id).or_default();
+        let token = e.next_token;
+        e.next_token = e.next_token.wrapping_add(1);
+        e.held.push(Held {
+            token,
+            count: 1,
+            message,
+        });
+        token
     }
 
     /// A copy of one counts too; nothing once the task has finished (its entry is gone).
-    fn hold(&self, id: u64) {
+    fn hold(&self, id: u64, token: u32) {
         if let Some(e) = self.map.lock().get_mut(&id) {
-            e.held += 1;
+            if let Some(h) = e.held.iter_mut().find(|h| h.token == token) {
+                h.count += 1;
+            }
         }
     }
 
-    fn release(&self, id: u64) {
-        if let Some(e) = self.map.lock().get_mut(&id) {
-            e.held = e.held.saturating_sub(1);
-        }
+    fn release(&self, id: u64, token: u32) {
+        let gone = {
+            let mut map = self.map.lock();
+            let Some(e) = map.get_mut(&id) else { return };
+            let Some(at) = e.held.iter().position(|h| h.token == token) else {
+                return;
+            };
+            e.held[at].count -= 1;
+            (e.held[at].count == 0).then(|| e.held.remove(at))
+        };
+        // The message is a plain string, but nothing is dropped under a runtime lock (LOCK-1).
+        drop(gone);
     }
 
     /// What task `id` awaits, if it registered something to hand a cancellation to.
@@ -288,11 +327,11 @@ impl CancelTable {
         self.awaited.lock().get(&id).cloned()
     }
 
-    /// Whether a `Cancelled` handed to the task is alive, and its message (CANCEL-8).
+    /// Whether a `Cancelled` handed to the task is alive, and its message: the newest one's,
+    /// when several are (CANCEL-8).
     pub(crate) fn escaped(&self, id: u64) -> Option<Option<Message>> {
         let map = self.map.lock();
-        let e = map.get(&id)?;
-        (e.held > 0).then(|| e.held_message.clone())
+        map.get(&id)?.held.last().map(|h| h.message.clone())
     }
 
     /// The task has completed: its entry goes.

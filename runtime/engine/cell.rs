@@ -48,7 +48,9 @@
 //! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
 use crate::engine::body::{Body, Stage};
-use crate::engine::cancel::{self as cancelling, DELIVERING, PASSED_IN, PASSED_USED, TOKENS};
+use crate::engine::cancel::{
+    self as cancelling, DELIVERING, PASSED_IN, PASSED_USED, SELF_CANCEL, TOKENS,
+};
 use crate::engine::incident::Incident;
 use crate::engine::ready::{Runnable, SinkRc};
 use crate::engine::scheduler::Scheduler;
@@ -111,6 +113,17 @@ pub(crate) struct TaskCell {
 }
 
 const NOT_AWAITING: u32 = u32::MAX;
+
+/// What handing a cancellation down to what a parked task awaits did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HandDown {
+    /// It took it: the task waits for it to finish.
+    Handed,
+    /// It is finishing: its completion wakes the task.
+    Refused,
+    /// The task awaits nothing that takes a cancellation.
+    Nothing,
+}
 
 /// The body as the typed task's creator makes it: the stage behind the lock R2 describes.
 impl<F> Erase<TaskCell> for Mutex<Stage<F>>
@@ -293,35 +306,88 @@ impl TaskCell {
             return false;
         };
         trace::record(|| format!("task {} cancel requested", this.id));
-        if before.is_parked() && !bug::enabled(Bug::CancelNotHandedDown) {
-            if let Some(target) = TaskCell::awaited_task(this) {
-                if TaskCell::cancel(&target, message.clone()) {
-                    trace::record(|| {
-                        format!("task {} cancel handed to task {}", this.id, target.id)
-                    });
-                    this.state.transition_to_passed();
-                    return true;
-                }
-            } else if let Some(canceller) = TaskCell::awaited_other(this) {
-                // Called under no lock: cancelling a gather's children wakes their awaiters.
-                if canceller(message.clone()) {
-                    trace::record(|| format!("task {} cancel handed to its gather", this.id));
-                    this.state.transition_to_passed();
-                    return true;
-                }
+        let mut hand_down = HandDown::Nothing;
+        if before.is_parked() {
+            hand_down = TaskCell::hand_down(this, &message);
+            if hand_down == HandDown::Handed {
+                this.state.transition_to_passed();
+                return true;
             }
         }
-        let has_message = message.is_some();
-        if has_message || before.has_message() {
+        // A task asking for its own cancellation hands it down where its step parks (SELF_CANCEL).
+        let running_here = super::current::task().is_some_and(|(_, id)| id == this.id);
+        // asyncio: a request that finds the task parked cancels what it awaits with its
+        // message, and that is the `CancelledError` the task receives; a later request only
+        // sets `_must_cancel` (CANCEL-4).
+        let kept = before.message_kept() && before.cancel_requested();
+        let has_message = message.is_some() && !kept;
+        if !kept && (has_message || before.has_message()) {
             this.lp.cancels().set_message(this.id, message);
         }
-        if this.state.transition_to_must_cancel(has_message) {
-            Wake::wake_by_ref(&**this, || this.0.clone());
+        let keep = before.is_parked() && hand_down == HandDown::Nothing;
+        if this.state.transition_to_must_cancel(has_message, keep) {
+            if running_here {
+                cancelling::self_cancelled();
+            } else if hand_down != HandDown::Refused {
+                Wake::wake_by_ref(&**this, || this.0.clone());
+            }
         } else if has_message {
             // Completed meanwhile, perhaps without seeing the message's flag.
             this.lp.cancels().finish(this.id);
         }
         true
+    }
+
+    /// Hands a cancellation of this parked task to the task or gather it awaits (CANCEL-6).
+    /// `Refused`: what it awaits is finishing, and its completion is what wakes the task, which
+    /// then takes the cancellation at that await (asyncio: `_fut_waiter.cancel()` returned
+    /// False, so `_must_cancel` is set and nothing is woken).
+    fn hand_down(this: &TaskRc, message: &Option<Message>) -> HandDown {
+        if bug::enabled(Bug::CancelNotHandedDown) {
+            return HandDown::Nothing;
+        }
+        if let Some(target) = TaskCell::awaited_task(this) {
+            if TaskCell::cancel(&target, message.clone()) {
+                trace::record(|| format!("task {} cancel handed to task {}", this.id, target.id));
+                return HandDown::Handed;
+            }
+            HandDown::Refused
+        } else if let Some(canceller) = TaskCell::awaited_other(this) {
+            // Called under no lock: cancelling a gather's children wakes their awaiters.
+            if canceller(message.clone()) {
+                trace::record(|| format!("task {} cancel handed to its gather", this.id));
+                return HandDown::Handed;
+            }
+            HandDown::Refused
+        } else {
+            HandDown::Nothing
+        }
+    }
+
+    /// The end of a step that returned `Pending` after the task asked for its own
+    /// cancellation: it goes to what the task now awaits, in this step, so that a task it
+    /// awaits that has not started yet never starts (asyncio's `__step` cancels its new
+    /// `_fut_waiter` before it returns); with nothing to hand it to, it is delivered at the
+    /// task's next step.
+    fn park_self_cancelled(this: TaskRc) {
+        let s = this.state.load();
+        if s.cancel_requested() {
+            let message = this.message_if(s.has_message());
+            match TaskCell::hand_down(&this, &message) {
+                HandDown::Handed => this.state.transition_must_cancel_to_passed(),
+                HandDown::Refused => {}
+                HandDown::Nothing => {
+                    // Parked on a leaf, asyncio cancels the future it awaits with the message,
+                    // which is then the one delivered (not after a bare yield: nothing is
+                    // awaited then).
+                    if !s.notified() {
+                        this.state.keep_message();
+                    }
+                    Wake::wake_by_ref(&*this, || this.0.clone());
+                }
+            }
+        }
+        TaskCell::park(this);
     }
 
     /// asyncio's `uncancel()`: takes one cancellation request back (CANCEL-3).
@@ -485,6 +551,7 @@ impl TaskCell {
                 this.cancel_body(leftover);
                 cell.complete(&this, Outcome::Cancelled);
             }
+            Poll::Pending if flags & SELF_CANCEL != 0 => TaskCell::park_self_cancelled(this),
             Poll::Pending => TaskCell::park(this),
             Poll::Ready(Outcome::Returned) if in_flight => {
                 this.cancel_body(leftover);
@@ -516,21 +583,31 @@ impl TaskCell {
 
     /// The future is finished with `outcome`.
     #[inline(always)]
-    fn end(&self, this: &TaskRc, mut outcome: Outcome) {
-        if outcome == Outcome::Returned {
-            let s = self.state.load();
-            if s.cancel_requested() {
-                // asyncio: a cancel asked while the step ran wins over the value it returned
-                // (`_must_cancel` in `Task.__step`); a panic still wins over both.
-                this.cancel_body(self.message_if(s.has_message()));
+    fn end(&self, this: &TaskRc, outcome: Outcome) {
+        if outcome == Outcome::Returned && self.state.load().cancel_or_message() {
+            return self.end_returned_with_cancel(this);
+        }
+        self.complete(this, outcome);
+    }
+
+    /// `end` of a step that returned while a cancellation was asked or handed to the task: out
+    /// of line, so that every other last step pays one test of the state word.
+    #[cold]
+    #[inline(never)]
+    fn end_returned_with_cancel(&self, this: &TaskRc) {
+        let mut outcome = Outcome::Returned;
+        let s = self.state.load();
+        if s.cancel_requested() {
+            // asyncio: a cancel asked while the step ran wins over the value it returned
+            // (`_must_cancel` in `Task.__step`); a panic still wins over both.
+            this.cancel_body(self.message_if(s.has_message()));
+            outcome = Outcome::Cancelled;
+        } else if s.has_message() {
+            // CANCEL-8: a cancellation handed to the task is alive — it escaped.
+            if let Some(message) = self.lp.cancels().escaped(self.id) {
+                trace::record(|| format!("task {} returned with its cancellation", self.id));
+                this.cancel_body(message);
                 outcome = Outcome::Cancelled;
-            } else if s.has_message() {
-                // CANCEL-8: a cancellation handed to the task is alive — it escaped.
-                if let Some(message) = self.lp.cancels().escaped(self.id) {
-                    trace::record(|| format!("task {} returned with its cancellation", self.id));
-                    this.cancel_body(message);
-                    outcome = Outcome::Cancelled;
-                }
             }
         }
         self.complete(this, outcome);

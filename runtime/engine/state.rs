@@ -24,6 +24,7 @@
 //! | `STARTED`   | the future has been polled once: a cancellation is delivered into it, not just dropped | CANCEL-2 |
 //! | `PASSED`    | the task's cancellation was handed to what it awaits (asyncio: `_fut_waiter.cancel()` accepted it) | CANCEL-6 |
 //! | `MESSAGE`   | the loop's cancellation table holds a message or live `Cancelled` values of the task | CANCEL-4, CANCEL-8 |
+//! | `KEPT`      | the pending cancellation found the task parked: its message is the one delivered (asyncio: the awaited future was cancelled with it) | CANCEL-4 |
 //!
 //! The upper half counts the cancellation requests not taken back (asyncio 3.11's
 //! `cancelling()`; `uncancel()` decrements it, CANCEL-3), saturating at `u16::MAX`.
@@ -47,6 +48,7 @@ const PANICKED: usize = 1 << 6;
 const STARTED: usize = 1 << 7;
 const PASSED: usize = 1 << 8;
 const MESSAGE: usize = 1 << 9;
+const KEPT: usize = 1 << 10;
 /// The cancellation request count: the upper 16 bits.
 const REQUEST_SHIFT: u32 = 16;
 const REQUEST_ONE: usize = 1 << REQUEST_SHIFT;
@@ -117,11 +119,24 @@ impl Snapshot {
     pub(crate) fn is_parked(self) -> bool {
         self.0 & (SCHEDULED | RUNNING | COMPLETE) == 0
     }
+    /// Woken while its step ran: the step ends by re-queueing it (a yield, or a wake that came
+    /// in during the poll).
+    pub(crate) fn notified(self) -> bool {
+        self.has(NOTIFIED)
+    }
     pub(crate) fn passed(self) -> bool {
         self.has(PASSED)
     }
     pub(crate) fn has_message(self) -> bool {
         self.has(MESSAGE)
+    }
+    /// A pending cancellation's message is kept: later requests do not replace it.
+    pub(crate) fn message_kept(self) -> bool {
+        self.has(KEPT)
+    }
+    /// `cancel_requested() || has_message()` in one test: what a returning step must look at.
+    pub(crate) fn cancel_or_message(self) -> bool {
+        self.0 & (CANCEL | MESSAGE) != 0
     }
     /// asyncio's `cancelling()`: requests not taken back (CANCEL-3).
     pub(crate) fn requests(self) -> u32 {
@@ -231,7 +246,7 @@ impl State {
                 ((Run::Poll, s), Some(Snapshot(next | STARTED)))
             } else if s.has(STARTED) {
                 // Taken for delivery: a cancellation the step's catch scope takes is spent.
-                ((Run::Deliver, s), Some(Snapshot(next & !CANCEL)))
+                ((Run::Deliver, s), Some(Snapshot(next & !(CANCEL | KEPT))))
             } else {
                 ((Run::Cancel, s), Some(Snapshot(next)))
             }
@@ -324,13 +339,15 @@ impl State {
     /// The cancellation waits for the task's next step (asyncio's `_must_cancel = True`).
     /// Returns false when the task has completed meanwhile. `message`: the loop's table holds
     /// one for it.
-    pub(crate) fn transition_to_must_cancel(&self, message: bool) -> bool {
+    /// `keep`: the request found the task parked, so its message is the one delivered.
+    pub(crate) fn transition_to_must_cancel(&self, message: bool, keep: bool) -> bool {
         self.transition(|s| {
             if s.has(COMPLETE) {
                 (false, None)
             } else {
                 let m = if message { MESSAGE } else { 0 };
-                (true, Some(Snapshot(s.0 | CANCEL | m)))
+                let k = if keep { KEPT } else { 0 };
+                (true, Some(Snapshot(s.0 | CANCEL | m | k)))
             }
         })
     }
@@ -339,6 +356,17 @@ impl State {
     /// learns, when what it awaits completes cancelled, that the cancellation was its own.
     pub(crate) fn transition_to_passed(&self) {
         self.transition(|s| ((), Some(Snapshot(s.0 | PASSED))))
+    }
+
+    /// A cancellation asked during the task's step was handed to what the step ended up
+    /// awaiting: it no longer waits for a step of its own.
+    pub(crate) fn transition_must_cancel_to_passed(&self) {
+        self.transition(|s| ((), Some(Snapshot((s.0 & !CANCEL) | PASSED))))
+    }
+
+    /// The pending cancellation's message is the one delivered, whatever later requests say.
+    pub(crate) fn keep_message(&self) {
+        self.transition(|s| ((), Some(Snapshot(s.0 | KEPT))))
     }
 
     /// The step that found `PASSED` has used it (an await completed).

@@ -53,7 +53,7 @@ impl Program {
                         self.index(b, &format!("{label}.{i}.{j}"), visible.clone());
                     }
                 }
-                Step::Cancel(h) => {
+                Step::Cancel(super::program::Target::Handle(h), _) => {
                     self.cancelled.insert(visible[*h].clone());
                 }
                 _ => {}
@@ -187,7 +187,7 @@ fn slots(label: &str, info: &Info, prog: &Program) -> Vec<Slot> {
                 let sources = idx.iter().map(|&h| visible[h].clone()).collect();
                 (gather_lines(*mode, &children), sources)
             }
-            Step::Cancel(h) => {
+            Step::Cancel(super::program::Target::Handle(h), _) => {
                 let target = &visible[*h];
                 let lines = vec![
                     format!("cancel {target} -> true"),
@@ -199,6 +199,7 @@ fn slots(label: &str, info: &Info, prog: &Program) -> Vec<Slot> {
             Step::ResolveFromThread(v) => (vec![format!("resolved -> ok {v}")], vec![]),
             Step::ResolveOrCancel(_) => (vec!["race -> one winner".to_owned()], vec![]),
             Step::Sleep(_) | Step::Yield | Step::CallSoon(_) => continue,
+            _ => continue,
         };
         out.push(Slot { lines, sources });
     }

@@ -1,9 +1,10 @@
 //! Runs a program on evloop and records what can be observed: emits, callbacks, what each await,
-//! gather, `result()` read and `current_task()` returned, each task's end or cancellation, each
-//! with the loop's virtual time (ms).
+//! gather, `result()` read, `current_task()`, `cancel`, `cancelling()` and `uncancel()` returned,
+//! each cancellation a scope caught, each task's end or cancellation, each with the loop's virtual
+//! time (ms).
 
-use super::program::{uses_handle, Body, End, Mode, Step};
-use evloop::{Awaitable, GatherError, TaskError, TaskRef};
+use super::program::{size, uses_handle, Body, End, Mode, Step, Target, Then};
+use evloop::{catch_cancel, Awaitable, Cancelled, GatherError, TaskError, TaskRef};
 use evloop_model::sync::atomic::{AtomicBool, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use std::collections::HashMap;
@@ -12,8 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::time::Duration;
 
-/// What a task's future returns: `Err(tag)` is `End::Fail`.
-pub type Out = Result<i64, u8>;
+/// What a task's future returns: `Err(Failure::Tag(tag))` is `End::Fail`.
+pub type Out = Result<i64, Failure>;
 type BoxFut = Pin<Box<dyn Future<Output = Out> + Send>>;
 
 /// The observable trace, one line per event: `<ms> <event>`, and last a `result ...` line.
@@ -187,12 +188,37 @@ fn panic_tag(msg: &str) -> String {
     msg.strip_prefix(PANIC_PREFIX).unwrap_or(msg).to_owned()
 }
 
+/// What a task returns when its body's ending is `Fail(tag)`, or when a cancellation escapes
+/// from it as a value (CANCEL-8: the task then ends cancelled and this is never seen).
+#[derive(Clone, Debug)]
+pub enum Failure {
+    Tag(u8),
+    Escaped(Cancelled),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Tag(t) => write!(f, "{t}"),
+            Failure::Escaped(c) => write!(f, "an escaped {}", describe_cancelled(c)),
+        }
+    }
+}
+
+/// `cancelled`, or `cancelled(<message>)`.
+pub fn describe_cancelled(c: &Cancelled) -> String {
+    match c.message() {
+        Some(m) => format!("cancelled({m})"),
+        None => "cancelled".to_owned(),
+    }
+}
+
 fn describe_task(r: &Result<Out, TaskError>) -> String {
     match r {
         Ok(Ok(v)) => format!("ok {v}"),
-        Ok(Err(t)) => format!("err {t}"),
-        Err(TaskError::Panicked(p)) => format!("panic {}", panic_tag(p.message())),
-        Err(_) => "cancelled".to_owned(),
+        Ok(Err(Failure::Tag(t))) => format!("err {t}"),
+        Ok(Err(f)) => format!("output {f}"),
+        Err(e) => describe_error(e),
     }
 }
 
@@ -206,28 +232,23 @@ fn describe_item(r: &Result<Out, TaskError>) -> String {
 fn describe_error(e: &TaskError) -> String {
     match e {
         TaskError::Panicked(p) => format!("panic {}", panic_tag(p.message())),
-        _ => "cancelled".to_owned(),
+        TaskError::Cancelled(c) => describe_cancelled(c),
+        other => format!("failed: {other}"),
     }
 }
 
-/// Records "cancelled" if the task's future is dropped before it reached its end.
-struct CancelGuard {
-    rec: Arc<Recorder>,
-    label: String,
-    armed: bool,
-}
-
-impl Drop for CancelGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.rec.push(format!("{} cancelled", self.label));
-        }
-    }
+/// Which handle a body holds: the `k`th it inherited, or the one its step `serial` spawned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum HandleId {
+    Inherited(usize),
+    Spawned(usize),
 }
 
 /// A handle as a body holds it: the task's label, a typed handle while this body (or a body it
-/// starts) still awaits, gathers or reads it, and an untyped one for `cancel` and `exception`.
+/// starts) still awaits, gathers or reads it, and an untyped one for `cancel`, `cancelling`,
+/// `uncancel` and `exception`.
 pub struct Handle {
+    id: HandleId,
     label: String,
     task: Option<evloop::Task<Out>>,
     r: TaskRef,
@@ -246,45 +267,82 @@ impl Handle {
     }
 }
 
-/// For each handle a body sees, the step of its last typed use, by the body or a body it starts.
-fn last_uses(body: &Body, inherited: usize) -> Vec<Option<usize>> {
-    let mut visible = inherited;
-    let mut last = vec![None; inherited];
-    for (i, step) in body.steps.iter().enumerate() {
-        match step {
-            Step::Await(h) | Step::ReadResult(h) => last[*h] = Some(i),
-            Step::GatherTasks(_, idx) => idx.iter().for_each(|&h| last[h] = Some(i)),
-            Step::Spawn(b) => {
-                for (k, l) in last.iter_mut().enumerate().take(visible) {
-                    if uses_handle(b, k) {
-                        *l = Some(i);
-                    }
-                }
-                visible += 1;
-                last.push(None);
-            }
-            Step::Gather(_, bs) => {
-                for (k, l) in last.iter_mut().enumerate().take(visible) {
-                    if bs.iter().any(|b| uses_handle(b, k)) {
-                        *l = Some(i);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+/// For each handle a body holds, the number (in program order, [`program::size`]) of the step
+/// of its last typed use, by the body or a body it starts. Only a step that is that last use
+/// moves the typed handle out; a scope cut short by a cancellation leaves it unused.
+fn last_uses(body: &Body, inherited: usize) -> HashMap<HandleId, usize> {
+    let mut last = HashMap::new();
+    let mut visible: Vec<HandleId> = (0..inherited).map(HandleId::Inherited).collect();
+    walk_uses(&body.steps, 0, &mut visible, &mut last);
     last
 }
 
-/// The handles a body started at step `i` inherits: typed ones for those it uses.
-fn inherit(handles: &mut [Handle], body: &Body, last_here: impl Fn(usize) -> bool) -> Vec<Handle> {
+fn walk_uses(
+    steps: &[Step],
+    first: usize,
+    visible: &mut Vec<HandleId>,
+    last: &mut HashMap<HandleId, usize>,
+) {
+    let mut serial = first;
+    for step in steps {
+        match step {
+            Step::Await(h) | Step::ReadResult(h) => {
+                last.insert(visible[*h], serial);
+            }
+            Step::GatherTasks(_, idx) => {
+                for &h in idx {
+                    last.insert(visible[h], serial);
+                }
+            }
+            Step::Spawn(b) => {
+                for (k, id) in visible.iter().enumerate() {
+                    if uses_handle(b, k) {
+                        last.insert(*id, serial);
+                    }
+                }
+                visible.push(HandleId::Spawned(serial));
+            }
+            Step::Gather(_, bs) => {
+                for (k, id) in visible.iter().enumerate() {
+                    if bs.iter().any(|b| uses_handle(b, k)) {
+                        last.insert(*id, serial);
+                    }
+                }
+            }
+            Step::Catch(sc) => {
+                let n = visible.len();
+                walk_uses(&sc.body, serial + 1, visible, last);
+                visible.truncate(n);
+                walk_uses(&sc.handler, serial + 1 + size(&sc.body), visible, last);
+                visible.truncate(n);
+            }
+            _ => {}
+        }
+        serial += size(std::slice::from_ref(step));
+    }
+}
+
+/// The handles a body started here inherits: typed ones for those it uses, moved out of the
+/// handle `last_here` says this is the last use of.
+fn inherit(
+    handles: &mut [Handle],
+    body: &Body,
+    last_here: impl Fn(usize, &Handle) -> bool,
+) -> Vec<Handle> {
     handles
         .iter_mut()
         .enumerate()
-        .map(|(k, h)| Handle {
-            label: h.label.clone(),
-            task: uses_handle(body, k).then(|| h.typed(last_here(k))),
-            r: h.r.clone(),
+        .map(|(k, h)| {
+            let task = uses_handle(body, k).then(|| {
+                let last = last_here(k, h);
+                h.typed(last)
+            });
+            Handle {
+                id: HandleId::Inherited(k),
+                label: h.label.clone(),
+                task,
+                r: h.r.clone(),
+            }
         })
         .collect()
 }
@@ -316,7 +374,10 @@ where
                     let items: Vec<String> = vs.into_iter().map(|v| v.to_string()).collect();
                     format!("gather ok [{}]", items.join(", "))
                 }
-                Err(GatherError::Failed { error, .. }) => format!("gather fail err {error}"),
+                Err(GatherError::Failed {
+                    error: Failure::Tag(t),
+                    ..
+                }) => format!("gather fail err {t}"),
                 Err(GatherError::Task { error, .. }) => {
                     format!("gather fail {}", describe_error(&error))
                 }
@@ -362,35 +423,52 @@ fn read_line(t: &evloop::Task<Out>, r: &TaskRef) -> String {
     }
 }
 
-/// The future of the task running `body`, which sees the handles `inherited` from its ancestors.
-pub fn task_future(
-    body: Body,
+/// How a list of steps ended.
+enum Flow {
+    /// It ran to its end: the steps after it run.
+    Next,
+    /// A scope's handler ended the task with this ending.
+    Ended(End),
+    /// A handler let its cancellation escape as a value (`Then::Escape`): the next scope out
+    /// takes it, or it ends the task cancelled (CANCEL-8).
+    Escaped(Cancelled),
+}
+
+/// What every step of one task needs.
+struct Ctx {
     label: String,
     rec: Arc<Recorder>,
-    inherited: Vec<Handle>,
-) -> BoxFut {
+    lp: evloop::EventLoop,
+    /// The task itself, for `Target::Me`.
+    me: TaskRef,
+    last: HashMap<HandleId, usize>,
+}
+
+type StepsFut<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
+
+/// Runs `steps`, the first of which is step number `first` of the task's body; a task spawned
+/// by step `i` is labelled `<prefix><i>`.
+fn run_steps<'a>(
+    cx: &'a Ctx,
+    steps: &'a [Step],
+    prefix: String,
+    first: usize,
+    handles: &'a mut Vec<Handle>,
+) -> StepsFut<'a> {
     Box::pin(async move {
-        let mut guard = CancelGuard {
-            rec: rec.clone(),
-            label: label.clone(),
-            armed: true,
-        };
-        let lp = evloop::get_running_loop().expect("tasks run on a loop");
-        let me = evloop::current_task().expect("a body runs as a task");
-        if me.name().starts_with("Task-") {
-            rec.label_task(me.id(), &label);
-        }
-        drop(me);
-        let last = last_uses(&body, inherited.len());
-        let is_last = |h: usize, i: usize| last[h] == Some(i);
-        let mut handles = inherited;
-        for (i, step) in body.steps.into_iter().enumerate() {
+        let label = &cx.label;
+        let rec = &cx.rec;
+        let mut serial = first;
+        for (i, step) in steps.iter().enumerate() {
+            let here = serial;
+            serial += size(std::slice::from_ref(step));
+            let is_last = |h: &Handle| cx.last.get(&h.id) == Some(&here);
             match step {
                 Step::Sleep(ms) => {
-                    let before = lp.now();
-                    evloop::sleep(Duration::from_millis(ms.into())).await;
-                    let after = lp.now();
-                    if after < before + Duration::from_millis(ms.into()) {
+                    let before = cx.lp.now();
+                    evloop::sleep(Duration::from_millis((*ms).into())).await;
+                    let after = cx.lp.now();
+                    if after < before + Duration::from_millis((*ms).into()) {
                         rec.push(format!(
                             "{label} woke early: slept {:?} of {ms}ms",
                             after - before
@@ -399,36 +477,78 @@ pub fn task_future(
                 }
                 Step::Yield => evloop::sleep(Duration::ZERO).await,
                 Step::Spawn(b) => {
-                    let l = format!("{label}.{i}");
-                    let theirs = inherit(&mut handles, &b, |k| is_last(k, i));
+                    let l = format!("{prefix}{i}");
+                    let theirs = inherit(handles, b, |_, h| is_last(h));
                     let t = evloop::create_task_named(
                         l.clone(),
-                        task_future(b, l.clone(), rec.clone(), theirs),
+                        task_future(b.clone(), l.clone(), rec.clone(), theirs),
                     );
                     let r = t.task_ref();
                     handles.push(Handle {
+                        id: HandleId::Spawned(here),
                         label: l,
                         task: Some(t),
                         r,
                     });
                 }
                 Step::Await(h) => {
-                    let r = if is_last(h, i) {
-                        handles[h].typed(true).await
+                    let hd = &mut handles[*h];
+                    let r = if is_last(hd) {
+                        hd.typed(true).await
                     } else {
                         // Through a reference: the handle stays for later uses.
-                        let t = handles[h].task.as_ref().expect("used later");
+                        let t = hd.task.as_ref().expect("used later");
                         t.await
                     };
                     rec.push(format!(
                         "{label} await {} -> {}",
-                        handles[h].label,
+                        handles[*h].label,
                         describe_task(&r)
                     ));
                 }
-                Step::Cancel(h) => {
-                    let asked = handles[h].r.cancel();
-                    rec.push(format!("{label} cancel {} -> {asked}", handles[h].label));
+                Step::Cancel(t, msg) => {
+                    let (who, r) = target(cx, handles, *t);
+                    let asked = match msg {
+                        Some(m) => r.cancel_with(format!("m{m}")),
+                        None => r.cancel(),
+                    };
+                    let m = msg.map(|m| format!(" m{m}")).unwrap_or_default();
+                    rec.push(format!("{label} cancel {who}{m} -> {asked}"));
+                }
+                Step::Cancelling(t) => {
+                    let (who, r) = target(cx, handles, *t);
+                    rec.push(format!("{label} cancelling {who} -> {}", r.cancelling()));
+                }
+                Step::Uncancel(t) => {
+                    let (who, r) = target(cx, handles, *t);
+                    rec.push(format!("{label} uncancel {who} -> {}", r.uncancel()));
+                }
+                Step::Catch(sc) => {
+                    let n = handles.len();
+                    let inner = run_steps(cx, &sc.body, format!("{prefix}{i}t"), here + 1, handles);
+                    let caught = match catch_cancel(inner).await {
+                        Ok(Flow::Next) => None,
+                        Ok(Flow::Ended(e)) => return Flow::Ended(e),
+                        // `raise` from a scope inside: this one takes it, as asyncio's would.
+                        Ok(Flow::Escaped(c)) | Err(c) => Some(c),
+                    };
+                    handles.truncate(n);
+                    if let Some(c) = caught {
+                        rec.push(format!("{label} caught {}", describe_cancelled(&c)));
+                        let first = here + 1 + size(&sc.body);
+                        let handler =
+                            run_steps(cx, &sc.handler, format!("{prefix}{i}h"), first, handles)
+                                .await;
+                        handles.truncate(n);
+                        match (handler, sc.then) {
+                            // Another cancellation left the handler, or it ended the task.
+                            (flow @ (Flow::Ended(_) | Flow::Escaped(_)), _) => return flow,
+                            (Flow::Next, Then::Resume) => drop(c),
+                            (Flow::Next, Then::Raise) => return c.raise().await,
+                            (Flow::Next, Then::Escape) => return Flow::Escaped(c),
+                            (Flow::Next, Then::End(e)) => return Flow::Ended(e),
+                        }
+                    }
                 }
                 Step::Gather(mode, bodies) => {
                     let n = bodies.len();
@@ -438,15 +558,14 @@ pub fn task_future(
                         .collect();
                     let mut children: Vec<BoxFut> = Vec::with_capacity(n);
                     let mut labels = Vec::with_capacity(n);
-                    for (j, b) in bodies.into_iter().enumerate() {
-                        let l = format!("{label}.{i}.{j}");
-                        let theirs = inherit(&mut handles, &b, |k| {
-                            is_last(k, i) && last_child[k] == Some(j)
-                        });
-                        children.push(task_future(b, l.clone(), rec.clone(), theirs));
+                    for (j, b) in bodies.iter().enumerate() {
+                        let l = format!("{prefix}{i}.{j}");
+                        let theirs =
+                            inherit(handles, b, |k, h| is_last(h) && last_child[k] == Some(j));
+                        children.push(task_future(b.clone(), l.clone(), rec.clone(), theirs));
                         labels.push(l);
                     }
-                    let line = gather_line(mode, children, |kids| {
+                    let line = gather_line(*mode, children, |kids| {
                         for (k, l) in kids.iter().zip(&labels) {
                             rec.label_task(k.id(), l);
                         }
@@ -459,18 +578,19 @@ pub fn task_future(
                         .iter()
                         .enumerate()
                         .map(|(p, &h)| {
-                            let last_here = is_last(h, i) && !idx[p + 1..].contains(&h);
+                            let last_here = is_last(&handles[h]) && !idx[p + 1..].contains(&h);
                             handles[h].typed(last_here)
                         })
                         .collect();
-                    let line = gather_line(mode, tasks, |_| {}).await;
+                    let line = gather_line(*mode, tasks, |_| {}).await;
                     rec.push(format!("{label} {line}"));
                 }
                 Step::ReadResult(h) => {
-                    let hd = &mut handles[h];
+                    let last = is_last(&handles[*h]);
+                    let hd = &mut handles[*h];
                     let t = hd.task.as_ref().expect("read while still held");
                     let line = read_line(t, &hd.r);
-                    if is_last(h, i) {
+                    if last {
                         hd.task = None;
                     }
                     rec.push(format!("{label} read {} -> {line}", hd.label));
@@ -484,10 +604,12 @@ pub fn task_future(
                 }
                 Step::CallSoon(tag) => {
                     let r = rec.clone();
-                    lp.call_soon(move || r.push(format!("cb {tag}")));
+                    let tag = *tag;
+                    cx.lp.call_soon(move || r.push(format!("cb {tag}")));
                 }
                 Step::Emit(tag) => rec.push(format!("{label} emit {tag}")),
                 Step::ToThread(w) => {
+                    let w = *w;
                     let r = evloop::to_thread(move || 2 * i64::from(w)).await;
                     let d = match r {
                         Ok(v) => format!("ok {v}"),
@@ -496,6 +618,7 @@ pub fn task_future(
                     rec.push(format!("{label} thread -> {d}"));
                 }
                 Step::ResolveFromThread(v) => {
+                    let v = *v;
                     let fut = evloop::LoopFuture::<i64>::new();
                     let resolver = fut.resolver();
                     let _detached = evloop_model::thread::spawn("resolver".into(), move || {
@@ -508,6 +631,7 @@ pub fn task_future(
                     rec.push(format!("{label} resolved -> {d}"));
                 }
                 Step::ResolveOrCancel(v) => {
+                    let v = *v;
                     let fut = evloop::LoopFuture::<i64>::new();
                     let resolver = fut.resolver();
                     // The thread reports whether its resolve won through a second future.
@@ -532,11 +656,63 @@ pub fn task_future(
                 }
             }
         }
-        guard.armed = false;
-        rec.push(format!("{label} end {}", body.end.describe()));
-        match body.end {
+        Flow::Next
+    })
+}
+
+/// The label and untyped handle of a step's target.
+fn target(cx: &Ctx, handles: &[Handle], t: Target) -> (String, TaskRef) {
+    match t {
+        Target::Me => (cx.label.clone(), cx.me.clone()),
+        Target::Handle(h) => (handles[h].label.clone(), handles[h].r.clone()),
+    }
+}
+
+/// The future of the task running `body`, which sees the handles `inherited` from its ancestors.
+/// Its steps run inside a catch scope, which records the task's cancellation before raising it
+/// on (asyncio: `except CancelledError: record; raise`).
+pub fn task_future(
+    body: Body,
+    label: String,
+    rec: Arc<Recorder>,
+    inherited: Vec<Handle>,
+) -> BoxFut {
+    Box::pin(async move {
+        let lp = evloop::get_running_loop().expect("tasks run on a loop");
+        let me = evloop::current_task().expect("a body runs as a task");
+        if me.name().starts_with("Task-") {
+            rec.label_task(me.id(), &label);
+        }
+        let cx = Ctx {
+            last: last_uses(&body, inherited.len()),
+            label,
+            rec,
+            lp,
+            me,
+        };
+        let mut handles = inherited;
+        let prefix = format!("{}.", cx.label);
+        let flow = catch_cancel(run_steps(&cx, &body.steps, prefix, 0, &mut handles)).await;
+        drop(handles);
+        let end = match flow {
+            Ok(Flow::Next) => body.end,
+            Ok(Flow::Ended(e)) => e,
+            Ok(Flow::Escaped(c)) => {
+                cx.rec
+                    .push(format!("{} {}", cx.label, describe_cancelled(&c)));
+                // Out of the task as its output: it ends cancelled (CANCEL-8).
+                return Err(Failure::Escaped(c));
+            }
+            Err(c) => {
+                cx.rec
+                    .push(format!("{} {}", cx.label, describe_cancelled(&c)));
+                return c.raise().await;
+            }
+        };
+        cx.rec.push(format!("{} end {}", cx.label, end.describe()));
+        match end {
             End::Return(v) => Ok(i64::from(v)),
-            End::Fail(t) => Err(t),
+            End::Fail(t) => Err(Failure::Tag(t)),
             End::Panic(t) => panic!("{PANIC_PREFIX}{t}"),
         }
     })
@@ -565,8 +741,9 @@ pub fn run(program: &Body, workers: usize) -> Vec<String> {
     }
     let result = match outcome {
         Ok(Ok(Ok(v))) => format!("result ok {v}"),
-        Ok(Ok(Err(t))) => format!("result err {t}"),
+        Ok(Ok(Err(f))) => format!("result err {f}"),
         Ok(Err(evloop::RunError::Deadlock(_))) => "result deadlock".to_owned(),
+        Ok(Err(evloop::RunError::Cancelled(c))) => format!("result {}", describe_cancelled(&c)),
         Ok(Err(e)) => format!("result error {e}"),
         Err(payload) => {
             let msg = payload

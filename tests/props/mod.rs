@@ -20,8 +20,12 @@ pub mod program;
 /// (`PROPTEST_CASES` still overrides it), and failures persisted in
 /// `proptest-regressions/<file>.txt`, committed so every later run retries them first
 /// (`PROPTEST_DISABLE_FAILURE_PERSISTENCE` turns that off, e.g. while a bug is injected).
+/// Programs are drawn with the XorShift generator (`PROPTEST_RNG_ALGORITHM` still overrides it):
+/// in a debug build ChaCha's rounds took most of the differential's time, and the seeds only
+/// need to vary, not to be unpredictable. Persisted seeds name their generator, so older ones
+/// still replay.
 pub fn config(cases: u32, file: &'static str) -> proptest::test_runner::Config {
-    use proptest::test_runner::{Config, FileFailurePersistence};
+    use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm};
     let defaults = Config::default();
     let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
         defaults.cases
@@ -36,9 +40,15 @@ pub fn config(cases: u32, file: &'static str) -> proptest::test_runner::Config {
         Some(Box::new(FileFailurePersistence::Direct(path))
             as Box<dyn proptest::test_runner::FailurePersistence>)
     };
+    let rng_algorithm = if std::env::var_os("PROPTEST_RNG_ALGORITHM").is_some() {
+        defaults.rng_algorithm
+    } else {
+        RngAlgorithm::XorShift
+    };
     Config {
         cases,
         failure_persistence: persistence,
+        rng_algorithm,
         ..defaults
     }
 }

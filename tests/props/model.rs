@@ -312,7 +312,7 @@ impl Sim {
                         return;
                     }
                 }
-                Step::Cancel(h) => {
+                Step::Cancel(super::program::Target::Handle(h), _) => {
                     let target = self.tasks[tid].handles[h];
                     let pending = self.tasks[target].outcome.is_none();
                     if pending {
@@ -359,6 +359,7 @@ impl Sim {
                 Step::ToThread(_) | Step::ResolveFromThread(_) | Step::ResolveOrCancel(_) => {
                     unreachable!("checked at the start: no cross-thread steps")
                 }
+                other => unreachable!("not in the model's language: {other:?}"),
             }
         }
     }
