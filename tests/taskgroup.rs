@@ -2,6 +2,8 @@
 //! first failure cancels the rest and the body, failures are reported together, and no task
 //! outlives its group.
 
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
 use evloop::{catch_cancel, task_group, Builder, GroupClosed, GroupFailure, TaskError};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

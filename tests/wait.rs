@@ -1,6 +1,8 @@
 //! `wait` and `as_completed` as asyncio 3.11 has them (specs/wait.md): when they return, what
 //! they return, and that they cancel nothing.
 
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
 use evloop::{as_completed, catch_cancel, wait, Builder, ReturnWhen, TimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
