@@ -49,6 +49,9 @@ pub enum Bug {
     /// A queue getter (or putter) woken and then dropped before it ran does not pass its wake-up
     /// on, so the item (or room) it was woken for waits while the next waiter sleeps.
     QueueDroppedWakeup,
+    /// A priority queue orders its items by `Ord` alone, forgetting the order in which equal
+    /// items were put, so they come out in the heap's arbitrary order.
+    PriorityTiesUnordered,
     /// Dropping a task's one-word pointer does not give back the reference count it owns, so
     /// the task's allocation is never freed.
     ThinRcLeak,
@@ -95,7 +98,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 29] = [
+    pub const ALL: [Bug; 30] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -125,6 +128,7 @@ impl Bug {
         Bug::SemaphoreOverRelease,
         Bug::ConditionLostNotify,
         Bug::BarrierCancelledWaiterCounted,
+        Bug::PriorityTiesUnordered,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -159,6 +163,7 @@ impl Bug {
             Bug::SemaphoreOverRelease => "semaphore_over_release",
             Bug::ConditionLostNotify => "condition_lost_notify",
             Bug::BarrierCancelledWaiterCounted => "barrier_cancelled_waiter_counted",
+            Bug::PriorityTiesUnordered => "priority_ties_unordered",
         }
     }
 
