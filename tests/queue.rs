@@ -654,4 +654,11 @@ fn a_senders_thread_keeps_a_virtual_clock_waiting_until_the_sender_drops() {
         matches!(r, Err(evloop::RunError::Deadlock(_))),
         "expected a deadlock report, got {r:?}"
     );
+    // Made where no loop runs: a panic that says where to make it.
+    let err = std::panic::catch_unwind(|| Queue::<u8>::new().sender()).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("no event loop is running") && msg.contains("made on the loop"),
+        "{msg}"
+    );
 }

@@ -10,9 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The future of [`Queue::get`](crate::Queue::get) (and of [`LifoQueue::get`](crate::LifoQueue::get),
-/// [`PriorityQueue::get`](crate::PriorityQueue::get)): the next item in the queue's order, once
-/// there is one.
+/// The future of [`Queue::get`](crate::Queue::get), and of
+/// [`LifoQueue::get`](crate::LifoQueue::get) and [`PriorityQueue::get`](crate::PriorityQueue::get):
+/// the next item in the queue's order, once there is one.
 ///
 /// ```
 /// evloop::run(async {
@@ -96,8 +96,9 @@ impl<T, O: Order<T>> fmt::Debug for Get<'_, T, O> {
     }
 }
 
-/// The future of [`Queue::put`](crate::Queue::put) (and of [`LifoQueue::put`](crate::LifoQueue::put),
-/// [`PriorityQueue::put`](crate::PriorityQueue::put)): done once the item is in the queue.
+/// The future of [`Queue::put`](crate::Queue::put), and of
+/// [`LifoQueue::put`](crate::LifoQueue::put) and [`PriorityQueue::put`](crate::PriorityQueue::put):
+/// done once the item is in the queue.
 ///
 /// ```
 /// evloop::run(async {
@@ -183,9 +184,10 @@ impl<T, O: Order<T>> fmt::Debug for Put<'_, T, O> {
     }
 }
 
-/// The future of [`Queue::join`](crate::Queue::join) (and of [`LifoQueue::join`](crate::LifoQueue::join),
-/// [`PriorityQueue::join`](crate::PriorityQueue::join)): done once every item put has been
-/// marked done.
+/// The future of [`Queue::join`](crate::Queue::join), and of
+/// [`LifoQueue::join`](crate::LifoQueue::join) and
+/// [`PriorityQueue::join`](crate::PriorityQueue::join): done once every item put has been marked
+/// done.
 ///
 /// ```
 /// evloop::run(async {

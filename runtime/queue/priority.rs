@@ -108,8 +108,9 @@ impl<T: Ord> PriorityQueue<T> {
         self.shared.full()
     }
 
-    /// Puts `item` in its place by `Ord`, waiting while the queue is full (asyncio's `await q.put(item)`).
-    /// Putters waiting on a full queue are served in the order they started waiting (QUEUE-3).
+    /// Puts `item` in its place by `Ord`, waiting while the queue is full (asyncio's
+    /// `await q.put(item)`). Putters waiting on a full queue are served in the order they started
+    /// waiting (QUEUE-3).
     ///
     /// ```
     /// evloop::run(async {
@@ -132,8 +133,8 @@ impl<T: Ord> PriorityQueue<T> {
     }
 
     /// Takes the smallest item (of equal ones, the one put first), waiting while the queue is
-    /// empty (asyncio's `await q.get()`). Getters waiting on an empty queue are served in the order they started
-    /// waiting (QUEUE-3).
+    /// empty (asyncio's `await q.get()`). Getters waiting on an empty queue are served in the
+    /// order they started waiting (QUEUE-3).
     ///
     /// ```
     /// evloop::run(async {
