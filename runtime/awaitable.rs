@@ -11,7 +11,7 @@
 use crate::engine::cell::{DoneEntry, TaskCell, TaskRc};
 use crate::engine::ready::SinkRc;
 use crate::engine::scheduler::Scheduler;
-use crate::error::{LoopError, TaskError};
+use crate::error::{LoopError, Message, TaskError};
 use crate::future::LoopFuture;
 use crate::task::{Task, TaskRef};
 use evloop_model::sync::Arc;
@@ -90,6 +90,10 @@ pub(crate) enum Kind<T> {
     Other(Box<dyn Source<T>>),
 }
 
+/// Cancels a child, with the message to pass on (CANCEL-4), without borrowing it: true if the
+/// child took the cancellation.
+pub(crate) type Canceller = Box<dyn Fn(Option<Message>) -> bool + Send + Sync>;
+
 /// What a child that is not a task can do for its holder.
 pub(crate) trait Source<T>: Send + Sync {
     /// Runs `f` (through `call_soon`) once done; at once (still through `call_soon`) if it is.
@@ -98,8 +102,8 @@ pub(crate) trait Source<T>: Send + Sync {
     fn read(self: Box<Self>) -> Option<Result<T, TaskError>>;
     /// A task to show for it, when it is one.
     fn task(&self) -> Option<TaskRef>;
-    /// A way to cancel it that does not borrow it.
-    fn canceller(&self) -> Box<dyn Fn() -> bool + Send + Sync>;
+    /// A way to cancel it (with a message) that does not borrow it.
+    fn canceller(&self) -> Canceller;
 }
 
 impl<T: Send + 'static> Child<T> {
@@ -112,13 +116,13 @@ impl<T: Send + 'static> Child<T> {
         }
     }
 
-    /// A way to cancel the child that does not borrow it.
-    pub(crate) fn canceller(&self) -> Box<dyn Fn() -> bool + Send + Sync> {
+    /// A way to cancel the child (with a message) that does not borrow it.
+    pub(crate) fn canceller(&self) -> Canceller {
         match &self.0 {
             Kind::Other(s) => s.canceller(),
             _ => {
                 let t = self.task().expect("a task child has a task");
-                Box::new(move || t.cancel())
+                Box::new(move |message| t.cancel_message(message))
             }
         }
     }
@@ -232,9 +236,9 @@ impl<T: Clone + Send + 'static> Source<T> for LoopFuture<T> {
         None
     }
 
-    fn canceller(&self) -> Box<dyn Fn() -> bool + Send + Sync> {
+    fn canceller(&self) -> Canceller {
         let f = self.clone();
-        Box::new(move || LoopFuture::cancel(&f))
+        Box::new(move |message| f.cancel_message(message))
     }
 }
 
@@ -264,7 +268,7 @@ impl<T: Send + 'static, U: Send + 'static> Source<U> for Mapped<T, U> {
         self.child.task()
     }
 
-    fn canceller(&self) -> Box<dyn Fn() -> bool + Send + Sync> {
+    fn canceller(&self) -> Canceller {
         self.child.canceller()
     }
 }

@@ -151,6 +151,32 @@ impl Builder {
         self
     }
 
+    /// How long [`run`](crate::run)'s shutdown waits, on the loop's clock, for the tasks it
+    /// cancelled to finish — cleanup that awaits included — before it reports the ones still
+    /// running to the exception handler and closes the loop anyway (RUN-4; default 10 s).
+    /// asyncio waits forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let out = evloop::Builder::new()
+    ///     .virtual_time(true)
+    ///     .shutdown_timeout(Duration::from_secs(1))
+    ///     .run(async {
+    ///         drop(evloop::create_task(async {
+    ///             // Catches the shutdown's cancellation and never finishes.
+    ///             let _ = evloop::catch_cancel(std::future::pending::<()>()).await;
+    ///             std::future::pending::<()>().await
+    ///         }));
+    ///         evloop::sleep(Duration::ZERO).await;
+    ///         "main's value"
+    ///     });
+    /// assert_eq!(out, "main's value"); // the leftover was reported and torn down
+    /// ```
+    pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
+        self.config.shutdown_timeout = d;
+        self
+    }
+
     /// A loop whose choice points are explored (one worker, virtual time): see `explore`.
     pub(crate) fn explore_hook(mut self, hook: ExplorerRc) -> Builder {
         self.config.workers = 1;

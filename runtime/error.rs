@@ -98,8 +98,8 @@ impl Error for LoopError {}
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TaskError {
-    /// The task was cancelled (asyncio's `CancelledError`).
-    Cancelled,
+    /// The task was cancelled (asyncio's `CancelledError`), with the message `cancel_with` gave.
+    Cancelled(Cancelled),
     /// The task panicked (asyncio: the coroutine raised); the payload is kept.
     Panicked(Panic),
     /// A [`LoopFuture`](crate::LoopFuture) awaited through `gather` or `run_until_complete` was
@@ -118,7 +118,7 @@ impl TaskError {
     /// });
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, TaskError::Cancelled)
+        matches!(self, TaskError::Cancelled(_))
     }
 
     /// True for [`TaskError::Panicked`].
@@ -138,7 +138,10 @@ impl TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskError::Cancelled => f.write_str("the task was cancelled"),
+            TaskError::Cancelled(c) => match c.message() {
+                Some(m) => write!(f, "the task was cancelled: {m}"),
+                None => f.write_str("the task was cancelled"),
+            },
             TaskError::Panicked(p) => write!(f, "the task panicked: {}", p.message()),
             TaskError::Failed(e) => write!(f, "the future failed: {e}"),
         }
@@ -148,13 +151,179 @@ impl fmt::Display for TaskError {
 impl From<crate::FutureError> for TaskError {
     fn from(e: crate::FutureError) -> TaskError {
         match e {
-            crate::FutureError::Cancelled => TaskError::Cancelled,
+            crate::FutureError::Cancelled(c) => TaskError::Cancelled(c),
             crate::FutureError::Failed(e) => TaskError::Failed(e),
         }
     }
 }
 
 impl Error for TaskError {}
+
+impl From<Cancelled> for TaskError {
+    /// A caught cancellation, as the error a task (or a gather) ends with. Through `?` in a task
+    /// body returning `Result<_, TaskError>`, it ends the task cancelled (CANCEL-8).
+    fn from(c: Cancelled) -> TaskError {
+        TaskError::Cancelled(c)
+    }
+}
+
+/// A cancellation, as a value (asyncio's `CancelledError`): what a [`catch_cancel`] scope hands
+/// the code around it, and what [`TaskError::Cancelled`] carries.
+///
+/// It remembers the task it was handed to. A task that returns while a `Cancelled` handed to it
+/// is still alive — returned inside its output (`Err(c)?` in a body returning
+/// `Result<_, TaskError>`), or kept anywhere else — ends cancelled, not with that output: the
+/// cancellation escaped, as a `CancelledError` that propagates out of a coroutine ends its
+/// task cancelled (CANCEL-8). Dropping it (or turning it into a value of your own) is catching
+/// it.
+///
+/// [`catch_cancel`]: crate::catch_cancel
+///
+/// ```
+/// use evloop::{catch_cancel, Cancelled, TaskError};
+/// use std::time::Duration;
+/// evloop::run(async {
+///     let t = evloop::create_task(async {
+///         match catch_cancel(evloop::sleep(Duration::from_secs(60))).await {
+///             Ok(()) => Ok("slept"),
+///             // Cleanup could await here; `?` lets the cancellation escape.
+///             Err(c) => Err::<&str, TaskError>(c.into()),
+///         }
+///     });
+///     evloop::sleep(Duration::ZERO).await;
+///     t.cancel_with("shutting down");
+///     let err = t.await.unwrap_err();
+///     assert!(err.is_cancelled());
+///     assert_eq!(err.to_string(), "the task was cancelled: shutting down");
+/// });
+/// ```
+pub struct Cancelled {
+    message: Option<Message>,
+    /// The task it was handed to, while it counts there (see [`Holder`]).
+    owner: Option<Arc<Box<dyn Holder>>>,
+}
+
+/// The deadline of a [`timeout`](crate::timeout) or [`wait_for`](crate::wait_for) passed
+/// (asyncio's `TimeoutError`).
+///
+/// ```
+/// use std::time::Duration;
+/// evloop::Builder::new().virtual_time(true).run(async {
+///     let r = evloop::wait_for(evloop::sleep(Duration::from_secs(9)), Some(Duration::from_secs(1))).await;
+///     assert_eq!(r.unwrap_err().to_string(), "the timeout expired");
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutError;
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the timeout expired")
+    }
+}
+
+impl Error for TimeoutError {}
+
+/// A cancellation's message, shared by every copy of it (the model's `Arc` is sized-only).
+pub(crate) type Message = Arc<String>;
+
+/// The task a [`Cancelled`] counts against: told when a copy is made and when one goes, so that
+/// the task's completion can tell whether its cancellation escaped (CANCEL-8). Implemented by the
+/// engine, which this leaf module does not name.
+pub(crate) trait Holder: Send + Sync {
+    fn hold(&self);
+    fn release(&self);
+}
+
+impl Cancelled {
+    /// A cancellation that counts against no task.
+    pub(crate) fn new(message: Option<Message>) -> Cancelled {
+        Cancelled {
+            message,
+            owner: None,
+        }
+    }
+
+    /// A cancellation that counts against the task `owner` stands for (already counted once).
+    pub(crate) fn owned(message: Option<Message>, owner: Box<dyn Holder>) -> Cancelled {
+        Cancelled {
+            message,
+            owner: Some(Arc::new(owner)),
+        }
+    }
+
+    pub(crate) fn message_arc(&self) -> Option<Message> {
+        self.message.clone()
+    }
+
+    /// The message given to `cancel_with` (asyncio's `CancelledError(msg)`), if any.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async { 1 });
+    ///     t.cancel_with("no longer needed");
+    ///     match t.await {
+    ///         Err(evloop::TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("no longer needed")),
+    ///         other => panic!("{other:?}"),
+    ///     }
+    /// });
+    /// ```
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref().map(String::as_str)
+    }
+}
+
+impl Default for Cancelled {
+    /// A cancellation without a message (asyncio's bare `CancelledError()`), counting against no
+    /// task.
+    fn default() -> Cancelled {
+        Cancelled::new(None)
+    }
+}
+
+impl Clone for Cancelled {
+    fn clone(&self) -> Cancelled {
+        if let Some(owner) = &self.owner {
+            owner.hold();
+        }
+        Cancelled {
+            message: self.message.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        if let Some(owner) = &self.owner {
+            owner.release();
+        }
+    }
+}
+
+impl PartialEq for Cancelled {
+    /// Equal when the messages are: cancellations carry nothing else.
+    fn eq(&self, other: &Cancelled) -> bool {
+        self.message() == other.message()
+    }
+}
+
+impl fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cancelled").field(&self.message()).finish()
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.message() {
+            Some(m) => write!(f, "cancelled: {m}"),
+            None => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl Error for Cancelled {}
 
 /// A caught panic: its message for display, and its payload to re-raise.
 ///
@@ -251,8 +420,8 @@ impl fmt::Debug for Panic {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FutureError {
-    /// The future was cancelled.
-    Cancelled,
+    /// The future was cancelled, with the message `cancel_with` gave.
+    Cancelled(Cancelled),
     /// The future was completed with an error.
     Failed(SharedError),
 }
@@ -268,14 +437,17 @@ impl FutureError {
     /// });
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, FutureError::Cancelled)
+        matches!(self, FutureError::Cancelled(_))
     }
 }
 
 impl fmt::Display for FutureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FutureError::Cancelled => f.write_str("the future was cancelled"),
+            FutureError::Cancelled(c) => match c.message() {
+                Some(m) => write!(f, "the future was cancelled: {m}"),
+                None => f.write_str("the future was cancelled"),
+            },
             FutureError::Failed(e) => write!(f, "the future failed: {e}"),
         }
     }
@@ -284,7 +456,7 @@ impl fmt::Display for FutureError {
 impl Error for FutureError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            FutureError::Cancelled => None,
+            FutureError::Cancelled(_) => None,
             FutureError::Failed(e) => Some(e.get()),
         }
     }
@@ -610,7 +782,7 @@ pub enum RunError {
     /// The loop could not run (closed, already running, another loop running here).
     Loop(LoopError),
     /// The main task was cancelled (asyncio raises `CancelledError` from `run_until_complete`).
-    Cancelled,
+    Cancelled(Cancelled),
     /// Virtual time only: the main future is pending, nothing is ready, no timer can fire and no
     /// cross-thread work is in flight, so nothing can ever wake it.
     Deadlock(Deadlock),
@@ -626,10 +798,16 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Loop(e) => fmt::Display::fmt(e, f),
-            RunError::Cancelled => f.write_str(
-                "the main task was cancelled before it finished (asyncio raises CancelledError \
-                 here): use `try_run_until_complete` to handle this as a value",
-            ),
+            RunError::Cancelled(c) => {
+                f.write_str(
+                    "the main task was cancelled before it finished (asyncio raises CancelledError \
+                     here): use `try_run_until_complete` to handle this as a value",
+                )?;
+                match c.message() {
+                    Some(m) => write!(f, " (message: {m})"),
+                    None => Ok(()),
+                }
+            }
             RunError::Deadlock(d) => fmt::Display::fmt(d, f),
             RunError::Failed(e) => write!(f, "the main future failed: {e}"),
             RunError::Stopped => f.write_str(

@@ -124,17 +124,16 @@ impl EventLoop {
     /// loop alive until it is replaced or the loop is closed (`close` drops it).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let lp = evloop::EventLoop::new();
-    /// let log = seen.clone();
+    /// let seen = lp.create_future::<String>();
+    /// let report = seen.clone();
     /// lp.set_exception_handler(Some(move |ctx: &evloop::ExceptionContext| {
-    ///     log.lock().unwrap().push(ctx.to_string());
+    ///     let _ = report.set_result(ctx.to_string());
     /// }));
     /// lp.call_soon(|| panic!("callback exploded"));
     /// lp.run_until_complete(evloop::sleep(std::time::Duration::ZERO));
-    /// let seen = seen.lock().unwrap();
-    /// assert!(seen[0].contains("a callback panicked") && seen[0].contains("callback exploded"));
+    /// let seen = seen.result().unwrap().unwrap();
+    /// assert!(seen.contains("a callback panicked") && seen.contains("callback exploded"));
     /// lp.close();
     /// ```
     pub fn set_exception_handler<H>(&self, handler: Option<H>)
@@ -154,15 +153,14 @@ impl EventLoop {
     /// `call_exception_handler`).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
     /// let lp = evloop::EventLoop::new();
-    /// let got = Arc::new(Mutex::new(None));
+    /// let got = lp.create_future::<String>();
     /// let g = got.clone();
     /// lp.set_exception_handler(Some(move |ctx: &evloop::ExceptionContext| {
-    ///     *g.lock().unwrap() = Some(ctx.message().to_owned());
+    ///     let _ = g.set_result(ctx.message().to_owned());
     /// }));
     /// lp.call_exception_handler(evloop::ExceptionContext::new("from the user"));
-    /// assert_eq!(got.lock().unwrap().as_deref(), Some("from the user"));
+    /// assert_eq!(got.result().unwrap().unwrap(), "from the user");
     /// lp.close();
     /// ```
     pub fn call_exception_handler(&self, ctx: ExceptionContext) {

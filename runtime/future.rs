@@ -13,10 +13,11 @@
 //! Over 500 lines: `LoopFuture`, its `Resolver` and the bounded drop of long chains of outcomes
 //! (FUT-5) belong together; a third of the file is the public items' runnable examples.
 
+use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::ready::Runnable;
 use crate::engine::scheduler::Scheduler;
-use crate::error::{FutureError, InvalidStateError, LoopError, SharedError};
+use crate::error::{Cancelled, FutureError, InvalidStateError, LoopError, Message, SharedError};
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
@@ -64,8 +65,8 @@ const PARKED_FLAG: u32 = 1 << 31;
 evloop_model::thread_local! {
     /// Future cells dropping inside one another on this thread, plus `PARKED_FLAG`. A plain
     /// `Cell` without drop glue: reading it needs no destructor registration.
-    static DROP_DEPTH: Cell<u32> = Cell::new(0);
-    static PARKED: RefCell<Vec<Box<dyn Any>>> = RefCell::new(Vec::new());
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+    static PARKED: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Drops a done future's outcome without unbounded recursion. A value may hold the next future
@@ -249,7 +250,29 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        self.complete(Err(FutureError::Cancelled)).is_ok()
+        self.complete(Err(FutureError::Cancelled(Cancelled::default())))
+            .is_ok()
+    }
+
+    /// [`LoopFuture::cancel`] with a message for its awaiters (asyncio's `cancel(msg)`).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let fut = evloop::LoopFuture::<u32>::new();
+    ///     assert!(fut.cancel_with("gave up"));
+    ///     assert_eq!(fut.await.unwrap_err().to_string(), "the future was cancelled: gave up");
+    /// });
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        let c = Cancelled::new(Some(Message::new(message.into())));
+        self.complete(Err(FutureError::Cancelled(c))).is_ok()
+    }
+
+    /// `cancel` or `cancel_with`, for a cancellation that is passed on with its message (a
+    /// gather cancelling its children, CANCEL-4).
+    pub(crate) fn cancel_message(&self, message: Option<Message>) -> bool {
+        self.complete(Err(FutureError::Cancelled(Cancelled::new(message))))
+            .is_ok()
     }
 
     /// True once completed or cancelled.
@@ -279,7 +302,7 @@ impl<T: Clone + Send + 'static> LoopFuture<T> {
     pub fn cancelled(&self) -> bool {
         matches!(
             self.cell.state.lock().outcome,
-            Some(Err(FutureError::Cancelled))
+            Some(Err(FutureError::Cancelled(_)))
         )
     }
 
@@ -441,6 +464,14 @@ impl<T: Clone + Send + 'static> IntoFuture for &LoopFuture<T> {
     }
 }
 
+/// A cancelled future's cancellation, as the awaiting task's (CANCEL-8).
+fn adopt<T>(out: Outcome<T>) -> Outcome<T> {
+    match out {
+        Err(FutureError::Cancelled(c)) => Err(FutureError::Cancelled(cancel::adopt(&c))),
+        other => other,
+    }
+}
+
 /// The future that awaits a [`LoopFuture`] (what `fut.await` runs): one waiter among any number.
 ///
 /// ```
@@ -473,12 +504,23 @@ impl<T: Clone + Send + 'static> Future for FutureWait<T> {
         // `FutureWait` is `Unpin`; splitting the borrow lets the lock guard and the index live
         // side by side without an extra reference count on the cell.
         let this = self.get_mut();
+        if cancel::in_flight() {
+            // CANCEL-6, as asyncio's `Task.cancel` cancels the future the task awaits: the
+            // future ends cancelled, and the cancellation lands at this await (CANCEL-2).
+            if cancel::delivering() {
+                let message = cancel::message();
+                this.fut
+                    .complete(Err(FutureError::Cancelled(Cancelled::new(message))))
+                    .ok();
+            }
+            return Poll::Pending;
+        }
         let st = this.fut.cell.state.lock();
         if let Some(out) = &st.outcome {
             // `complete()` took every entry when it stored the outcome: nothing is left for
             // `drop` to clear, so it need not lock.
             this.index = None;
-            return Poll::Ready(out.clone());
+            return Poll::Ready(adopt(out.clone()));
         }
         if let Some(i) = this.index {
             if matches!(st.entries.get(i), Entry::Wake(w) if w.will_wake(cx.waker())) {
@@ -496,7 +538,7 @@ impl<T: Clone + Send + 'static> Future for FutureWait<T> {
             let out = out.clone();
             drop(st);
             crate::engine::contain::drop_value(waker);
-            return Poll::Ready(out);
+            return Poll::Ready(adopt(out));
         }
         let stale = match this.index {
             Some(i) => Some(st.entries.replace(i, waker)),
@@ -534,7 +576,7 @@ impl<T> fmt::Debug for LoopFuture<T> {
                 return write!(f, "LoopFuture(pending, {slots} waiter slots)");
             }
             Some(Ok(_)) => "finished",
-            Some(Err(FutureError::Cancelled)) => "cancelled",
+            Some(Err(FutureError::Cancelled(_))) => "cancelled",
             Some(Err(_)) => "failed",
         };
         write!(f, "LoopFuture({state})")

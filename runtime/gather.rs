@@ -18,10 +18,11 @@
 //! Over 500 lines: three public variants and the `gather!` macro's support share one engine
 //! (`Core`), and every public item carries a runnable example.
 
-use crate::awaitable::{Attach, Awaitable, Child, Mapped};
+use crate::awaitable::{Attach, Awaitable, Canceller, Child, Mapped};
+use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::ready::{Sink, SinkRc};
-use crate::error::{or_panic, GatherError, LoopError, TaskError};
+use crate::error::{or_panic, Cancelled, GatherError, LoopError, Message, TaskError};
 use crate::task::TaskRef;
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
@@ -47,16 +48,13 @@ struct Shared<T> {
     /// The tasks among the children, in argument order: what `children()` shows and `cancel()`
     /// cancels. A task passed twice is here twice.
     tasks: Vec<TaskRef>,
-    /// How to cancel the children that are not tasks (loop futures).
+    /// How to cancel the children that are not tasks (loop futures), outside the gather's lock:
+    /// cancelling a loop future wakes its waiters, which may be any executor's.
     others: Vec<Canceller>,
     policy: Policy,
     is_failure: fn(&T) -> bool,
     state: Mutex<State<T>>,
 }
-
-/// Cancels a child that is not a task, outside the gather's lock (cancelling a loop future wakes
-/// its waiters, which may be any executor's).
-type Canceller = Box<dyn Fn() -> bool + Send + Sync>;
 
 struct State<T> {
     /// Each child, in argument order, until its outcome is read.
@@ -69,6 +67,11 @@ struct State<T> {
     failed: Option<usize>,
     decided: bool,
     taken: bool,
+    /// `cancel()` cancelled some child (asyncio's `_cancel_requested`): once every child has
+    /// finished without one failing, the gather ends cancelled whatever they did (GATHER-10).
+    cancel_requested: bool,
+    /// The message `cancel_requested` came with.
+    cancel_message: Option<Message>,
     /// The task awaiting the gather (one at a time: a gather is not `Clone`), woken once the
     /// outcome is decided.
     waiters: WaitList<Waker>,
@@ -81,7 +84,7 @@ impl<T: Send + 'static> Sink for Shared<T> {
         let child = self.state.lock().pending[index].take();
         let out = child
             .and_then(Child::read)
-            .unwrap_or(Err(TaskError::Cancelled));
+            .unwrap_or(Err(TaskError::Cancelled(Cancelled::new(None))));
         let mut late = None;
         let woken = {
             let mut st = self.state.lock();
@@ -128,6 +131,10 @@ struct Core<T: Send + 'static> {
     sink: SinkRc,
     /// The awaiting task's key in the gather's waiter list, once it has waited.
     key: Option<u32>,
+    /// The awaiting task's cancellation was handed to the gather here (CANCEL-6).
+    handed: bool,
+    /// Where `cancel` of the awaiting task finds this gather while it waits (CANCEL-6).
+    registration: Option<cancel::Awaiting>,
     _output: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -179,6 +186,8 @@ impl<T: Send + 'static> Core<T> {
                 failed: None,
                 decided: n == 0,
                 taken: false,
+                cancel_requested: false,
+                cancel_message: None,
                 waiters: WaitList::default(),
             }),
         }));
@@ -198,12 +207,29 @@ impl<T: Send + 'static> Core<T> {
         Core {
             sink,
             key: None,
+            handed: false,
+            registration: None,
             _output: std::marker::PhantomData,
         }
     }
 
     /// `Ready(state)` once the outcome is decided; the caller builds its output from the slots.
     fn poll_decided(&mut self, cx: &mut Context<'_>) -> Poll<TakenState<T>> {
+        let in_flight = cancel::in_flight();
+        if in_flight
+            && cancel::delivering()
+            && self.key.is_some()
+            && shared_of::<T>(&self.sink).cancel_requested(cancel::message())
+        {
+            // CANCEL-6: asyncio's `Task.cancel` cancels the gather its task awaits; the task
+            // waits for the children to finish cancelling (GATHER-10).
+            cancel::handed_down();
+            self.handed = true;
+        }
+        if in_flight {
+            // CANCEL-2: lands here, or waits for the children (handed down above).
+            return Poll::Pending;
+        }
         let Core { sink, key, .. } = self;
         let shared = shared_of::<T>(sink);
         let mut st = shared.state.lock();
@@ -229,6 +255,13 @@ impl<T: Send + 'static> Core<T> {
                 };
                 drop(st);
                 crate::engine::contain::drop_value(stale);
+                if self.registration.is_none() {
+                    let sink = self.sink.clone();
+                    let canceller: cancel::Canceller = Arc::new(Box::new(move |message| {
+                        shared_of::<T>(&sink).cancel_requested(message)
+                    }));
+                    self.registration = cancel::await_cancellable(canceller);
+                }
                 return Poll::Pending;
             }
             // Decided while the lock was let go: the waker is not needed.
@@ -238,6 +271,7 @@ impl<T: Send + 'static> Core<T> {
         }
         st.taken = true;
         let mut slots = std::mem::take(&mut st.slots);
+        let message = st.cancel_message.clone();
         if bug::enabled(Bug::GatherOrder) {
             // Injected: results in completion order instead of argument order.
             let mut reordered: Vec<_> = st.arrivals.iter().map(|&i| slots[i].take()).collect();
@@ -247,6 +281,8 @@ impl<T: Send + 'static> Core<T> {
         Poll::Ready(TakenState {
             slots,
             failed: st.failed,
+            cancelled: st.cancel_requested && st.failed.is_none(),
+            message,
         })
     }
 }
@@ -261,11 +297,29 @@ impl<T: Send + 'static> Core<T> {
     /// done: it cancels nothing and says so (asyncio's `_GatheringFuture.cancel` returns False
     /// once done, GATHER-9).
     fn cancel(&self) -> bool {
-        let shared = shared_of::<T>(&self.sink);
-        if shared.state.lock().decided {
-            return false;
+        shared_of::<T>(&self.sink).cancel_requested(None)
+    }
+
+    /// The outcome is a cancellation that the awaiting task receives as its own (raised at
+    /// the await, CANCEL-6): its cancellation was handed to the gather, or the gather was
+    /// cancelled and no child failed (GATHER-10; asyncio propagates the cancellation then
+    /// "regardless of return_exceptions").
+    fn raises(&mut self, st: &TakenState<T>) -> bool {
+        if let Some(r) = self.registration.take() {
+            cancel::forget_awaited(r);
         }
-        shared.cancel_children()
+        let passed = self.handed || cancel::passed_in();
+        if cancel::passed_in() {
+            cancel::use_passed();
+        }
+        let child_cancelled = st
+            .failed
+            .is_some_and(|i| matches!(st.slots[i], Some(Err(TaskError::Cancelled(_)))));
+        let raises = st.cancelled || (passed && child_cancelled);
+        if raises {
+            cancel::raise(st.message.clone());
+        }
+        raises
     }
 
     /// Each variant's `Debug`, under the variant's name.
@@ -285,10 +339,17 @@ fn shared_of<T: Send + 'static>(sink: &SinkRc) -> &Shared<T> {
 struct TakenState<T> {
     slots: Vec<Option<Result<T, TaskError>>>,
     failed: Option<usize>,
+    /// Cancelled by `cancel()`, with no child failing (GATHER-10).
+    cancelled: bool,
+    /// The message of the cancellation the gather was cancelled with.
+    message: Option<Message>,
 }
 
 impl<T: Send + 'static> Drop for Core<T> {
     fn drop(&mut self) {
+        if let Some(r) = self.registration.take() {
+            cancel::forget_awaited(r);
+        }
         let shared = shared_of::<T>(&self.sink);
         if !shared.state.lock().decided {
             // GATHER-5: the gather is abandoned before its outcome: cancel the children.
@@ -298,14 +359,33 @@ impl<T: Send + 'static> Drop for Core<T> {
 }
 
 impl<T> Shared<T> {
+    /// asyncio's `_GatheringFuture.cancel(msg)`: cancels every unfinished child; if any took it,
+    /// the gather's outcome will be a cancellation (GATHER-10). False once decided (GATHER-9).
+    fn cancel_requested(&self, message: Option<Message>) -> bool {
+        if self.state.lock().decided {
+            return false;
+        }
+        let any = self.cancel_children_with(message.clone());
+        if any {
+            let mut st = self.state.lock();
+            st.cancel_requested = true;
+            st.cancel_message = message;
+        }
+        any
+    }
+
     /// Asks every child to cancel; true if any was still running.
     fn cancel_children(&self) -> bool {
+        self.cancel_children_with(None)
+    }
+
+    fn cancel_children_with(&self, message: Option<Message>) -> bool {
         let mut any = false;
         for t in &self.tasks {
-            any |= t.cancel();
+            any |= crate::engine::cell::TaskCell::cancel(t.cell(), message.clone());
         }
         for c in &self.others {
-            any |= c();
+            any |= c(message.clone());
         }
         any
     }
@@ -397,13 +477,20 @@ impl<T: Send + 'static> Future for Gather<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
+        if self.core.raises(&st) {
+            // Raised at this await (CANCEL-6, GATHER-10): the awaiting task's catch scope takes
+            // it, or the task ends cancelled.
+            return Poll::Pending;
+        }
         if let Some(i) = st.failed {
             let mut slots = st.slots;
             let err = match slots[i].take() {
                 Some(Err(e)) => e,
                 _ => unreachable!("the failed child's slot holds its error"),
             };
-            return Poll::Ready(Err(err));
+            // CANCEL-7, CANCEL-8: a child cancelled by someone else is a value the awaiting
+            // task may catch, and counts against it if it escapes.
+            return Poll::Ready(Err(cancel::adopt_error(err)));
         }
         Poll::Ready(Ok(st
             .slots
@@ -502,11 +589,19 @@ impl<T: Send + 'static, E: Send + 'static> Future for TryGather<T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
+        if self.core.raises(&st) {
+            // Raised at this await (CANCEL-6, GATHER-10): the awaiting task's catch scope takes
+            // it, or the task ends cancelled.
+            return Poll::Pending;
+        }
         let mut slots = st.slots;
         if let Some(index) = st.failed {
             return Poll::Ready(Err(match slots[index].take() {
                 Some(Ok(Err(error))) => GatherError::Failed { index, error },
-                Some(Err(error)) => GatherError::Task { index, error },
+                Some(Err(error)) => GatherError::Task {
+                    index,
+                    error: cancel::adopt_error(error),
+                },
                 _ => unreachable!("the failed child's slot holds its error"),
             }));
         }
@@ -569,17 +664,20 @@ where
 }
 
 impl<T: Send + 'static> GatherSettled<T> {
-    /// Cancels every child that has not finished; each cancelled child's slot then holds
-    /// `Err(TaskError::Cancelled)`.
+    /// Cancels every child that has not finished. Once they have all finished, awaiting the
+    /// gather raises the cancellation, whatever the children did with theirs (asyncio
+    /// propagates a gather's cancellation "regardless of return_exceptions", GATHER-10): a
+    /// [`catch_cancel`](crate::catch_cancel) scope around the await takes it.
     ///
     /// ```
     /// use std::time::Duration;
     /// evloop::Builder::new().virtual_time(true).run(async {
     ///     let naps = [1u64, 2].map(|n| evloop::sleep(Duration::from_secs(n)));
     ///     let g = evloop::gather_settled(naps);
-    ///     g.cancel();
-    ///     let out = g.await;
-    ///     assert!(out.iter().all(|r| r.as_ref().unwrap_err().is_cancelled()));
+    ///     let kids = g.children().to_vec();
+    ///     assert!(g.cancel());
+    ///     assert!(evloop::catch_cancel(g).await.is_err());
+    ///     assert!(kids.iter().all(|k| k.cancelled()));
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
@@ -607,6 +705,11 @@ impl<T: Send + 'static> Future for GatherSettled<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let st = std::task::ready!(self.core.poll_decided(cx));
+        if self.core.raises(&st) {
+            // Raised at this await (CANCEL-6, GATHER-10): the awaiting task's catch scope takes
+            // it, or the task ends cancelled.
+            return Poll::Pending;
+        }
         Poll::Ready(
             st.slots
                 .into_iter()

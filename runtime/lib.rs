@@ -96,6 +96,7 @@ mod error;
 mod waiters;
 
 mod awaitable;
+mod catch;
 mod future;
 mod gather;
 pub mod queue;
@@ -114,14 +115,16 @@ mod handle;
 mod run;
 mod spawn;
 mod threadsafe;
+mod timeouts;
 
 pub use awaitable::Awaitable;
 pub use builder::Builder;
+pub use catch::{catch_cancel, CatchCancel, Raise};
 pub use context::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{
-    BrokenBarrierError, Deadlock, FutureError, GatherError, InvalidStateError, LoopError, Panic,
-    PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError, SharedError,
-    TaskDoneError, TaskError,
+    BrokenBarrierError, Cancelled, Deadlock, FutureError, GatherError, InvalidStateError,
+    LoopError, Panic, PendingTask, QueueEmpty, QueueFull, RunError, SemaphoreReleaseError,
+    SharedError, TaskDoneError, TaskError, TimeoutError,
 };
 pub use event_loop::EventLoop;
 pub use exception::ExceptionContext;
@@ -138,6 +141,7 @@ pub use sync::{
 };
 pub use task::{all_tasks, current_task, try_current_task, Task, TaskJoin, TaskRef, WaitDone};
 pub use threadsafe::{run_coroutine_threadsafe, ConcurrentFuture};
+pub use timeouts::{shield, timeout, timeout_at, wait_for, Shield, Timeout, TimeoutScope, WaitFor};
 pub use to_thread::{to_thread, ToThread};
 
 /// Support for macros and tests; not a public API.

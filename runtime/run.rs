@@ -83,7 +83,9 @@ where
 }
 
 /// asyncio's `_cancel_all_tasks`: cancel every pending task, run the loop until each has
-/// finished cancelling, and report the ones that panicked instead.
+/// finished cancelling — cleanup that awaits, tasks that catch the cancellation and carry on for
+/// a while (RUN-2) — for at most the shutdown timeout (RUN-4), and report the ones that panicked
+/// instead (RUN-3) or that did not finish (RUN-4).
 fn cancel_all_tasks(lp: &crate::EventLoop) {
     let pending = lp.pending_tasks();
     if pending.is_empty() {
@@ -93,19 +95,36 @@ fn cancel_all_tasks(lp: &crate::EventLoop) {
         t.cancel();
     }
     let waiting = pending.clone();
+    let timeout = lp.inner().config().shutdown_timeout;
     let finished = catch_unwind(AssertUnwindSafe(|| {
         lp.try_run_until_complete(async move {
-            for t in &waiting {
-                t.wait().await;
-            }
+            let all = async {
+                for t in &waiting {
+                    t.wait().await;
+                }
+            };
+            first_of(all, crate::sleep(timeout)).await
         })
     }));
     let handler = lp.inner().exception_handler();
-    if !matches!(finished, Ok(Ok(()))) {
+    if !matches!(finished, Ok(Ok(_))) {
         incident::deliver(
             handler.clone(),
             Incident::new("tasks did not finish cancelling while `run` shut the loop down"),
         );
+    }
+    for t in &pending {
+        if !t.done() {
+            incident::deliver(
+                handler.clone(),
+                Incident::new(format!(
+                    "a task did not finish within {timeout:?} of being cancelled by `run`'s \
+                     shutdown (asyncio would wait for it forever): it is torn down with the \
+                     loop; `Builder::shutdown_timeout` sets the bound"
+                ))
+                .task(t.cell()),
+            );
+        }
     }
     for t in pending {
         if t.panicked() {
@@ -124,6 +143,22 @@ fn cancel_all_tasks(lp: &crate::EventLoop) {
             );
         }
     }
+}
+
+/// Polls both, in order, until one finishes; true when `a` did.
+async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) -> bool {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(true);
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(false);
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 impl Builder {
@@ -153,7 +188,7 @@ impl Builder {
     ///     lp.pending_tasks()[0].cancel(); // the main task itself
     ///     evloop::sleep(std::time::Duration::ZERO).await; // cancelled here
     /// });
-    /// assert!(matches!(r, Err(RunError::Cancelled)));
+    /// assert!(matches!(r, Err(RunError::Cancelled(_))));
     /// ```
     #[track_caller]
     pub fn try_run<F>(&self, main: F) -> Result<F::Output, RunError>
@@ -244,7 +279,7 @@ impl EventLoop {
         match main.read() {
             Some(Ok(v)) => Ok(v),
             Some(Err(TaskError::Panicked(p))) => resume_unwind(p.into_payload()),
-            Some(Err(TaskError::Cancelled)) => Err(RunError::Cancelled),
+            Some(Err(TaskError::Cancelled(c))) => Err(RunError::Cancelled(c)),
             Some(Err(TaskError::Failed(e))) => Err(RunError::Failed(e)),
             None if deadlock => Err(RunError::Deadlock(self.deadlock_report())),
             // `stop()` was called: the main task stays pending and may finish in a later run.

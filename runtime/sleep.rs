@@ -6,6 +6,7 @@
 //! one loop turn (TIME-3), asyncio's bare `yield`. Dropping a pending `Sleep` cancels its timer.
 //! A delay too long for the clock (`Duration::MAX`) sleeps until cancelled (TIME-5).
 
+use crate::engine::cancel;
 use crate::engine::current;
 use crate::engine::scheduler::Scheduler;
 use crate::error::LoopError;
@@ -117,6 +118,11 @@ impl Future for Sleep {
                 };
                 Poll::Pending
             }
+            // CANCEL-2: with a cancellation in flight the sleep does not end; the cancellation
+            // lands here. Looked at only where the sleep would end: arming it takes nothing.
+            SleepState::Yielded | SleepState::Waiting { .. } if cancel::in_flight() => {
+                Poll::Pending
+            }
             SleepState::Yielded => {
                 self.state = SleepState::Done;
                 Poll::Ready(())
@@ -143,6 +149,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let SleepState::Waiting { lp, slot } = &self.state {
             lp.cancel_sleep(*slot);

@@ -11,8 +11,9 @@
 //! Over 500 lines, nearly half of them the runnable examples of the two handles' public methods.
 
 use crate::engine::body::{clone_outcome, Read};
+use crate::engine::cancel;
 use crate::engine::cell::{DoneEntry, TaskCell, TaskRc};
-use crate::error::{InvalidStateError, TaskError};
+use crate::error::{Cancelled, InvalidStateError, Message, TaskError};
 use evloop_model::bug::{self, Bug};
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -59,8 +60,16 @@ impl<T: Send + 'static> Task<T> {
         }
     }
 
-    /// Asks the task to stop at its next suspension point; its future is dropped there, so its
-    /// destructors run. False when the task has already finished (asyncio's `Task.cancel`).
+    /// Asks the task to stop (asyncio's `Task.cancel`). False when the task has already
+    /// finished; true otherwise, every time, and each call counts ([`Task::cancelling`]).
+    ///
+    /// If the task is parked on another task, the cancellation is handed to that one first
+    /// and this one waits for it to finish (CANCEL-6). Otherwise, at its next step the
+    /// cancellation lands where the task is suspended: the innermost [`catch_cancel`] scope
+    /// around that await takes it (CANCEL-5); without one, the future is dropped there, so its
+    /// destructors run, and the task ends cancelled (TASK-7).
+    ///
+    /// [`catch_cancel`]: crate::catch_cancel
     ///
     /// ```
     /// use std::time::Duration;
@@ -72,11 +81,64 @@ impl<T: Send + 'static> Task<T> {
     ///     });
     ///     evloop::sleep(Duration::ZERO).await; // let it start and suspend in its sleep
     ///     assert!(t.cancel());
-    ///     assert!(matches!(t.await, Err(TaskError::Cancelled))); // asyncio's CancelledError
+    ///     assert!(matches!(t.await, Err(TaskError::Cancelled(_)))); // asyncio's CancelledError
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        TaskCell::cancel(&self.cell)
+        TaskCell::cancel(&self.cell, None)
+    }
+
+    /// [`Task::cancel`] with a message (asyncio's `cancel(msg)`): the [`Cancelled`] a scope
+    /// catches carries it, and so does the task's [`TaskError::Cancelled`] if it ends cancelled.
+    ///
+    /// ```
+    /// use evloop::{catch_cancel, TaskError};
+    /// use std::time::Duration;
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async {
+    ///         match catch_cancel(evloop::sleep(Duration::from_secs(60))).await {
+    ///             Ok(()) => String::from("slept"),
+    ///             Err(c) => format!("caught: {}", c.message().unwrap_or("")),
+    ///         }
+    ///     });
+    ///     evloop::sleep(Duration::ZERO).await;
+    ///     t.cancel_with("closing");
+    ///     assert_eq!(t.await.unwrap(), "caught: closing");
+    /// });
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        TaskCell::cancel(&self.cell, Some(Message::new(message.into())))
+    }
+
+    /// How many cancellation requests the task has had and not taken back with
+    /// [`Task::uncancel`] (asyncio 3.11's `cancelling()`, CANCEL-3).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async {});
+    ///     assert_eq!(t.cancelling(), 0);
+    ///     t.cancel();
+    ///     t.cancel();
+    ///     assert_eq!(t.cancelling(), 2);
+    ///     assert_eq!(t.uncancel(), 1);
+    /// });
+    /// ```
+    pub fn cancelling(&self) -> u32 {
+        self.cell.state.load().requests()
+    }
+
+    /// Takes one cancellation request back and returns how many are left (asyncio's
+    /// `uncancel()`, CANCEL-3): what a timeout or a task group does once it has turned its own
+    /// cancellation into something else, so that it can tell a cancellation from outside.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let t = evloop::create_task(async {});
+    ///     assert_eq!(t.uncancel(), 0); // never below zero
+    /// });
+    /// ```
+    pub fn uncancel(&self) -> u32 {
+        self.cell.uncancel()
     }
 
     /// True once the task has finished, however it finished.
@@ -189,7 +251,8 @@ impl<T: Send + 'static> Task<T> {
         }
         let out = read_outcome::<T>(&self.cell);
         self.consumed = out.is_some();
-        out
+        // CANCEL-8: a cancellation read here is the reader's own if it escapes.
+        out.map(|o| o.map_err(cancel::adopt_error))
     }
 
     /// Why the task failed, once it has finished: `Ok(None)` if it returned a value,
@@ -237,7 +300,9 @@ impl<T: Send + 'static> Task<T> {
         let cell = self.cell.clone();
         let callback = move || {
             let mut me = self;
-            let out = me.try_result().unwrap_or(Err(TaskError::Cancelled));
+            let out = me
+                .try_result()
+                .unwrap_or(Err(TaskError::Cancelled(Cancelled::new(None))));
             f(out)
         };
         TaskCell::add_done_entry(&cell, DoneEntry::Call(Box::new(callback)));
@@ -267,7 +332,8 @@ impl<T: Clone + Send + 'static> Task<T> {
         // R2: complete, so nobody polls the body any more.
         self.cell
             .with_body(|body| body.read_output(Read::Clone(clone_outcome::<T>), &mut slot));
-        slot.ok_or(InvalidStateError::Taken)
+        slot.map(|o| o.map_err(cancel::adopt_error))
+            .ok_or(InvalidStateError::Taken)
     }
 }
 
@@ -297,12 +363,12 @@ fn exception_of(cell: &TaskRc) -> Result<Option<TaskError>, InvalidStateError> {
     if !state.is_complete() {
         return Err(InvalidStateError::NotDone);
     }
-    if state.is_cancelled() {
-        return Ok(Some(TaskError::Cancelled));
+    if !state.is_cancelled() {
+        cell.done.lock().retrieved = true;
     }
-    cell.done.lock().retrieved = true;
-    // R2: complete, so nobody polls the body any more.
-    Ok(cell.with_body(|body| body.error()))
+    // R2: complete, so nobody polls the body any more. A cancellation, with its message
+    // (CANCEL-4), is read as the reader's own (CANCEL-8).
+    Ok(cell.with_body(|body| body.error()).map(cancel::adopt_error))
 }
 
 /// Moves a complete task's outcome out for an internal consumer that keeps the task's cell
@@ -348,6 +414,7 @@ impl<T: Send + 'static> IntoFuture for Task<T> {
         TaskJoin {
             task: self,
             key: None,
+            handed: false,
         }
     }
 }
@@ -376,6 +443,8 @@ pub struct TaskJoin<T> {
     task: Task<T>,
     /// This future's key in the task's done list, while it waits.
     key: Option<u32>,
+    /// The awaiting task's cancellation was handed to the awaited one here (CANCEL-6).
+    handed: bool,
 }
 
 impl<T: Send + 'static> TaskJoin<T> {
@@ -411,6 +480,25 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
                  (asyncio: RuntimeError: Task cannot await on itself)"
             );
         }
+        let flags = cancel::flags();
+        let in_flight = cancel::is_in_flight(flags);
+        if in_flight
+            && cancel::delivering()
+            && !bug::enabled(Bug::CancelNotHandedDown)
+            && self.key.is_some()
+            && !cell.state.load().is_complete()
+            && TaskCell::cancel(&cell, cancel::message())
+        {
+            // CANCEL-6: the awaited task takes this task's cancellation first; this one waits
+            // for it to finish, its waker still on the done list.
+            cancel::handed_down();
+            self.handed = true;
+            return Poll::Pending;
+        }
+        if in_flight {
+            // CANCEL-2: the cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         if !cell.state.load().is_complete() {
             // Cloned before the lock: a foreign waker's clone is user code (LOCK-1).
             let waker = cx.waker().clone();
@@ -421,6 +509,8 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
                     Some(k) => Some(done.entries.replace(k, DoneEntry::Wake(waker))),
                     None => {
                         self.key = Some(done.entries.push(DoneEntry::Wake(waker)));
+                        // Where a cancellation of this task goes first (CANCEL-6).
+                        cancel::hint(cell.key());
                         None
                     }
                 };
@@ -437,7 +527,21 @@ impl<T: Send + 'static> Future for TaskJoin<T> {
         let out = read_outcome::<T>(&cell)
             .expect("a complete task's outcome is there until its last handle reads it");
         self.task.consumed = true;
-        Poll::Ready(out)
+        let passed = self.handed || cancel::was_passed(flags);
+        if cancel::was_passed(flags) {
+            cancel::use_passed();
+        }
+        match out {
+            // CANCEL-6: this task's own cancellation, handed to the awaited task, comes back
+            // here as this task's cancellation, raised at this await.
+            Err(TaskError::Cancelled(c)) if passed => {
+                cancel::raise(c.message_arc());
+                Poll::Pending
+            }
+            // CANCEL-7: a task cancelled by someone else is a value this task may catch; it
+            // counts against this task if it escapes (CANCEL-8).
+            out => Poll::Ready(out.map_err(cancel::adopt_error)),
+        }
     }
 }
 
@@ -532,7 +636,46 @@ impl TaskRef {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        TaskCell::cancel(&self.0)
+        TaskCell::cancel(&self.0, None)
+    }
+
+    /// See [`Task::cancel_with`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async {}).task_ref();
+    ///     assert!(r.cancel_with("stop"));
+    ///     r.wait().await;
+    ///     assert_eq!(r.exception().unwrap().unwrap().to_string(), "the task was cancelled: stop");
+    /// });
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        TaskCell::cancel(&self.0, Some(Message::new(message.into())))
+    }
+
+    /// See [`Task::cancelling`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let me = evloop::current_task().unwrap();
+    ///     assert_eq!(me.cancelling(), 0);
+    /// });
+    /// ```
+    pub fn cancelling(&self) -> u32 {
+        self.0.state.load().requests()
+    }
+
+    /// See [`Task::uncancel`].
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let r = evloop::create_task(async {}).task_ref();
+    ///     r.cancel();
+    ///     assert_eq!(r.uncancel(), 0);
+    /// });
+    /// ```
+    pub fn uncancel(&self) -> u32 {
+        self.0.uncancel()
     }
 
     /// See [`Task::done`].
@@ -671,6 +814,12 @@ impl TaskRef {
     pub(crate) fn from_cell(cell: TaskRc) -> TaskRef {
         TaskRef(cell)
     }
+
+    /// `cancel` or `cancel_with`, for a cancellation that is passed on with its message (a
+    /// gather cancelling its children, CANCEL-4).
+    pub(crate) fn cancel_message(&self, message: Option<Message>) -> bool {
+        TaskCell::cancel(&self.0, message)
+    }
 }
 
 impl fmt::Debug for TaskRef {
@@ -710,6 +859,10 @@ impl Future for WaitDone {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if cancel::in_flight() {
+            // CANCEL-2. Like asyncio's `wait`, waiting does not cancel the task waited for.
+            return Poll::Pending;
+        }
         let cell = self.task.0.clone();
         if cell.state.load().is_complete() {
             self.key = None;

@@ -4,7 +4,7 @@
 use crate::context;
 use crate::engine::ready::Runnable;
 use crate::engine::scheduler::Scheduler;
-use crate::error::TaskError;
+use crate::error::{Cancelled, TaskError};
 use crate::event_loop::EventLoop;
 use evloop_model::sync::{Arc, Condvar, Mutex};
 use std::fmt;
@@ -50,7 +50,7 @@ impl<T> Completer<T> {
 
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
-        self.complete(Err(TaskError::Cancelled));
+        self.complete(Err(TaskError::Cancelled(Cancelled::new(None))));
     }
 }
 
@@ -89,7 +89,7 @@ where
     lp.inner().schedule(Runnable::call(move || {
         match Scheduler::spawn_cell(&target, fut, None, at).map(crate::task::Task::from_cell) {
             Ok(task) => task.on_output(move |r| completer.complete(r)),
-            Err(_) => completer.complete(Err(TaskError::Cancelled)),
+            Err(_) => completer.complete(Err(TaskError::Cancelled(Cancelled::new(None)))),
         }
     }));
     ConcurrentFuture {

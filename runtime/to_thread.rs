@@ -10,7 +10,7 @@
 use crate::engine::current;
 use crate::engine::pool::Job;
 use crate::engine::scheduler::Scheduler;
-use crate::error::{LoopError, Panic, TaskError};
+use crate::error::{Cancelled, LoopError, Panic, TaskError};
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
 use evloop_model::sync::{Arc, Mutex};
@@ -87,7 +87,7 @@ impl<T: Send + 'static> ToThread<T> {
         });
         if let Err(job) = lp.submit_job(job) {
             crate::engine::contain::drop_value(job);
-            slot.lock().result = Some(Err(TaskError::Cancelled));
+            slot.lock().result = Some(Err(TaskError::Cancelled(Cancelled::new(None))));
             lp.inflight_end();
         }
         ToThread { slot, key: None }
@@ -98,6 +98,10 @@ impl<T> Future for ToThread<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let mut s = this.slot.lock();
         if let Some(r) = s.result.take() {

@@ -155,7 +155,7 @@ fn awaiting_a_cancelled_task_gives_the_cancelled_error() {
         let task = evloop::create_task(evloop::sleep(Duration::from_secs(5)));
         task.cancel();
         let err = task.await.unwrap_err();
-        assert!(matches!(err, TaskError::Cancelled));
+        assert!(matches!(err, TaskError::Cancelled(_)));
         assert_eq!(err.to_string(), "the task was cancelled");
     });
 
@@ -170,7 +170,7 @@ fn awaiting_a_cancelled_task_gives_the_cancelled_error() {
             unreachable!("cancelled at the suspension point");
         })
         .unwrap_err();
-    assert!(matches!(err, RunError::Cancelled));
+    assert!(matches!(err, RunError::Cancelled(_)));
     let msg = panic_message(|| {
         lp.run_until_complete(async {
             let lp = evloop::get_running_loop().unwrap();

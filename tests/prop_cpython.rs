@@ -61,7 +61,7 @@ fn at_least(v: &str, (major, minor): (u32, u32)) -> bool {
     }
 }
 
-/// Spec: PROP-5, PROP-1, PROP-9, DIFF-3, PROP-8
+/// Spec: PROP-5, PROP-1, PROP-9, PROP-8
 #[test]
 fn single_worker_trace_matches_cpython_asyncio() {
     let found = oracle::available();

@@ -109,3 +109,66 @@ fn run_cancels_pending_tasks_lets_them_finish_cancelling_then_closes() {
     assert!(refs.iter().all(|r| r.cancelled()));
     assert!(lp.is_closed());
 }
+
+/// Spec: RUN-2, CANCEL-5
+#[test]
+fn run_shutdown_lets_leftovers_catch_the_cancellation_and_clean_up_with_awaits() {
+    use std::sync::{Arc, Mutex};
+    let log: Arc<Mutex<Vec<&str>>> = Arc::default();
+    let l = log.clone();
+    let out = evloop::Builder::new().virtual_time(true).run(async move {
+        let l2 = l.clone();
+        drop(evloop::create_task(async move {
+            if evloop::catch_cancel(std::future::pending::<()>())
+                .await
+                .is_err()
+            {
+                l2.lock().unwrap().push("caught");
+                evloop::sleep(Duration::from_secs(2)).await;
+                l2.lock().unwrap().push("cleaned up");
+            }
+        }));
+        evloop::sleep(Duration::ZERO).await;
+        "main"
+    });
+    assert_eq!(out, "main");
+    assert_eq!(*log.lock().unwrap(), ["caught", "cleaned up"]);
+}
+
+/// Spec: RUN-4
+#[test]
+fn run_shutdown_reports_a_leftover_that_never_finishes_after_its_timeout() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s = seen.clone();
+    let at = Arc::new(Mutex::new(String::new()));
+    let at2 = at.clone();
+    let out = evloop::Builder::new()
+        .virtual_time(true)
+        .shutdown_timeout(Duration::from_secs(30))
+        .run(async move {
+            let lp = evloop::get_running_loop().unwrap();
+            lp.set_exception_handler(Some(move |ctx: &evloop::ExceptionContext| {
+                let task = ctx.task().map(|t| (t.name(), t.created_at().to_string()));
+                s.lock().unwrap().push(format!("{ctx} {task:?}"));
+            }));
+            let stubborn = evloop::create_task_named("stubborn", async {
+                loop {
+                    // Catches every cancellation and carries on.
+                    let _ = evloop::catch_cancel(evloop::sleep(Duration::from_secs(3600))).await;
+                }
+            });
+            *at2.lock().unwrap() = stubborn.task_ref().created_at().to_string();
+            evloop::sleep(Duration::ZERO).await;
+            evloop::get_running_loop().unwrap().time()
+        });
+    let seen = seen.lock().unwrap();
+    let at = at.lock().unwrap();
+    assert!(
+        seen.iter().any(|m| m.contains("did not finish within 30s")
+            && m.contains("stubborn")
+            && m.contains(&*at)),
+        "{seen:?}"
+    );
+    assert!(out < 1.0);
+}

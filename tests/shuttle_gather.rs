@@ -98,7 +98,7 @@ fn cancelling_a_task_awaiting_nested_gathers_cancels_every_descendant() {
                 (outcome, evloop::get_running_loop().unwrap().now())
             });
         assert!(
-            matches!(outcome, Err(TaskError::Cancelled)),
+            matches!(outcome, Err(TaskError::Cancelled(_))),
             "the outer task ends cancelled"
         );
         assert!(now < Duration::from_secs(3600), "nothing slept on: {now:?}");

@@ -599,6 +599,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "awaitables",
         &[
             "task",
+            "catch",
             "future",
             "awaitable",
             "gather",
@@ -620,6 +621,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "crew",
             "handle",
             "threadsafe",
+            "timeouts",
         ],
     ),
     ("explore", &["explore"]),

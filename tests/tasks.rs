@@ -285,7 +285,7 @@ fn done_callbacks_run_via_call_soon_in_registration_order_never_inline() {
     );
 }
 
-/// Spec: TASK-7
+/// Spec: TASK-7, CANCEL-1
 #[test]
 fn cancel_drops_the_future_at_its_next_suspension_point() {
     let trace = Trace::new();
@@ -307,7 +307,7 @@ fn cancel_drops_the_future_at_its_next_suspension_point() {
         );
         let r = task.task_ref();
         let out = task.await;
-        assert!(matches!(out, Err(TaskError::Cancelled)));
+        assert!(matches!(out, Err(TaskError::Cancelled(_))));
         assert!(r.cancelled() && r.done());
         assert!(!r.cancel(), "cancel returns false once the task is done");
         t.push("awaiter saw Cancelled");

@@ -264,7 +264,8 @@ fn public_types_are_send_and_sync_as_documented() {
     send_sync::<RunError>();
     send_sync::<GatherError<String>>();
     send_sync::<Panic>();
-    let _: Box<dyn std::error::Error + Send + Sync> = Box::new(TaskError::Cancelled);
+    let _: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(TaskError::Cancelled(evloop::Cancelled::default()));
 }
 
 /// Work submitted to a loop that never runs again does not keep the loop alive: when the last

@@ -94,11 +94,24 @@ pub enum Bug {
     /// A task dropped (cancelled) while inside a `Barrier` is not counted out, so a draining
     /// barrier never opens for its next round.
     BarrierCancelledWaiterCounted,
+    /// A cancellation is never handed down to the task the cancelled one awaits (neither by
+    /// `cancel()` nor in the delivery step): the awaited task runs on, and the awaiting one
+    /// is dropped at once.
+    CancelNotHandedDown,
+    /// A catch scope looks for a cancellation only before it polls its inner future, so one
+    /// raised during that poll (the awaited task ended cancelled) goes past it.
+    ScopeMissesCancel,
+    /// `cancel()` reads the request count and writes it back in two steps, so two cancels at once
+    /// count one request.
+    CancelCountLost,
+    /// `wait_for` reports a timeout once its deadline has cancelled the work, without looking
+    /// at whether the work returned a value first, which is lost.
+    WaitForLostResult,
 }
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 30] = [
+    pub const ALL: [Bug; 34] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -128,6 +141,10 @@ impl Bug {
         Bug::SemaphoreOverRelease,
         Bug::ConditionLostNotify,
         Bug::BarrierCancelledWaiterCounted,
+        Bug::CancelNotHandedDown,
+        Bug::ScopeMissesCancel,
+        Bug::CancelCountLost,
+        Bug::WaitForLostResult,
         Bug::PriorityTiesUnordered,
     ];
 
@@ -163,6 +180,10 @@ impl Bug {
             Bug::SemaphoreOverRelease => "semaphore_over_release",
             Bug::ConditionLostNotify => "condition_lost_notify",
             Bug::BarrierCancelledWaiterCounted => "barrier_cancelled_waiter_counted",
+            Bug::CancelNotHandedDown => "cancel_not_handed_down",
+            Bug::ScopeMissesCancel => "scope_misses_cancel",
+            Bug::CancelCountLost => "cancel_count_lost",
+            Bug::WaitForLostResult => "wait_for_lost_result",
             Bug::PriorityTiesUnordered => "priority_ties_unordered",
         }
     }

@@ -71,8 +71,9 @@ pub mod __private {
 
 /// Declares a thread-local on the current backend (std's, loom's or shuttle's `thread_local!`).
 ///
-/// Only the plain `static NAME: T = init;` form is accepted, because loom's and shuttle's macros take
-/// no `const { }` initialisers.
+/// `static NAME: T = init;` or `static NAME: T = const { init };`. std keeps the `const { }`
+/// form, which spares every access the lazy-initialisation check (a task's step reads these);
+/// loom's and shuttle's macros take no `const { }`, so there it becomes the plain form.
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 #[macro_export]
 macro_rules! thread_local {
@@ -82,11 +83,27 @@ macro_rules! thread_local {
 #[cfg(feature = "loom")]
 #[macro_export]
 macro_rules! thread_local {
-    ($($t:tt)*) => { $crate::__private::loom::thread_local! { $($t)* } };
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr } $(; $($rest:tt)*)?) => {
+        $crate::__private::loom::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+        $($crate::thread_local! { $($rest)* })?
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr $(; $($rest:tt)*)?) => {
+        $crate::__private::loom::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+        $($crate::thread_local! { $($rest)* })?
+    };
 }
 /// Declares a thread-local on the current backend (std's, loom's or shuttle's `thread_local!`).
 #[cfg(all(feature = "shuttle", not(feature = "loom")))]
 #[macro_export]
 macro_rules! thread_local {
-    ($($t:tt)*) => { $crate::__private::shuttle::thread_local! { $($t)* } };
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr } $(; $($rest:tt)*)?) => {
+        $crate::__private::shuttle::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+        $($crate::thread_local! { $($rest)* })?
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr $(; $($rest:tt)*)?) => {
+        $crate::__private::shuttle::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+        $($crate::thread_local! { $($rest)* })?
+    };
 }

@@ -5,7 +5,7 @@
 //! typed [`Task`](super::Task) handle is the only one that takes the outcome.
 
 use crate::engine::state::Outcome;
-use crate::error::{Panic, TaskError};
+use crate::error::{Cancelled, Message, Panic, TaskError};
 use pin_project_lite::pin_project;
 use std::any::Any;
 use std::future::Future;
@@ -18,8 +18,9 @@ pub(crate) trait Body: Send {
     /// Polls the future with `cx` (the task's waker, lent by the cell's poll); on `Ready` (or a
     /// panic) stores the outcome and drops the future.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome>;
-    /// Drops the future (or a value it already returned) and stores "cancelled".
-    fn cancel(self: Pin<&mut Self>);
+    /// Drops the future (or a value it already returned) and stores "cancelled", with the
+    /// cancellation's message.
+    fn cancel(self: Pin<&mut Self>, message: Option<Message>);
     /// Reads the outcome into `slot`, which must be `&mut Option<Result<T, TaskError>>`: the
     /// value moved out (`Read::Take`, the last reader) or cloned (`Read::Clone`). An error is
     /// always cloned and stays, so that `exception()` can still read it (TASK-13).
@@ -98,8 +99,8 @@ where
         }
     }
 
-    fn cancel(self: Pin<&mut Self>) {
-        self.finish(Err(TaskError::Cancelled));
+    fn cancel(self: Pin<&mut Self>, message: Option<Message>) {
+        self.finish(Err(TaskError::Cancelled(Cancelled::new(message))));
     }
 
     fn read_output(self: Pin<&mut Self>, how: Read, slot: &mut dyn Any) {
@@ -140,7 +141,7 @@ where
         let moved = std::mem::replace(
             self,
             Stage::Finished {
-                out: Kept(Some(Err(TaskError::Cancelled))),
+                out: Kept(Some(Err(TaskError::Cancelled(Cancelled::new(None))))),
             },
         );
         drop(moved);

@@ -48,12 +48,15 @@
 //! pointer's or a waker's drop that keeps its count is reported as a leaked `Arc`).
 
 use crate::engine::body::{Body, Stage};
+use crate::engine::cancel::{self as cancelling, DELIVERING, PASSED_IN, PASSED_USED, TOKENS};
 use crate::engine::incident::Incident;
 use crate::engine::ready::{Runnable, SinkRc};
 use crate::engine::scheduler::Scheduler;
 use crate::engine::state::{Idle, Notify, Outcome, Run, State};
+use crate::error::Message;
 use crate::waiters::WaitList;
 use evloop_model::bug::{self, Bug};
+use evloop_model::sync::atomic::{AtomicU32, Ordering};
 use evloop_model::sync::{Arc, Mutex};
 use evloop_model::task::{Erase, ThinArc, Wake};
 use evloop_model::trace;
@@ -101,7 +104,13 @@ pub(crate) struct TaskCell {
     registry_key: u32,
     pub(crate) done: Mutex<DoneList>,
     pub(crate) lp: Arc<Scheduler>,
+    /// The registry key of the task this one awaited when its last step ended (`NOT_AWAITING`
+    /// if none was recorded): where `cancel` hands the cancellation down (CANCEL-6). A hint,
+    /// checked against that task's done list before it is used.
+    awaiting: AtomicU32,
 }
+
+const NOT_AWAITING: u32 = u32::MAX;
 
 /// The body as the typed task's creator makes it: the stage behind the lock R2 describes.
 impl<F> Erase<TaskCell> for Mutex<Stage<F>>
@@ -183,6 +192,7 @@ impl TaskRc {
                     cloner: None,
                 }),
                 lp,
+                awaiting: AtomicU32::new(NOT_AWAITING),
             },
             Mutex::new(Stage::new(fut)),
         ))
@@ -216,22 +226,32 @@ impl TaskRc {
         self.0.body().lock().drop_moved();
     }
 
-    /// Drops the future (or a value it already returned) and stores "cancelled".
-    fn cancel_body(&self) {
+    /// Drops the future (or a value it already returned) and stores "cancelled", with the
+    /// cancellation's message.
+    fn cancel_body(&self, message: Option<Message>) {
         #[cfg(evloop_model_backend)]
         if bug::enabled(Bug::MovePinnedFuture) {
             return self.drop_future_by_moving_it();
         }
-        self.with_body(|body| body.cancel());
+        self.with_body(|body| body.cancel(message));
     }
 
     /// Polls the future with the task's waker lent for the poll (W). R2: the caller won
-    /// `transition_to_running`.
-    fn poll_body(&self) -> Poll<Outcome> {
+    /// `transition_to_running`. `flags` and `message`: the cancellation the step carries
+    /// (`cancel.rs`); returns what the step left of it.
+    #[inline]
+    fn poll_body(
+        &self,
+        flags: u32,
+        message: Option<Message>,
+    ) -> (Poll<Outcome>, u32, Option<Message>) {
         // asyncio's `current_task()` while the step runs.
-        let _current = super::current::enter_task(self.registry_key & !NAMED, self.id);
-        self.0
-            .with_waker(|waker| self.with_body(|body| body.poll(&mut Context::from_waker(waker))))
+        let step = super::current::enter_task(self.registry_key & !NAMED, self.id, flags, message);
+        let polled = self
+            .0
+            .with_waker(|waker| self.with_body(|body| body.poll(&mut Context::from_waker(waker))));
+        let (flags, leftover) = step.finish();
+        (polled, flags, leftover)
     }
 
     /// True when `waker` is one of this task's wakers, i.e. (for the waker of a `Context`) the
@@ -250,6 +270,11 @@ impl TaskRc {
 }
 
 impl TaskCell {
+    /// The task's key in its loop's registry.
+    pub(crate) fn key(&self) -> u32 {
+        self.registry_key & !NAMED
+    }
+
     /// The task's display name: its own, or asyncio's `Task-<id>`.
     pub(crate) fn display_name(&self) -> String {
         let named = if self.registry_key & NAMED != 0 {
@@ -260,16 +285,91 @@ impl TaskCell {
         named.unwrap_or_else(|| format!("Task-{}", self.id))
     }
 
-    /// Asks for cancellation and wakes the task so it is cancelled at its next suspension point
-    /// (TASK-7). False when it has already completed.
-    pub(crate) fn cancel(this: &TaskRc) -> bool {
-        if this.state.transition_to_cancel_requested() {
-            trace::record(|| format!("task {} cancel requested", this.id));
-            Wake::wake_by_ref(&**this, || this.0.clone());
-            true
-        } else {
-            false
+    /// asyncio's `Task.cancel(msg)` (TASK-7): one more request counted (CANCEL-3); handed to
+    /// the task it awaits if that one takes it (CANCEL-6), otherwise delivered at the task's next
+    /// step, with `message` (CANCEL-4). False when it has already completed.
+    pub(crate) fn cancel(this: &TaskRc, message: Option<Message>) -> bool {
+        let Some(before) = this.state.transition_to_cancel_counted() else {
+            return false;
+        };
+        trace::record(|| format!("task {} cancel requested", this.id));
+        if before.is_parked() && !bug::enabled(Bug::CancelNotHandedDown) {
+            if let Some(target) = TaskCell::awaited_task(this) {
+                if TaskCell::cancel(&target, message.clone()) {
+                    trace::record(|| {
+                        format!("task {} cancel handed to task {}", this.id, target.id)
+                    });
+                    this.state.transition_to_passed();
+                    return true;
+                }
+            } else if let Some(canceller) = TaskCell::awaited_other(this) {
+                // Called under no lock: cancelling a gather's children wakes their awaiters.
+                if canceller(message.clone()) {
+                    trace::record(|| format!("task {} cancel handed to its gather", this.id));
+                    this.state.transition_to_passed();
+                    return true;
+                }
+            }
         }
+        let has_message = message.is_some();
+        if has_message || before.has_message() {
+            this.lp.cancels().set_message(this.id, message);
+        }
+        if this.state.transition_to_must_cancel(has_message) {
+            Wake::wake_by_ref(&**this, || this.0.clone());
+        } else if has_message {
+            // Completed meanwhile, perhaps without seeing the message's flag.
+            this.lp.cancels().finish(this.id);
+        }
+        true
+    }
+
+    /// asyncio's `uncancel()`: takes one cancellation request back (CANCEL-3).
+    pub(crate) fn uncancel(&self) -> u32 {
+        self.state.transition_to_uncancelled()
+    }
+
+    /// What else this parked task awaits that takes a cancellation (a gather), under the same
+    /// conditions as [`TaskCell::awaited_task`].
+    fn awaited_other(this: &TaskRc) -> Option<super::cancel::Canceller> {
+        if this.lp.config.workers != 1 {
+            return None;
+        }
+        let mine: *const Scheduler = &*this.lp;
+        let on_loop = super::current::with(|lp| lp.is_some_and(|lp| std::ptr::eq(&**lp, mine)));
+        if !on_loop {
+            return None;
+        }
+        this.lp.cancels().awaited(this.id)
+    }
+
+    /// The task this parked one awaits, if `cancel` may hand its cancellation down to it now
+    /// (CANCEL-6): on the loop's own thread with one worker, where the task cannot step
+    /// meanwhile (asyncio's loop is one thread), and only while the task's waker is still in
+    /// that task's done list — the hint is from its last step and is checked here.
+    fn awaited_task(this: &TaskRc) -> Option<TaskRc> {
+        let key = this.awaiting.load(Ordering::Relaxed);
+        if key == NOT_AWAITING || this.lp.config.workers != 1 {
+            return None;
+        }
+        let mine: *const Scheduler = &*this.lp;
+        let on_loop = super::current::with(|lp| lp.is_some_and(|lp| std::ptr::eq(&**lp, mine)));
+        if !on_loop {
+            return None;
+        }
+        let target = this.lp.registry().at(key)?;
+        let mut waits = false;
+        {
+            let done = target.done.lock();
+            if !done.closed {
+                done.entries.for_each(|e| {
+                    if let DoneEntry::Wake(w) = e {
+                        waits |= this.is_polled_with(w);
+                    }
+                });
+            }
+        }
+        waits.then_some(target)
     }
 
     /// Adds an entry to the done list, or dispatches it now if the task has completed (R3).
@@ -295,44 +395,122 @@ impl TaskCell {
     /// parks it, re-queues it, or completes it. Consumes the queue's reference.
     pub(crate) fn run(this: TaskRc) {
         let cell: &TaskCell = &this;
-        match cell.state.transition_to_running() {
-            Run::Cancel => {
-                trace::record(|| format!("task {} cancelled at a suspension point", cell.id));
-                // R2: we won transition_to_running.
-                this.cancel_body();
-                cell.complete(&this, Outcome::Cancelled);
-            }
+        let (run, before) = cell.state.transition_to_running();
+        let passed = if before.passed() { PASSED_IN } else { 0 };
+        let (flags, message) = match run {
             Run::Poll => {
                 trace::record(|| format!("task {} polled", cell.id));
-                // R2: we won transition_to_running, so this lock is ours alone.
-                let polled = this.poll_body();
-                match polled {
-                    Poll::Pending => match cell.state.transition_to_idle() {
-                        Idle::Parked => {
-                            trace::record(|| format!("task {} returned Pending", cell.id));
-                        }
-                        Idle::Reschedule => {
-                            trace::record(|| {
-                                format!(
-                                    "task {} returned Pending, woken during poll: rescheduled",
-                                    cell.id
-                                )
-                            });
-                            TaskCell::schedule_owned(this);
-                        }
-                    },
-                    Poll::Ready(mut outcome) => {
-                        // asyncio: a cancel asked while the step ran wins over the value it
-                        // returned (`_must_cancel` in `Task.__step`); a panic still wins over both.
-                        if outcome == Outcome::Returned && cell.state.load().cancel_requested() {
-                            this.cancel_body();
-                            outcome = Outcome::Cancelled;
-                        }
-                        cell.complete(&this, outcome);
-                    }
+                (passed, None)
+            }
+            Run::Deliver => {
+                trace::record(|| format!("task {} polled to deliver its cancellation", cell.id));
+                (DELIVERING | passed, cell.message_if(before.has_message()))
+            }
+            Run::Cancel => {
+                trace::record(|| format!("task {} cancelled before its first step", cell.id));
+                // R2: we won transition_to_running.
+                this.cancel_body(cell.message_if(before.has_message()));
+                cell.complete(&this, Outcome::Cancelled);
+                return;
+            }
+        };
+        // R2: we won transition_to_running, so the body's lock is ours alone.
+        let (polled, flags, leftover) = this.poll_body(flags, message);
+        if flags != 0 {
+            return TaskCell::after_cancel_step(this, polled, flags, leftover);
+        }
+        match polled {
+            Poll::Pending => TaskCell::park(this),
+            Poll::Ready(outcome) => cell.end(&this, outcome),
+        }
+    }
+
+    /// The message of the task's last cancellation request, if the state says there may be one.
+    fn message_if(&self, flagged: bool) -> Option<Message> {
+        if flagged {
+            self.lp.cancels().message(self.id)
+        } else {
+            None
+        }
+    }
+
+    /// The rest of a step that carried or met a cancellation (`cancel.rs`): out of line, so
+    /// that every other step pays one test of its flags.
+    #[cold]
+    #[inline(never)]
+    fn after_cancel_step(
+        this: TaskRc,
+        polled: Poll<Outcome>,
+        flags: u32,
+        leftover: Option<Message>,
+    ) {
+        let cell: &TaskCell = &this;
+        if flags & PASSED_USED != 0 {
+            cell.state.clear_passed();
+        }
+        if flags & TOKENS != 0 {
+            cell.state.mark_message();
+        }
+        if let Some(key) = cancelling::hint_of(flags) {
+            cell.awaiting.store(key, Ordering::Relaxed);
+        }
+        let in_flight = cancelling::is_in_flight(flags);
+        match polled {
+            Poll::Pending if in_flight => {
+                // No catch scope on the task's await path took it: as without any (TASK-7).
+                trace::record(|| format!("task {} cancelled at a suspension point", cell.id));
+                this.cancel_body(leftover);
+                cell.complete(&this, Outcome::Cancelled);
+            }
+            Poll::Pending => TaskCell::park(this),
+            Poll::Ready(Outcome::Returned) if in_flight => {
+                this.cancel_body(leftover);
+                cell.complete(&this, Outcome::Cancelled);
+            }
+            Poll::Ready(outcome) => cell.end(&this, outcome),
+        }
+    }
+
+    /// The poll returned `Pending`.
+    #[inline(always)]
+    fn park(this: TaskRc) {
+        let cell: &TaskCell = &this;
+        match cell.state.transition_to_idle() {
+            Idle::Parked => {
+                trace::record(|| format!("task {} returned Pending", cell.id));
+            }
+            Idle::Reschedule => {
+                trace::record(|| {
+                    format!(
+                        "task {} returned Pending, woken during poll: rescheduled",
+                        cell.id
+                    )
+                });
+                TaskCell::schedule_owned(this);
+            }
+        }
+    }
+
+    /// The future is finished with `outcome`.
+    #[inline(always)]
+    fn end(&self, this: &TaskRc, mut outcome: Outcome) {
+        if outcome == Outcome::Returned {
+            let s = self.state.load();
+            if s.cancel_requested() {
+                // asyncio: a cancel asked while the step ran wins over the value it returned
+                // (`_must_cancel` in `Task.__step`); a panic still wins over both.
+                this.cancel_body(self.message_if(s.has_message()));
+                outcome = Outcome::Cancelled;
+            } else if s.has_message() {
+                // CANCEL-8: a cancellation handed to the task is alive — it escaped.
+                if let Some(message) = self.lp.cancels().escaped(self.id) {
+                    trace::record(|| format!("task {} returned with its cancellation", self.id));
+                    this.cancel_body(message);
+                    outcome = Outcome::Cancelled;
                 }
             }
         }
+        self.complete(this, outcome);
     }
 
     /// Stores the outcome's kind, closes the done list, leaves the registry and tells everyone
@@ -342,8 +520,11 @@ impl TaskCell {
     // `run` on its own (PROFILING, "Code placement").
     #[inline(always)]
     fn complete(&self, this: &TaskRc, outcome: Outcome) {
-        self.state.transition_to_complete(outcome);
+        let before = self.state.transition_to_complete(outcome);
         trace::record(|| format!("task {} completed ({outcome:?})", self.id));
+        if before.has_message() {
+            self.lp.cancels().finish(self.id);
+        }
         let (entries, report) = {
             let mut done = self.done.lock();
             done.closed = true;
@@ -365,7 +546,8 @@ impl TaskCell {
     /// Ends a task that the closing loop will never run again: drops its future and done list.
     pub(crate) fn tear_down(this: &TaskRc) {
         if this.state.transition_to_torn_down() {
-            this.cancel_body();
+            this.cancel_body(None);
+            this.lp.cancels().finish(this.id);
             let entries = {
                 let mut done = this.done.lock();
                 done.closed = true;

@@ -12,9 +12,17 @@ pub(crate) struct Config {
     pub(crate) debug: bool,
     pub(crate) slow_callback_duration: Duration,
     pub(crate) max_threads: usize,
+    /// How long `run`'s shutdown waits for the leftovers it cancelled to finish (RUN-4), on the
+    /// loop's clock.
+    pub(crate) shutdown_timeout: Duration,
     /// Set only by `explore`: the turn's open choices go to it instead of FIFO (`choices`).
     pub(crate) explore: Option<ExplorerRc>,
 }
+
+/// `run`'s default bound on its shutdown (RUN-4): long enough for cleanup that awaits a network
+/// round trip or two, short enough that a leftover that never finishes is reported while
+/// someone is still watching.
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Config {
     fn default() -> Self {
@@ -26,6 +34,7 @@ impl Default for Config {
             slow_callback_duration: Duration::from_millis(100),
             // asyncio's default executor: min(32, cpu_count + 4).
             max_threads: 8,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             explore: None,
         }
     }
@@ -39,6 +48,7 @@ impl fmt::Debug for Config {
             .field("debug", &self.debug)
             .field("slow_callback_duration", &self.slow_callback_duration)
             .field("max_threads", &self.max_threads)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .field("explored", &self.explore.is_some())
             .finish()
     }

@@ -6,38 +6,109 @@
 //! it together with the running `EventLoop` that `get_running_loop` returns).
 
 use super::scheduler::Scheduler;
+use crate::error::Message;
 use evloop_model::sync::Arc;
 use std::cell::{Cell, RefCell};
 
 evloop_model::thread_local! {
-    static CURRENT: RefCell<Option<Arc<Scheduler>>> = RefCell::new(None);
-    /// The task whose step runs on this thread: its registry key and id (`NO_TASK` outside a
-    /// step). Plain numbers, so that marking a step costs two stores and no reference count;
-    /// `current_task()` finds the task in its loop's registry by them.
-    static TASK: Cell<(u32, u64)> = Cell::new(NO_TASK);
+    static CURRENT: RefCell<Option<Arc<Scheduler>>> = const { RefCell::new(None) };
+    /// The task whose step runs on this thread (`NO_TASK` outside a step), and what the step
+    /// carries about a cancellation: plain numbers, so that marking a step costs one store and
+    /// no reference count (the flags fill what would be the key's padding); `current_task()`
+    /// finds the task in its loop's registry by key and id.
+    static TASK: Cell<Marked> = const { Cell::new(NO_TASK) };
+    /// The message of the cancellation in flight in this step, if it has one.
+    static MESSAGE: RefCell<Option<Message>> = const { RefCell::new(None) };
 }
 
-const NO_TASK: (u32, u64) = (u32::MAX, 0);
+/// A step as the thread's context holds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Marked {
+    key: u32,
+    /// `super::cancel`'s mode and flags: 0 outside a step and in almost every step.
+    flags: u32,
+    id: u64,
+}
 
-/// Marks the task (`key`, `id`) as the one whose step runs here, until the guard drops.
+const NO_TASK: Marked = Marked {
+    key: u32::MAX,
+    flags: 0,
+    id: 0,
+};
+
+/// Marks the task (`key`, `id`) as the one whose step runs here, with `flags` (and the
+/// cancellation's `message`, when one is in flight), until [`InTask::finish`] or the guard drops.
 #[inline]
-pub(crate) fn enter_task(key: u32, id: u64) -> InTask {
-    InTask(TASK.with(|t| t.replace((key, id))))
+pub(crate) fn enter_task(key: u32, id: u64, flags: u32, message: Option<Message>) -> InTask {
+    if message.is_some() {
+        MESSAGE.with(|m| *m.borrow_mut() = message);
+    }
+    InTask(Some(TASK.with(|t| t.replace(Marked { key, flags, id }))))
 }
 
 /// The registry key and id of the task whose step runs on this thread (asyncio's
 /// `current_task`), if any.
 pub(crate) fn task() -> Option<(u32, u64)> {
     let t = TASK.with(Cell::get);
-    (t != NO_TASK).then_some(t)
+    (t.key != NO_TASK.key).then_some((t.key, t.id))
 }
 
-pub(crate) struct InTask((u32, u64));
+/// The current step's flags (0 outside a step): what every evloop await looks at
+/// (`cancel::in_flight`).
+#[inline]
+pub(crate) fn flags() -> u32 {
+    TASK.with(|t| t.get().flags)
+}
+
+/// Changes the current step's flags with `f`; nothing outside a step.
+pub(crate) fn update(f: impl FnOnce(&mut u32)) {
+    TASK.with(|t| {
+        let mut m = t.get();
+        if m.key != NO_TASK.key {
+            f(&mut m.flags);
+            t.set(m);
+        }
+    })
+}
+
+/// Replaces the in-flight cancellation's message.
+pub(crate) fn set_message(message: Option<Message>) {
+    MESSAGE.with(|m| *m.borrow_mut() = message);
+}
+
+/// The in-flight cancellation's message.
+pub(crate) fn message() -> Option<Message> {
+    MESSAGE.with(|m| m.borrow().clone())
+}
+
+/// Takes the in-flight cancellation's message.
+pub(crate) fn take_message() -> Option<Message> {
+    MESSAGE.with(|m| m.borrow_mut().take())
+}
+
+pub(crate) struct InTask(Option<Marked>);
+
+impl InTask {
+    /// The step is over: returns what it left (its flags, and the message of a cancellation
+    /// still in flight) and restores what was here before.
+    #[inline]
+    pub(crate) fn finish(mut self) -> (u32, Option<Message>) {
+        let prev = self.0.take().unwrap_or(NO_TASK);
+        let flags = TASK.with(|t| t.replace(prev)).flags;
+        if flags == 0 {
+            return (0, None);
+        }
+        (flags, take_message())
+    }
+}
 
 impl Drop for InTask {
     #[inline]
     fn drop(&mut self) {
-        let _ = TASK.try_with(|t| t.set(self.0));
+        if let Some(prev) = self.0.take() {
+            let _ = TASK.try_with(|t| t.set(prev));
+            let _ = MESSAGE.try_with(|m| m.borrow_mut().take());
+        }
     }
 }
 

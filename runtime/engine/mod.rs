@@ -17,7 +17,8 @@
 //! | `turn.rs`     | what each worker does, turn after turn                   | LOOP-2..5, LOOP-8, THREAD-1 |
 //! | `choices.rs`  | the turn's open choices: FIFO, or `explore`'s            | EXPLORE-2..4, EXPLORE-12 |
 //! | `pool.rs`     | the thread pool's threads                                | THREAD-7 |
-//! | `current.rs`  | which scheduler runs on this thread                      |          |
+//! | `current.rs`  | which scheduler and task step run on this thread          |          |
+//! | `cancel.rs`   | how a cancellation reaches the task's code; the loop's table of messages | CANCEL-2, CANCEL-5, CANCEL-6, CANCEL-8 |
 //!
 //! The task cell and the scheduler name each other (a task holds its loop to queue itself; the
 //! loop's queue and registry hold tasks): the one cycle inside the engine, the same one tokio's
@@ -26,6 +27,7 @@
 
 pub(crate) mod body;
 pub(crate) mod callback;
+pub(crate) mod cancel;
 pub(crate) mod cell;
 pub(crate) mod choices;
 pub(crate) mod config;

@@ -39,7 +39,7 @@ struct PoolState {
 }
 
 evloop_model::thread_local! {
-    static IN_POOL: std::cell::Cell<bool> = std::cell::Cell::new(false);
+    static IN_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Pool {

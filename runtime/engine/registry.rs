@@ -91,6 +91,15 @@ impl Registry {
             .cloned()
     }
 
+    /// The unfinished task registered at `key`, whichever it is.
+    pub(crate) fn at(&self, key: u32) -> Option<TaskRc> {
+        let reg = self.slots.lock();
+        reg.slots
+            .get(key as usize)
+            .and_then(Option::as_ref)
+            .cloned()
+    }
+
     /// Every unfinished task, oldest first (asyncio's `all_tasks`).
     pub(crate) fn tasks(&self) -> Vec<TaskRc> {
         let reg = self.slots.lock();

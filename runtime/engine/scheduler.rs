@@ -72,6 +72,8 @@ pub(crate) struct Scheduler {
     /// The user's exception handler (LOOP-13); `None`: the default one. Cloned out under its lock
     /// and called after: the handler is user code (LOCK-1).
     handler: Mutex<Option<Handler>>,
+    /// Cancellation messages and live `Cancelled` values, by task (CANCEL-4, CANCEL-8).
+    cancels: super::cancel::CancelTable,
 }
 
 impl Scheduler {
@@ -362,6 +364,10 @@ impl Scheduler {
     }
 
     /// The loop's registry of unfinished tasks and task names.
+    pub(crate) fn cancels(&self) -> &super::cancel::CancelTable {
+        &self.cancels
+    }
+
     pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -437,6 +443,7 @@ impl Scheduler {
             inflight: AtomicUsize::new(0),
             pool: Pool::new(config.max_threads, config.explore.clone()),
             handler: Mutex::new(None),
+            cancels: Default::default(),
             config,
         })
     }

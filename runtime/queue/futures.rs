@@ -33,6 +33,10 @@ impl<T, O: Order<T>> Future for Get<'_, T, O> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let shared = this.shared;
         let st = shared.state.lock();
@@ -122,6 +126,10 @@ impl<T, O: Order<T>> Future for Put<'_, T, O> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let shared = this.shared;
         let st = shared.state.lock();
@@ -206,6 +214,10 @@ impl<T, O: Order<T>> Future for Join<'_, T, O> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let shared = this.shared;
         let mut st = shared.state.lock();

@@ -299,6 +299,10 @@ impl Future for BarrierWait<'_> {
     type Output = Result<usize, BrokenBarrierError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         assert!(!this.done, "BarrierWait polled after it returned");
         let parties = this.barrier.shared.parties;

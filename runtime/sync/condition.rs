@@ -362,6 +362,10 @@ impl<'a> Future for ConditionWait<'a> {
     type Output = LockGuard;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         let cond: &'a Condition = this.cond;
         let shared: &'a Shared = &cond.shared;
@@ -487,6 +491,10 @@ impl<P: FnMut() -> bool> Future for ConditionWaitFor<'_, P> {
     type Output = LockGuard;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         loop {
             match std::mem::replace(&mut this.stage, WaitForStage::Done) {

@@ -227,6 +227,10 @@ impl Future for LockAcquire<'_> {
     type Output = LockGuard;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         // The waker is cloned with the lock let go (a foreign waker's clone is user code,
         // LOCK-1), and the state is looked at again after.

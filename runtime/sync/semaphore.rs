@@ -364,6 +364,10 @@ impl Future for SemaphoreAcquire<'_> {
     type Output = SemaphorePermit;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit> {
+        if crate::engine::cancel::in_flight() {
+            // CANCEL-2: a cancellation lands at this await, which takes nothing.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         // Cloned with the lock let go (LOCK-1); the state is looked at again after.
         let mut waker = None;
