@@ -13,8 +13,9 @@ use bulk::{census, init_user, Faults, Store, User, ATTEMPTS, CONNECTIONS};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const N: u32 = 300;
 
@@ -104,79 +105,173 @@ fn failed_saves_are_retried_and_leave_no_partial_record() {
     assert!(peak <= CONNECTIONS, "{peak} connections at once");
 }
 
-/// The task gathering the saves is cancelled once half the records are saved (variant `drop`:
-/// the gather future itself is dropped instead). The saves not started never start; those whose
-/// transaction runs on a blocking thread finish it. `quiesce` waits for them (their permits
-/// come back only then), and the records still missing are saved again on the same loop: in the
-/// end every record is in the database exactly once, and no record was ever half saved. A permit
-/// given back when the task is cancelled, instead of when its transaction ends, lets `quiesce`
-/// return early: a record being committed is then saved a second time, or a new save finds no
-/// free connection.
+/// How the batch is stopped halfway.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stop {
+    /// `Task::cancel_with` on the task awaiting the gather, which ends cancelled.
+    Cancel,
+    /// The same, with the task catching its cancellation (`catch_cancel`, asyncio's
+    /// `except CancelledError:`), waiting for the transactions still running, and ending normally.
+    Catch,
+    /// The gather future itself dropped, with no task cancelled.
+    Drop,
+}
+
+/// Records `GATED` and up stop at the start of their job, on the blocking thread, until the test
+/// opens the gate: once the records before them are saved, every connection is held by a gated
+/// job and the batch cannot move, so the state at the cancel is exact. The batch is then stopped
+/// (`Stop`), and the gate opened. The saves not started never start (GATHER-5); the `CONNECTIONS`
+/// saves whose job was running when their task was cancelled finish their transaction, each
+/// once and whole; `quiesce` waits for them (their permits come back only then), and the records
+/// still missing are saved again on the same loop: in the end every record is in the database
+/// exactly once. A permit given back when the task is cancelled, instead of when its job ends,
+/// lets `quiesce` return while a gated transaction is still to run, and a new save finds no free
+/// connection.
 /// Spec: EXAMPLE-1, EXAMPLE-2
 #[test]
 fn a_batch_cancelled_halfway_leaves_whole_records_each_once_and_resumes() {
-    for how in ["cancel", "drop"] {
+    const GATED: u32 = N / 2;
+    for stop in [Stop::Cancel, Stop::Catch, Stop::Drop] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cancelled.db");
+        let entered: Arc<Mutex<Vec<u32>>> = Arc::default();
+        let open = Arc::new(AtomicBool::new(false));
+        let faults: Faults = {
+            let (entered, open) = (entered.clone(), open.clone());
+            Arc::new(move |id, _attempt| {
+                if id >= GATED && !open.load(Ordering::SeqCst) {
+                    entered.lock().unwrap().push(id);
+                    while !open.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                false
+            })
+        };
         let batch = users(1..=N);
         let p = path.clone();
-        let (at_cancel, after_cancel, peak) = evloop::run(async move {
-            let store = Store::open(&p, CONNECTIONS, None).await.unwrap();
+        let (before, in_flight, after, peak) = evloop::run(async move {
+            let store = Store::open(&p, CONNECTIONS, Some(faults)).await.unwrap();
             let saved = Arc::new(AtomicUsize::new(0));
-            let half = evloop::Event::new();
             let saves: Vec<_> = batch
                 .into_iter()
                 .map(|u| {
-                    let (store, saved, half) = (store.clone(), saved.clone(), half.clone());
+                    let (store, saved) = (store.clone(), saved.clone());
                     async move {
                         let id = store.save(u).await?;
-                        if saved.fetch_add(1, Ordering::SeqCst) + 1 == N as usize / 2 {
-                            half.set();
-                        }
+                        saved.fetch_add(1, Ordering::SeqCst);
                         Ok::<_, bulk::SaveError>(id)
                     }
                 })
                 .collect();
-            if how == "cancel" {
-                let gathering = evloop::create_task(evloop::try_gather(saves));
-                half.wait().await;
-                assert!(gathering.cancel());
-                assert!(gathering.await.unwrap_err().is_cancelled());
-            } else {
-                let mut gather = Box::pin(evloop::try_gather(saves));
-                let mut wait = Box::pin(half.wait());
-                let finished = std::future::poll_fn(|cx| {
-                    if let std::task::Poll::Ready(r) = gather.as_mut().poll(cx) {
-                        return std::task::Poll::Ready(Some(r));
+            // Every record before the gate saved, and every connection held by a gated job.
+            let stuck = {
+                let (saved, entered) = (saved.clone(), entered.clone());
+                async move {
+                    let t = Instant::now();
+                    while saved.load(Ordering::SeqCst) != GATED as usize - 1
+                        || entered.lock().unwrap().len() != CONNECTIONS
+                    {
+                        assert!(
+                            t.elapsed() < Duration::from_secs(120),
+                            "{stop:?}: the batch never reached its gate"
+                        );
+                        evloop::sleep(Duration::from_millis(1)).await;
                     }
-                    wait.as_mut().poll(cx).map(|()| None)
-                })
-                .await;
-                assert!(finished.is_none(), "the batch ended before its half");
-                drop(gather);
+                }
+            };
+            let open_gate = || open.store(true, Ordering::SeqCst);
+            let before_gate = |what: &str| {
+                let (users, profiles) = census(store.path()).unwrap();
+                assert_eq!(users, profiles, "{stop:?}: a record half saved {what}");
+                users
+            };
+            let before;
+            match stop {
+                Stop::Cancel => {
+                    let gathering = evloop::create_task(evloop::try_gather(saves));
+                    stuck.await;
+                    assert!(gathering.cancel_with("halfway"));
+                    match gathering.await {
+                        Err(evloop::TaskError::Cancelled(c)) => {
+                            assert_eq!(c.message(), Some("halfway"))
+                        }
+                        other => panic!("{stop:?}: the batch ended {other:?}"),
+                    }
+                    before = before_gate("at the cancel");
+                    open_gate();
+                }
+                Stop::Catch => {
+                    let s = store.clone();
+                    let gathering = evloop::create_task(async move {
+                        match evloop::catch_cancel(evloop::try_gather(saves)).await {
+                            Ok(r) => panic!("the batch ended before its cancel: {:?}", r.is_ok()),
+                            Err(c) => {
+                                // Cleanup that awaits: the transactions still running.
+                                s.quiesce().await;
+                                c.message().map(str::to_owned)
+                            }
+                        }
+                    });
+                    stuck.await;
+                    assert!(gathering.cancel_with("halfway"));
+                    // The task waits for the gated jobs, so the census is taken before it can.
+                    evloop::sleep(Duration::from_millis(10)).await;
+                    assert!(
+                        !gathering.done(),
+                        "cleanup returned before the transactions ended"
+                    );
+                    before = before_gate("at the cancel");
+                    open_gate();
+                    assert_eq!(gathering.await.unwrap().as_deref(), Some("halfway"));
+                }
+                Stop::Drop => {
+                    let mut gather = Box::pin(evloop::try_gather(saves));
+                    let mut stuck = Box::pin(stuck);
+                    let finished = std::future::poll_fn(|cx| {
+                        if let std::task::Poll::Ready(r) = gather.as_mut().poll(cx) {
+                            return std::task::Poll::Ready(Some(r.is_ok()));
+                        }
+                        stuck.as_mut().poll(cx).map(|()| None)
+                    })
+                    .await;
+                    assert!(finished.is_none(), "the batch ended before its half");
+                    drop(gather);
+                    before = before_gate("at the drop");
+                    open_gate();
+                }
             }
-            let at_cancel = saved.load(Ordering::SeqCst);
+            let in_flight = {
+                let mut e = entered.lock().unwrap().clone();
+                e.sort_unstable();
+                e
+            };
             store.quiesce().await;
-            let (done, profiles) = census(store.path()).unwrap();
-            assert_eq!(done, profiles, "{how}: a record half saved");
-            let missing: Vec<u32> = (1..=N).filter(|id| !done.contains(id)).collect();
+            let (after, profiles) = census(store.path()).unwrap();
+            assert_eq!(after, profiles, "{stop:?}: a record half saved");
             let mut resumed = Vec::new();
-            for id in &missing {
-                resumed.push(init_user(*id).await);
+            for id in (1..=N).filter(|id| !after.contains(id)) {
+                resumed.push(init_user(id).await);
             }
             store.save_all(resumed).await.unwrap();
-            (at_cancel, done.len(), store.peak_connections())
+            (before, in_flight, after, store.peak_connections())
         });
-        assert!(
-            at_cancel >= N as usize / 2 && after_cancel < N as usize,
-            "{how}: the batch stopped halfway ({at_cancel} reported, {after_cancel} in the \
-             database at the cancel)"
+        assert_eq!(
+            before,
+            (1..GATED).collect::<Vec<_>>(),
+            "{stop:?}: saved when the batch stopped"
         );
-        assert!(
-            after_cancel >= at_cancel,
-            "{how}: a record reported saved is missing"
+        assert_eq!(
+            in_flight,
+            (GATED..GATED + CONNECTIONS as u32).collect::<Vec<_>>(),
+            "{stop:?}: jobs running when the batch stopped"
         );
-        assert!(peak <= CONNECTIONS, "{how}: {peak} connections at once");
+        assert_eq!(
+            after,
+            (1..GATED + CONNECTIONS as u32).collect::<Vec<_>>(),
+            "{stop:?}: the running jobs commit, each once; nothing after them starts"
+        );
+        assert!(peak <= CONNECTIONS, "{stop:?}: {peak} connections at once");
         assert_each_record_once(&path, &(1..=N).collect::<Vec<_>>());
     }
 }
