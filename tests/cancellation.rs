@@ -1,6 +1,8 @@
 //! Cancellation as asyncio has it (specs/cancellation.md): caught where the code chooses,
 //! cleanup that awaits, requests counted, and cancellation that travels down the await chain.
 
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
 use evloop::{catch_cancel, Builder, Cancelled, LoopFuture, Queue, TaskError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

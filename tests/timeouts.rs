@@ -1,6 +1,8 @@
 //! Timeouts built on cancellation (specs/timeouts.md): `timeout` / `timeout_at` scopes,
 //! `wait_for` and `shield`.
 
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
 use evloop::{
     catch_cancel, shield, timeout, timeout_at, wait_for, Builder, TaskError, TimeoutError,
 };
