@@ -41,6 +41,8 @@
 //! | `loop.create_future()`                   | [`EventLoop::create_future`], [`LoopFuture::new`]    |
 //! | `asyncio.Queue(maxsize)`, `await q.get()` / `q.put(x)`, `task_done`, `join` | [`Queue::with_maxsize`], [`Queue::get`] / [`Queue::put`], [`Queue::task_done`], [`Queue::join`] |
 //! | `asyncio.QueueEmpty` / `QueueFull` | [`QueueEmpty`] / [`QueueFull`] (the refused item inside) |
+//! | `asyncio.LifoQueue(n)` / `PriorityQueue(n)` | [`LifoQueue::with_maxsize`] / [`PriorityQueue::with_maxsize`], the same methods as [`Queue`] |
+//! | `loop.call_soon_threadsafe(q.put_nowait, x)` | [`Queue::sender`] → [`QueueSender::put_nowait`] (keeps a virtual clock waiting for the thread) |
 //! | `asyncio.Lock()`, `async with lock:`      | [`Lock::new`], `let _guard = lock.`[`acquire`](Lock::acquire)`().await` ([`LockGuard`] releases on drop) |
 //! | `asyncio.Event()`: `set` / `clear` / `wait` | [`Event::set`], [`Event::clear`], [`Event::wait`], [`Event::is_set`] |
 //! | `asyncio.Semaphore(n)` / `BoundedSemaphore(n)` | [`Semaphore::new`] / [`BoundedSemaphore::new`], [`Semaphore::acquire`] → [`SemaphorePermit`], [`Semaphore::release`] |
@@ -56,7 +58,8 @@
 //! the files):
 //! - `engine` — what runs a loop: the task cell and its state word, the ready queue, timers, the
 //!   scheduler, the turn (asyncio's `_run_once`) and the choices it asks, the thread pool;
-//! - `task`, `future`, `gather`, `sleep`, `queue` ([`Queue`]), `sync` ([`Lock`], [`Event`],
+//! - `task`, `future`, `gather`, `sleep`, [`queue`] ([`Queue`], [`LifoQueue`],
+//!   [`PriorityQueue`]), `sync` ([`Lock`], [`Event`],
 //!   [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Barrier`]), `to_thread` — what users
 //!   await, over the engine's small interface; `waiters` is the one waiter list they all keep;
 //! - `event_loop`, `builder`, `run`, `spawn`, `context`, `crew`, `handle`, `threadsafe` — the
@@ -99,7 +102,7 @@ mod catch;
 mod future;
 mod gather;
 mod group;
-mod queue;
+pub mod queue;
 mod sleep;
 mod sync;
 mod task;
@@ -134,7 +137,7 @@ pub use future::{FutureWait, LoopFuture, Resolver};
 pub use gather::{gather, gather_settled, try_gather, Gather, GatherSettled, TryGather};
 pub use group::{task_group, GroupClosed, GroupError, GroupFailure, TaskGroup, TaskGroupScope};
 pub use handle::{Handle, TimerHandle};
-pub use queue::{Get, Join, Put, Queue};
+pub use queue::{Get, Join, LifoQueue, PriorityQueue, Put, Queue, QueueSender};
 pub use run::{run, try_run};
 pub use sleep::{sleep, Sleep};
 pub use spawn::{create_task, create_task_named, ensure_future, try_create_task};

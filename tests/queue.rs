@@ -5,7 +5,7 @@
 mod common;
 
 use common::{vrun, yield_now, Trace};
-use evloop::{Queue, QueueEmpty, QueueFull, TaskDoneError};
+use evloop::{LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueSender, TaskDoneError};
 use std::time::Duration;
 
 /// Spec: QUEUE-1
@@ -391,4 +391,274 @@ fn a_put_from_another_thread_wakes_the_getter_on_its_loop() {
         sum
     });
     assert_eq!(sum, (0..1000).sum::<u64>());
+}
+
+/// Spec: QUEUE-7
+#[test]
+fn a_lifo_queue_gives_the_item_put_last_first() {
+    let q = LifoQueue::new();
+    assert_eq!(
+        (q.maxsize(), q.qsize(), q.empty(), q.full()),
+        (0, 0, true, false)
+    );
+    for i in 0..100 {
+        q.put_nowait(i).unwrap();
+    }
+    assert_eq!((q.qsize(), q.empty(), q.full()), (100, false, false));
+    let out: Vec<_> = std::iter::from_fn(|| q.get_nowait().ok()).collect();
+    assert_eq!(out, (0..100).rev().collect::<Vec<_>>());
+
+    // Puts and gets interleaved: each get takes the newest item still in.
+    let bounded = LifoQueue::with_maxsize(2);
+    bounded.put_nowait('a').unwrap();
+    bounded.put_nowait('b').unwrap();
+    assert!(bounded.full());
+    assert_eq!(bounded.put_nowait('x').unwrap_err().into_inner(), 'x');
+    assert_eq!(bounded.get_nowait(), Ok('b'));
+    bounded.put_nowait('c').unwrap();
+    assert_eq!(bounded.get_nowait(), Ok('c'));
+    assert_eq!(bounded.get_nowait(), Ok('a'));
+    assert_eq!(bounded.get_nowait(), Err(QueueEmpty));
+
+    // Through the awaiting calls: a producer fills the stack before the consumer looks.
+    let got = vrun(async {
+        let q = LifoQueue::new();
+        let producer = {
+            let q = q.clone();
+            evloop::create_task(async move {
+                for i in 0..5 {
+                    q.put(i).await;
+                }
+            })
+        };
+        producer.await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(q.get().await);
+        }
+        got
+    });
+    assert_eq!(got, [4, 3, 2, 1, 0]);
+}
+
+/// An item ordered by its priority alone; `id` tells equal ones apart.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    priority: u8,
+    id: u32,
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority
+    }
+}
+impl Eq for Job {}
+impl PartialOrd for Job {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Job {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.priority.cmp(&other.priority)
+    }
+}
+
+/// Spec: QUEUE-8
+#[test]
+fn a_priority_queue_gives_the_smallest_item_first_and_equal_ones_in_the_order_put() {
+    let q = PriorityQueue::new();
+    for x in [5, 1, 4, 1, 5, 9, 2, 6, 5, 3] {
+        q.put_nowait(x).unwrap();
+    }
+    assert_eq!(q.qsize(), 10);
+    let out: Vec<_> = std::iter::from_fn(|| q.get_nowait().ok()).collect();
+    assert_eq!(out, [1, 1, 2, 3, 4, 5, 5, 5, 6, 9]);
+
+    // Equal items come out in the order they were put, across later puts and gets: a stable
+    // sort of what was put (asyncio's heapq leaves this order unspecified).
+    let q = PriorityQueue::new();
+    let priorities = [2, 0, 1, 0, 2, 1, 0, 0, 2, 1, 0, 2, 1, 1, 0, 2];
+    let jobs: Vec<Job> = (0..)
+        .zip(priorities)
+        .map(|(id, priority)| Job { priority, id })
+        .collect();
+    let (first, rest) = jobs.split_at(8);
+    for &j in first {
+        q.put_nowait(j).unwrap();
+    }
+    // Two gets, then the rest put: what is taken is the smallest of what was in at the time.
+    let early = [q.get_nowait().unwrap(), q.get_nowait().unwrap()];
+    assert_eq!(early.map(|j| j.id), [1, 3]);
+    for &j in rest {
+        q.put_nowait(j).unwrap();
+    }
+    let out: Vec<u32> = std::iter::from_fn(|| q.get_nowait().ok())
+        .map(|j| j.id)
+        .collect();
+    let mut expected: Vec<Job> = jobs
+        .iter()
+        .copied()
+        .filter(|j| j.id != 1 && j.id != 3)
+        .collect();
+    expected.sort_by_key(|j| j.priority); // stable
+    assert_eq!(out, expected.iter().map(|j| j.id).collect::<Vec<_>>());
+
+    // asyncio's idiom: (priority, payload) tuples; the bound and the awaiting calls as Queue's.
+    let got = vrun(async {
+        let q = PriorityQueue::with_maxsize(3);
+        let producer = {
+            let q = q.clone();
+            evloop::create_task(async move {
+                for (p, what) in [(3, "low"), (1, "urgent"), (2, "normal")] {
+                    q.put((p, what)).await;
+                }
+            })
+        };
+        producer.await.unwrap();
+        assert!(q.full());
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(q.get().await.1);
+        }
+        got
+    });
+    assert_eq!(got, ["urgent", "normal", "low"]);
+}
+
+/// Everything but the order is the same code for the three queues: waiting while full or
+/// empty, a woken getter that is cancelled passing the item on, `join` / `task_done`, the
+/// repr.
+macro_rules! waits_like_queue {
+    ($queue:ident, $repr:literal) => {{
+        vrun(async {
+            // Full: the putter waits until a get makes room; empty: the getter waits.
+            let q = $queue::with_maxsize(1);
+            q.put(1).await;
+            let putter = {
+                let q = q.clone();
+                evloop::create_task(async move { q.put(2).await })
+            };
+            yield_now().await;
+            assert!(q.full() && !putter.done());
+            assert_eq!(q.get().await, 1);
+            putter.await.unwrap();
+            assert_eq!(q.get_nowait(), Ok(2));
+
+            // Two getters wait in line; the first, woken and cancelled before it runs,
+            // passes the item to the second.
+            let getters: Vec<_> = (0..2)
+                .map(|_| {
+                    let q = q.clone();
+                    evloop::create_task(async move { q.get().await })
+                })
+                .collect();
+            yield_now().await;
+            q.put_nowait(7).unwrap();
+            assert!(getters[0].cancel());
+            let [first, second]: [_; 2] = getters.try_into().ok().unwrap();
+            assert!(first.await.unwrap_err().is_cancelled());
+            assert_eq!(second.await.unwrap(), 7);
+
+            // join returns once each of the three items put is marked done.
+            let joiner = {
+                let q = q.clone();
+                evloop::create_task(async move { q.join().await })
+            };
+            yield_now().await;
+            assert!(!joiner.done());
+            for _ in 0..2 {
+                q.task_done().unwrap();
+            }
+            yield_now().await;
+            assert!(!joiner.done());
+            q.task_done().unwrap();
+            joiner.await.unwrap();
+            assert_eq!(q.task_done(), Err(TaskDoneError));
+            assert_eq!(format!("{q:?}"), $repr);
+        });
+    }};
+}
+
+/// Spec: QUEUE-2, QUEUE-3, QUEUE-4, QUEUE-5
+#[test]
+fn a_lifo_queue_waits_hands_wakeups_on_and_joins_as_a_queue_does() {
+    waits_like_queue!(
+        LifoQueue,
+        "LifoQueue(maxsize=1, qsize=0, getters=0, putters=0, unfinished=0)"
+    );
+}
+
+/// Spec: QUEUE-2, QUEUE-3, QUEUE-4, QUEUE-5
+#[test]
+fn a_priority_queue_waits_hands_wakeups_on_and_joins_as_a_queue_does() {
+    waits_like_queue!(
+        PriorityQueue,
+        "PriorityQueue(maxsize=1, qsize=0, getters=0, putters=0, unfinished=0)"
+    );
+}
+
+/// A thread the loop does not know of puts through a sender: while the sender lives, the
+/// virtual clock waits for it (no jump to the hour-long sleep, no deadlock report), and once it
+/// is gone, a loop left with nothing to wait for reports the deadlock instead of hanging.
+/// Spec: QUEUE-9
+#[test]
+fn a_senders_thread_keeps_a_virtual_clock_waiting_until_the_sender_drops() {
+    fn sendable<T: Send + Sync>() {}
+    sendable::<QueueSender<String>>();
+    sendable::<QueueSender<String, evloop::queue::Priority>>();
+
+    let (got, now) = vrun(async {
+        let q = Queue::new();
+        let tx = q.sender();
+        let sleeper = evloop::create_task(evloop::sleep(Duration::from_secs(3600)));
+        let producer = std::thread::spawn(move || {
+            // Real time, which the virtual clock knows nothing of.
+            std::thread::sleep(Duration::from_millis(30));
+            for i in 0..3 {
+                tx.put_nowait(i).unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(q.get().await);
+        }
+        let now = evloop::get_running_loop().unwrap().time();
+        producer.join().unwrap();
+        sleeper.cancel();
+        (got, now)
+    });
+    assert_eq!(got, [0, 1, 2]);
+    assert_eq!(now, 0.0, "the clock jumped while a sender lived");
+
+    // A clone keeps the loop waiting on its own; the last drop lets the deadlock be seen.
+    let lp = evloop::Builder::new().virtual_time(true).build();
+    let r = lp.try_run_until_complete(async {
+        let q = LifoQueue::<u8>::new();
+        let tx = q.sender();
+        let tx2 = tx.clone();
+        drop(tx);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx2.put_nowait(1).unwrap();
+            drop(tx2);
+        });
+        assert_eq!(q.get().await, 1);
+        t.join().unwrap();
+        let _never = q.sender();
+        drop(_never);
+        q.get().await
+    });
+    assert!(
+        matches!(r, Err(evloop::RunError::Deadlock(_))),
+        "expected a deadlock report, got {r:?}"
+    );
+    // Made where no loop runs: a panic that says where to make it.
+    let err = std::panic::catch_unwind(|| Queue::<u8>::new().sender()).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("no event loop is running") && msg.contains("made on the loop"),
+        "{msg}"
+    );
 }

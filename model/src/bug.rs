@@ -49,6 +49,9 @@ pub enum Bug {
     /// A queue getter (or putter) woken and then dropped before it ran does not pass its wake-up
     /// on, so the item (or room) it was woken for waits while the next waiter sleeps.
     QueueDroppedWakeup,
+    /// A priority queue orders its items by `Ord` alone, forgetting the order in which equal
+    /// items were put, so they come out in the heap's arbitrary order.
+    PriorityTiesUnordered,
     /// Dropping a task's one-word pointer does not give back the reference count it owns, so
     /// the task's allocation is never freed.
     ThinRcLeak,
@@ -118,7 +121,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, in the order the bug-injection report lists them.
-    pub const ALL: [Bug; 36] = [
+    pub const ALL: [Bug; 37] = [
         Bug::LostWakeup,
         Bug::DoublePoll,
         Bug::ParkRace,
@@ -155,6 +158,7 @@ impl Bug {
         Bug::AsCompletedLostWakeup,
         Bug::TaskgroupOrphan,
         Bug::WaitForLostResult,
+        Bug::PriorityTiesUnordered,
     ];
 
     /// The switch's name, as `EVLOOP_BUG` spells it.
@@ -196,6 +200,7 @@ impl Bug {
             Bug::AsCompletedLostWakeup => "as_completed_lost_wakeup",
             Bug::TaskgroupOrphan => "taskgroup_orphan",
             Bug::WaitForLostResult => "wait_for_lost_result",
+            Bug::PriorityTiesUnordered => "priority_ties_unordered",
         }
     }
 
